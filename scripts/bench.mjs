@@ -1,0 +1,126 @@
+// `npm run bench`: start-up, memory and interactive latency figures of the single binary,
+// against the built-in simulator. Prints a table; asserts nothing (targets live in the
+// closing notes and README, not in timed tests).
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { WebSocketServer } from 'ws';
+import pty from 'node-pty';
+import { startSimulator } from '../src/simulator/index.ts';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const binary = path.join(root, 'dist', 'session-manager-plugin');
+if (!existsSync(binary)) {
+  process.stderr.write('bench: dist/session-manager-plugin is missing; run `npm run build` first.\n');
+  process.exit(1);
+}
+const env = { ...process.env, AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'bench', AWS_EC2_METADATA_DISABLED: 'true' };
+
+const quantile = (values, q) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+};
+const ms = (v) => `${v.toFixed(2)} ms`;
+const rows = [];
+const row = (name, value, note = '') => {
+  rows.push([name, value, note]);
+  process.stderr.write(`  ${name}: ${value}\n`);
+};
+
+/** --version: wall time (median of 30) and max RSS, via GNU time when present. */
+function versionFigures() {
+  const times = [];
+  for (let i = 0; i < 30; i++) {
+    const start = performance.now();
+    const result = spawnSync(binary, ['--version'], { encoding: 'utf8' });
+    times.push(performance.now() - start);
+    if (result.status !== 0) throw new Error(`--version failed: ${result.stderr}`);
+  }
+  row('--version wall time (median / p90 of 30)', `${ms(quantile(times, 0.5))} / ${ms(quantile(times, 0.9))}`);
+  if (existsSync('/usr/bin/time')) {
+    const rss = [];
+    for (let i = 0; i < 5; i++) {
+      const out = spawnSync('/usr/bin/time', ['-f', '%M', binary, '--version'], { encoding: 'utf8' });
+      rss.push(Number(out.stderr.trim().split('\n').pop()));
+    }
+    row('--version max RSS', `${(quantile(rss, 0.5) / 1024).toFixed(1)} MiB`);
+  }
+}
+
+/** From exec of the binary to the OpenDataChannel text arriving at a WebSocket server. */
+async function execToOpenDataChannel() {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await new Promise((resolve) => wss.once('listening', resolve));
+  const url = `ws://127.0.0.1:${wss.address().port}/v1/data-channel/bench?role=publish_subscribe`;
+  const samples = [];
+  for (let i = 0; i < 20; i++) {
+    const arrived = new Promise((resolve) => wss.once('connection', (ws) => ws.once('message', () => resolve(performance.now()))));
+    const start = performance.now();
+    const child = spawn(binary, ['AWS_SSM_START_SESSION_RESPONSE', 'us-east-1', 'StartSession', '', '{"Target":"i-0"}', 'http://127.0.0.1:9'], {
+      env: { ...env, AWS_SSM_START_SESSION_RESPONSE: JSON.stringify({ SessionId: 'bench', TokenValue: 'bench-token', StreamUrl: url }) },
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+    samples.push((await arrived) - start);
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  }
+  wss.close();
+  row('exec to OpenDataChannel (median / p90 of 20)', `${ms(quantile(samples, 0.5))} / ${ms(quantile(samples, 0.9))}`);
+}
+
+/** Keystroke echo: one key typed in the plugin's terminal until its echo from the remote bash. */
+async function keystrokeEcho(keystrokes = 200) {
+  const simulator = await startSimulator({});
+  const { SSMClient, StartSessionCommand } = await import('@aws-sdk/client-ssm');
+  const ssm = new SSMClient({ region: 'us-east-1', endpoint: simulator.endpoint, credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'bench' } });
+  const response = await ssm.send(new StartSessionCommand({ Target: 'i-0123456789abcdef0' }));
+  ssm.destroy();
+  const term = pty.spawn(binary, ['AWS_SSM_START_SESSION_RESPONSE', 'us-east-1', 'StartSession', '', '{"Target":"i-0123456789abcdef0"}', simulator.endpoint], {
+    cols: 1000,
+    rows: 50,
+    env: { ...env, AWS_SSM_START_SESSION_RESPONSE: JSON.stringify({ SessionId: response.SessionId, TokenValue: response.TokenValue, StreamUrl: response.StreamUrl }) },
+  });
+  let screen = '';
+  let waiter;
+  term.onData((data) => {
+    screen += data;
+    if (waiter && screen.includes(waiter.text, waiter.from)) {
+      const done = waiter.resolve;
+      waiter = undefined;
+      done(performance.now());
+    }
+  });
+  const waitFor = (text, from = 0) =>
+    new Promise((resolve, reject) => {
+      waiter = { text, from, resolve };
+      setTimeout(() => reject(new Error(`timed out waiting for ${JSON.stringify(text)}; screen: ${screen.slice(-300)}`)), 10_000).unref();
+    });
+  await waitFor('$ ');
+  const samples = [];
+  for (let i = 0; i < keystrokes; i++) {
+    const key = String.fromCharCode(97 + (i % 26));
+    const from = screen.length;
+    const echoed = waitFor(key, from);
+    const start = performance.now();
+    term.write(key);
+    samples.push((await echoed) - start);
+    if (i % 50 === 49) {
+      const cleared = waitFor('$ ', screen.length);
+      term.write('\x15\r'); // clear the line, new prompt
+      await cleared;
+    }
+  }
+  const exited = new Promise((resolve) => term.onExit(resolve));
+  term.write('\x15exit\r');
+  await exited;
+  await simulator.close();
+  row(`keystroke echo via simulator (median / p99 of ${keystrokes})`, `${ms(quantile(samples, 0.5))} / ${ms(quantile(samples, 0.99))}`);
+}
+
+process.stderr.write('session-manager-plugin benchmark (single binary, loopback simulator)\n');
+versionFigures();
+await execToOpenDataChannel();
+await keystrokeEcho();
+process.stdout.write('\n| figure | value |\n|---|---|\n' + rows.map(([n, v]) => `| ${n} | ${v} |`).join('\n') + '\n');

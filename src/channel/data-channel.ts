@@ -1,0 +1,366 @@
+import { EventEmitter } from 'node:events';
+import { MessageType, PayloadType, HeaderFlags } from '../protocol/constants.ts';
+import { decodeFrame, encodeFrame, FrameError, type Frame } from '../protocol/frame.ts';
+import { decodeAcknowledgedSequence, decodeChannelClosedOutput, encodeAcknowledgement } from '../protocol/payloads.ts';
+import { newUuid } from '../protocol/uuid.ts';
+import { silentLogger, type Logger } from '../util/logger.ts';
+import { OutgoingWindow, type PendingFrame } from './outgoing-window.ts';
+import { ReorderBuffer } from './reorder-buffer.ts';
+import { RtoEstimator } from './rto.ts';
+import type { FrameTransport } from './transport.ts';
+
+/**
+ * Receives one in-order payload. Returns false when the receiver is not ready: the
+ * frame is then neither acknowledged nor consumed, and the peer retransmits it.
+ */
+export type PayloadHandler = (payloadType: number, payload: Buffer, frame: Frame) => boolean;
+
+export interface DataChannelOptions {
+  /** MessageType of the frames we send (`input_stream_data` for a client). */
+  outgoingType?: string;
+  /** MessageType of the sequenced frames we receive. */
+  incomingType?: string;
+  /** Unacknowledged frames at which send() starts returning false. */
+  windowFrames?: number;
+  /** Out-of-order frames kept before further ones are dropped unacknowledged. */
+  reorderCapacity?: number;
+  /** No acknowledgement progress for this long while connected: 'stalled' is emitted. */
+  stallTimeoutMs?: number;
+  /** Header flags for an outgoing frame (the client always sends 0, §3.5). */
+  headerFlags?: (sequenceNumber: number) => number;
+  now?: () => number;
+  logger?: Logger;
+}
+
+export interface DataChannelStats {
+  framesSent: number;
+  framesResent: number;
+  framesReceived: number;
+  duplicatesReceived: number;
+  outOfOrderReceived: number;
+  invalidFrames: number;
+  acksReceived: number;
+}
+
+/** Payload types whose frames are acknowledged before they are processed (§5.3). */
+const HANDSHAKE_TYPES = new Set<number>([
+  PayloadType.HandshakeRequest,
+  PayloadType.HandshakeComplete,
+  PayloadType.EncChallengeRequest,
+]);
+
+/**
+ * The reliable, sequenced data channel of PROTOCOL.md §6: numbering, one ack per frame
+ * (duplicates re-acked), reordering, a bounded retransmission window driven by a single
+ * timer, pause/start publication. It knows nothing about sockets: frames come from and
+ * go to whatever FrameTransport is attached, and a transport may be replaced
+ * (reconnect) without losing state.
+ *
+ * Events: 'channel_closed' (output: string), 'drain', 'stalled', 'invalid_frame' (err),
+ * 'paused', 'resumed'.
+ */
+export class DataChannel extends EventEmitter {
+  readonly stats: DataChannelStats = {
+    framesSent: 0,
+    framesResent: 0,
+    framesReceived: 0,
+    duplicatesReceived: 0,
+    outOfOrderReceived: 0,
+    invalidFrames: 0,
+    acksReceived: 0,
+  };
+  readonly rto = new RtoEstimator();
+
+  private readonly outgoingType: string;
+  private readonly incomingType: string;
+  private readonly headerFlags: (sequenceNumber: number) => number;
+  private readonly stallTimeoutMs: number;
+  private readonly now: () => number;
+  private readonly log: Logger;
+  private readonly window: OutgoingWindow;
+  private readonly reorder: ReorderBuffer;
+
+  private transport: FrameTransport | undefined;
+  private handler: PayloadHandler | undefined;
+  private nextOutgoingSequence = 0;
+  private expectedIncomingSequence = 0;
+  private paused = false;
+  private producerBlocked = false;
+  private timer: NodeJS.Timeout | undefined;
+  private lastProgressAt = 0;
+  private stallReported = false;
+  private closed = false;
+
+  private readonly onFrame = (data: Buffer) => this.receive(data);
+  private readonly onTransportClose = () => this.detach();
+
+  constructor(options: DataChannelOptions = {}) {
+    super();
+    this.outgoingType = options.outgoingType ?? MessageType.InputStreamData;
+    this.incomingType = options.incomingType ?? MessageType.OutputStreamData;
+    this.headerFlags = options.headerFlags ?? (() => HeaderFlags.None);
+    this.stallTimeoutMs = options.stallTimeoutMs ?? 5 * 60_000;
+    this.now = options.now ?? (() => performance.now());
+    this.log = options.logger ?? silentLogger;
+    this.window = new OutgoingWindow(options.windowFrames ?? 1024);
+    this.reorder = new ReorderBuffer(options.reorderCapacity ?? 10_000);
+  }
+
+  get attached(): boolean {
+    return this.transport !== undefined;
+  }
+
+  get unacknowledged(): number {
+    return this.window.size;
+  }
+
+  /** True while the window has room; producers should wait for 'drain' otherwise. */
+  get writable(): boolean {
+    return !this.window.full;
+  }
+
+  /** Starts using a connected transport and (re)sends everything unacknowledged. */
+  attach(transport: FrameTransport): void {
+    this.detach();
+    this.transport = transport;
+    transport.on('frame', this.onFrame);
+    transport.on('close', this.onTransportClose);
+    this.lastProgressAt = this.now();
+    this.log.debug(`channel attached; ${this.window.size} unacknowledged frames to resend`);
+    this.retransmitAll();
+  }
+
+  /** Stops using the current transport; frames keep being numbered and buffered. */
+  detach(): void {
+    const transport = this.transport;
+    if (!transport) return;
+    transport.off('frame', this.onFrame);
+    transport.off('close', this.onTransportClose);
+    this.transport = undefined;
+    this.stopTimer();
+  }
+
+  setHandler(handler: PayloadHandler | undefined): void {
+    this.handler = handler;
+  }
+
+  /** Delivers buffered out-of-order frames once a handler that refused becomes ready. */
+  deliverPending(): void {
+    this.drainReorderBuffer();
+  }
+
+  /**
+   * Numbers, buffers and (when connected and not paused) transmits one payload.
+   * Never drops: returns false when the window is full, and 'drain' follows.
+   */
+  send(payloadType: number, payload: Buffer): boolean {
+    if (this.closed) return false;
+    const sequenceNumber = this.nextOutgoingSequence++;
+    const bytes = encodeFrame({
+      messageType: this.outgoingType,
+      schemaVersion: 1,
+      createdDate: Date.now(),
+      sequenceNumber,
+      flags: this.headerFlags(sequenceNumber),
+      messageId: newUuid(),
+      payloadType,
+      payload,
+    });
+    if (this.window.size === 0) this.lastProgressAt = this.now();
+    const entry = this.window.add(sequenceNumber, bytes);
+    if (this.canTransmit()) this.transmit(entry);
+    this.armTimer();
+    if (this.window.full) this.producerBlocked = true;
+    return !this.window.full;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.stopTimer();
+    this.detach();
+    this.reorder.clear();
+  }
+
+  receive(data: Buffer): void {
+    if (this.closed) return;
+    let frame: Frame;
+    try {
+      frame = decodeFrame(data);
+    } catch (err) {
+      this.stats.invalidFrames++;
+      const reason = err instanceof FrameError ? err.reason : String(err);
+      this.log.debug(`dropped invalid frame (${data.length} bytes): ${reason}`);
+      this.emit('invalid_frame', err);
+      return;
+    }
+    switch (frame.messageType) {
+      case MessageType.Acknowledge:
+        this.resumePublication();
+        this.onAcknowledge(frame);
+        return;
+      case this.incomingType:
+        this.resumePublication();
+        this.onSequencedFrame(frame);
+        return;
+      case MessageType.PausePublication:
+        this.pausePublication();
+        return;
+      case MessageType.StartPublication:
+        this.resumePublication();
+        return;
+      case MessageType.ChannelClosed:
+        this.emit('channel_closed', decodeChannelClosedOutput(frame.payload));
+        return;
+      default:
+        this.log.debug(`ignored frame of type ${frame.messageType}`);
+    }
+  }
+
+  private onSequencedFrame(frame: Frame): void {
+    this.stats.framesReceived++;
+    const seq = frame.sequenceNumber;
+    if (seq < this.expectedIncomingSequence) {
+      // Already delivered: re-ack so the peer stops retransmitting (official quirk Q3).
+      this.stats.duplicatesReceived++;
+      this.acknowledge(frame);
+      return;
+    }
+    if (seq > this.expectedIncomingSequence) {
+      this.stats.outOfOrderReceived++;
+      if (this.reorder.store(frame)) this.acknowledge(frame);
+      else this.log.debug(`reorder buffer full; dropped seq ${seq}`);
+      return;
+    }
+    if (this.dispatch(frame, false)) {
+      this.expectedIncomingSequence++;
+      this.drainReorderBuffer();
+    }
+  }
+
+  private drainReorderBuffer(): void {
+    for (;;) {
+      const frame = this.reorder.peek(this.expectedIncomingSequence);
+      if (!frame || !this.dispatch(frame, true)) return;
+      this.reorder.delete(frame.sequenceNumber);
+      this.expectedIncomingSequence++;
+    }
+  }
+
+  /** Hands one in-order frame to the handler; buffered frames go the same way (Q4). */
+  private dispatch(frame: Frame, alreadyAcknowledged: boolean): boolean {
+    if (HANDSHAKE_TYPES.has(frame.payloadType)) {
+      if (!alreadyAcknowledged) this.acknowledge(frame);
+      this.handler?.(frame.payloadType, frame.payload, frame);
+      return true;
+    }
+    const handler = this.handler;
+    if (!handler || !handler(frame.payloadType, frame.payload, frame)) return false;
+    if (!alreadyAcknowledged) this.acknowledge(frame);
+    return true;
+  }
+
+  private acknowledge(frame: Frame): void {
+    const transport = this.transport;
+    if (!transport) return;
+    transport.send(
+      encodeFrame({
+        messageType: MessageType.Acknowledge,
+        schemaVersion: 1,
+        createdDate: Date.now(),
+        sequenceNumber: 0,
+        flags: HeaderFlags.SynFin,
+        messageId: newUuid(),
+        payloadType: 0,
+        payload: encodeAcknowledgement(frame.messageType, frame.messageId, frame.sequenceNumber),
+      }),
+    );
+  }
+
+  private onAcknowledge(frame: Frame): void {
+    const seq = decodeAcknowledgedSequence(frame.payload);
+    if (seq === undefined) return;
+    this.stats.acksReceived++;
+    const entry = this.window.acknowledge(seq);
+    if (!entry) return;
+    this.lastProgressAt = this.now();
+    this.stallReported = false;
+    if (entry.lastSent !== undefined) this.rto.sample(this.now() - entry.lastSent);
+    if (this.window.size === 0) this.stopTimer();
+    if (this.producerBlocked && this.window.size <= this.window.limit / 2) {
+      this.producerBlocked = false;
+      this.emit('drain');
+    }
+  }
+
+  private pausePublication(): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.stopTimer();
+    this.log.debug('publication paused by the service');
+    this.emit('paused');
+  }
+
+  private resumePublication(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.log.debug('publication resumed');
+    this.lastProgressAt = this.now();
+    this.emit('resumed');
+    this.retransmitAll();
+  }
+
+  private canTransmit(): boolean {
+    return this.transport !== undefined && !this.paused;
+  }
+
+  private transmit(entry: PendingFrame): void {
+    if (entry.sends > 0) this.stats.framesResent++;
+    else this.stats.framesSent++;
+    entry.sends++;
+    entry.lastSent = this.now();
+    this.transport?.send(entry.bytes);
+  }
+
+  private retransmitAll(): void {
+    if (!this.canTransmit()) return;
+    for (const entry of this.window.values()) this.transmit(entry);
+    this.armTimer();
+  }
+
+  /** The one retransmission timer: armed for the earliest deadline of any pending frame. */
+  private armTimer(): void {
+    if (this.timer || this.window.size === 0 || !this.canTransmit()) return;
+    let earliest = Infinity;
+    for (const entry of this.window.values()) {
+      const sent = entry.lastSent ?? this.now();
+      if (sent < earliest) earliest = sent;
+    }
+    this.timer = setTimeout(this.onTimer, Math.max(1, earliest + this.rto.rto - this.now()));
+  }
+
+  private stopTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private readonly onTimer = (): void => {
+    this.timer = undefined;
+    if (!this.canTransmit()) return;
+    const now = this.now();
+    const rto = this.rto.rto;
+    let resent = 0;
+    // Every overdue frame goes again, not only the oldest (official quirk Q2).
+    for (const entry of this.window.values()) {
+      if (entry.lastSent === undefined || now - entry.lastSent >= rto) {
+        this.transmit(entry);
+        resent++;
+      }
+    }
+    if (resent > 0) this.log.debug(`retransmitted ${resent} frames (rto ${rto.toFixed(1)} ms, window ${this.window.size})`);
+    if (!this.stallReported && now - this.lastProgressAt > this.stallTimeoutMs) {
+      this.stallReported = true;
+      this.emit('stalled');
+    }
+    this.armTimer();
+  };
+}

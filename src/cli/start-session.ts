@@ -1,0 +1,59 @@
+import { SsmSessionApi } from '../aws/ssm-api.ts';
+import type { SessionIO } from '../session/io.ts';
+import { PluginSession, type SessionOutcome } from '../session/plugin-session.ts';
+import { fileLogger, silentLogger, type Logger } from '../util/logger.ts';
+import type { StartRequest } from './invocation.ts';
+import type { PluginEnvironment } from './run-plugin.ts';
+
+/** Environment variable naming a debug log file (created 0600). */
+export const LOG_ENV = 'SESSION_MANAGER_PLUGIN_LOG';
+
+export async function startSession(request: StartRequest, responseFromEnv: boolean, environment: PluginEnvironment): Promise<number> {
+  const { io, env } = environment;
+  const logger = openLogger(env, io);
+  const api = environment.api?.(request) ?? new SsmSessionApi(request);
+  io.stdout.write(`\nStarting session with SessionId: ${request.sessionId}\n`);
+  const session = new PluginSession({ ...request, io, logger, api });
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGQUIT', 'SIGTSTP', 'SIGTERM', 'SIGHUP'];
+  const onSignal = (name: NodeJS.Signals) => session.signal(name);
+  // The AWS CLI starts us with SIGINT/SIGQUIT/SIGTSTP ignored; handlers re-enable them.
+  for (const name of signals) process.on(name, onSignal);
+  let outcome: SessionOutcome;
+  try {
+    outcome = await session.run();
+  } finally {
+    for (const name of signals) process.off(name, onSignal);
+  }
+  logger.close();
+  return report(outcome, request.sessionId, responseFromEnv, io);
+}
+
+function report(outcome: SessionOutcome, sessionId: string, responseFromEnv: boolean, io: SessionIO): number {
+  switch (outcome.status) {
+    case 'closed':
+      io.stdout.write(
+        outcome.output
+          ? `\n\nSessionId: ${sessionId} : ${outcome.output}\n\n`
+          : `\n\nExiting session with sessionId: ${sessionId}.\n\n`,
+      );
+      return 0;
+    case 'ended':
+      io.stdout.write(`\n\nExiting session with sessionId: ${sessionId}.\n\n`);
+      return 0;
+    case 'failed':
+      io.stderr.write(`\nCannot perform start session: ${outcome.error.message}\n`);
+      return responseFromEnv ? 1 : 0;
+  }
+}
+
+function openLogger(env: NodeJS.ProcessEnv, io: SessionIO): Logger {
+  const path = env[LOG_ENV];
+  if (!path) return silentLogger;
+  try {
+    return fileLogger(path);
+  } catch (err) {
+    io.stderr.write(`Cannot open the debug log ${path}: ${(err as Error).message}\n`);
+    return silentLogger;
+  }
+}
+

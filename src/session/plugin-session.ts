@@ -1,0 +1,251 @@
+import { randomInt } from 'node:crypto';
+import { DataChannel } from '../channel/data-channel.ts';
+import type { FrameTransport } from '../channel/transport.ts';
+import { CLIENT_VERSION, PayloadType } from '../protocol/constants.ts';
+import { decodeHandshakeComplete, decodeHandshakeRequest } from '../protocol/payloads.ts';
+import { newUuid } from '../protocol/uuid.ts';
+import { connectWebSocket } from '../transport/websocket-transport.ts';
+import { silentLogger, type Logger } from '../util/logger.ts';
+import { SessionError } from './errors.ts';
+import { answerHandshake, type NegotiatedSession, type SessionType } from './handshake.ts';
+import type { SessionIO } from './io.ts';
+import type { HandlerContext, SessionHandler } from './session-handler.ts';
+import { ShellHandler } from './shell-handler.ts';
+
+export interface SessionParameters {
+  sessionId: string;
+  tokenValue: string;
+  streamUrl: string;
+  target: string;
+}
+
+/** The SSM API calls a session may need; optional so sessions run without AWS. */
+export interface SessionApi {
+  terminateSession(sessionId: string): Promise<void>;
+}
+
+export type Connector = (streamUrl: string, openDataChannel: string) => Promise<FrameTransport>;
+
+export interface PluginSessionOptions extends SessionParameters {
+  io: SessionIO;
+  logger?: Logger;
+  clientId?: string;
+  connect?: Connector;
+  api?: SessionApi;
+  /** Attempts for the first connection (the official client makes 6). */
+  connectAttempts?: number;
+}
+
+export type SessionOutcome =
+  | { status: 'closed'; output: string }
+  | { status: 'ended'; reason: string }
+  | { status: 'failed'; error: SessionError };
+
+/** How long an exit waits for the TerminateSession API call. */
+const TERMINATE_WAIT_MS = 5000;
+
+type HandlerFactory = (context: HandlerContext, session: NegotiatedSession) => SessionHandler;
+
+const HANDLERS: Record<SessionType, HandlerFactory | undefined> = {
+  Standard_Stream: (context) => new ShellHandler(context),
+  InteractiveCommands: (context) => new ShellHandler(context),
+  NonInteractiveCommands: (context) => new ShellHandler(context),
+  Port: undefined,
+};
+
+/**
+ * One plugin session: connects the data channel, learns the session type (handshake or
+ * first output, §5), runs the matching handler, and resolves when the session ends.
+ */
+export class PluginSession {
+  readonly channel: DataChannel;
+  private readonly options: PluginSessionOptions;
+  private readonly log: Logger;
+  private readonly clientId: string;
+  private transport: FrameTransport | undefined;
+  private handler: SessionHandler | undefined;
+  private negotiated: NegotiatedSession | undefined;
+  private handshakeStarted = false;
+  private receivedAnything = false;
+  private finished = false;
+  private terminating: Promise<void> | undefined;
+  private resolveOutcome: (outcome: SessionOutcome) => void = () => {};
+
+  constructor(options: PluginSessionOptions) {
+    this.options = options;
+    this.log = options.logger ?? silentLogger;
+    this.clientId = options.clientId ?? newUuid();
+    this.channel = new DataChannel({ logger: this.log });
+  }
+
+  run(): Promise<SessionOutcome> {
+    const outcome = new Promise<SessionOutcome>((resolve) => (this.resolveOutcome = resolve));
+    this.channel.setHandler(this.negotiate);
+    this.channel.on('channel_closed', (output: string) => this.finish({ status: 'closed', output }));
+    this.channel.on('stalled', () => this.fail('the agent stopped acknowledging data; giving up', true));
+    this.connectFirst().catch((err: unknown) => this.fail(message(err), true));
+    return outcome;
+  }
+
+  /** A signal the CLI caught. Shell-like sessions forward it; otherwise it ends the session. */
+  signal(name: NodeJS.Signals): void {
+    if (this.handler?.signal(name)) return;
+    if (name === 'SIGINT' || name === 'SIGQUIT' || name === 'SIGTSTP') {
+      if (!this.handler) this.end(`${name} received`, true);
+      return;
+    }
+    this.end(`${name} received`, true);
+  }
+
+  /** Ends the session from this side, optionally telling the service. */
+  end(reason: string, terminate: boolean): void {
+    if (terminate) void this.terminateRemote();
+    this.finish({ status: 'ended', reason });
+  }
+
+  private openDataChannelMessage(): string {
+    return JSON.stringify({
+      MessageSchemaVersion: '1.0',
+      RequestId: newUuid(),
+      TokenValue: this.options.tokenValue,
+      ClientId: this.clientId,
+      ClientVersion: CLIENT_VERSION,
+    });
+  }
+
+  private async connectFirst(): Promise<void> {
+    const connect: Connector =
+      this.options.connect ?? ((url, open) => connectWebSocket(url, { openDataChannel: open }));
+    const attempts = this.options.connectAttempts ?? 6;
+    // The official retry schedule: a base of 100-199 ms, doubled per retry (§6.7).
+    const base = 100 + randomInt(100);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const transport = await connect(this.options.streamUrl, this.openDataChannelMessage());
+        if (this.finished) return void transport.close();
+        this.useTransport(transport);
+        return;
+      } catch (err) {
+        if (attempt + 1 >= attempts || this.finished) throw err;
+        this.log.debug(`connect attempt ${attempt + 1} failed: ${message(err)}`);
+        await new Promise((resolve) => setTimeout(resolve, base * 2 ** attempt));
+      }
+    }
+  }
+
+  private useTransport(transport: FrameTransport): void {
+    this.transport = transport;
+    transport.on('frame', () => (this.receivedAnything = true));
+    transport.once('close', (err?: Error) => this.onDisconnect(err));
+    this.channel.attach(transport);
+    this.log.debug('data channel open');
+  }
+
+  private onDisconnect(err: Error | undefined): void {
+    if (this.finished) return;
+    const detail = err ? `: ${err.message}` : '';
+    if (!this.receivedAnything) {
+      this.fail(`the service closed the data channel before the session started${detail}`, true);
+    } else {
+      this.fail(`the connection to the session was lost${detail}`, false);
+    }
+  }
+
+  /** Payload handler used until the session type is known (§5.1 step 4). */
+  private readonly negotiate = (payloadType: number, payload: Buffer): boolean => {
+    switch (payloadType) {
+      case PayloadType.HandshakeRequest:
+        this.onHandshakeRequest(payload);
+        return true;
+      case PayloadType.HandshakeComplete:
+        this.onHandshakeComplete(payload);
+        return true;
+      case PayloadType.EncChallengeRequest:
+        this.fail('the agent asked for an encryption challenge, which this client does not support yet', true);
+        return true;
+      case PayloadType.Output:
+        if (this.handshakeStarted) return false;
+        // No handshake: a plain shell whose first frame is output (§5.2).
+        this.startHandler({ agentVersion: '', sessionType: 'Standard_Stream', properties: null });
+        return this.handler?.receive(payloadType, payload) ?? false;
+      default:
+        return false;
+    }
+  };
+
+  private onHandshakeRequest(payload: Buffer): void {
+    const request = decodeHandshakeRequest(payload);
+    if (!request) return this.log.debug('ignored an unreadable HandshakeRequest');
+    this.handshakeStarted = true;
+    void answerHandshake(request).then(({ response, session }) => {
+      this.negotiated = session;
+      this.log.debug(`handshake: agent ${session.agentVersion}, session type ${session.sessionType ?? 'unknown'}`);
+      this.channel.send(PayloadType.HandshakeResponse, Buffer.from(JSON.stringify(response)));
+    });
+  }
+
+  private onHandshakeComplete(payload: Buffer): void {
+    const complete = decodeHandshakeComplete(payload);
+    const negotiated = this.negotiated;
+    if (!negotiated?.sessionType) {
+      this.fail('the agent completed a handshake without a usable session type', true);
+      return;
+    }
+    if (complete?.CustomerMessage) this.options.io.stdout.write(`${complete.CustomerMessage}\n`);
+    this.startHandler(negotiated);
+  }
+
+  private startHandler(session: NegotiatedSession): void {
+    if (this.handler || this.finished) return;
+    const factory = session.sessionType ? HANDLERS[session.sessionType] : undefined;
+    if (!factory) {
+      this.fail(`session type ${session.sessionType} is not supported by this client`, true);
+      return;
+    }
+    const context: HandlerContext = {
+      sessionId: this.options.sessionId,
+      channel: this.channel,
+      io: this.options.io,
+      logger: this.log,
+      end: (reason) => this.end(reason ?? 'ended locally', true),
+    };
+    const handler = factory(context, session);
+    this.handler = handler;
+    handler.start();
+    this.channel.setHandler((type, data) => handler.receive(type, data));
+    this.channel.deliverPending();
+  }
+
+  private fail(reason: string, terminate: boolean): void {
+    if (terminate) void this.terminateRemote();
+    this.finish({ status: 'failed', error: new SessionError(reason) });
+  }
+
+  /** Calls TerminateSession once; finish() waits for it, at most a few seconds. */
+  private terminateRemote(): Promise<void> {
+    const api = this.options.api;
+    if (!api) return Promise.resolve();
+    this.terminating ??= Promise.race([
+      api.terminateSession(this.options.sessionId).catch((err: unknown) => {
+        this.log.debug(`TerminateSession failed: ${message(err)}`);
+      }),
+      new Promise<void>((resolve) => setTimeout(resolve, TERMINATE_WAIT_MS).unref()),
+    ]);
+    return this.terminating;
+  }
+
+  private finish(outcome: SessionOutcome): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.handler?.stop();
+    this.channel.close();
+    this.transport?.close();
+    this.log.debug(`session finished: ${outcome.status}; stats ${JSON.stringify(this.channel.stats)}`);
+    const settled = this.terminating ?? Promise.resolve();
+    void settled.then(() => this.resolveOutcome(outcome));
+  }
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,107 @@
+import { PayloadType, STREAM_CHUNK_SIZE } from '../protocol/constants.ts';
+import { encodeSize } from '../protocol/payloads.ts';
+import type { HandlerContext, SessionHandler } from './session-handler.ts';
+import { TerminalMode } from './terminal.ts';
+
+/** Control bytes the terminal would send for these signals (§7.1, §9.2). */
+const SIGNAL_BYTES: Partial<Record<NodeJS.Signals, number>> = {
+  SIGINT: 0x03,
+  SIGQUIT: 0x1c,
+  SIGTSTP: 0x1a,
+};
+
+/** End-of-transmission: what a terminal sends for Ctrl-D; ends the remote shell at EOF. */
+const EOT = Buffer.from([0x04]);
+
+/**
+ * Standard_Stream, InteractiveCommands and NonInteractiveCommands sessions (§7.1,
+ * §7.2): stdin to the agent as Output payloads, agent output to stdout, terminal size
+ * at start and on every resize.
+ */
+export class ShellHandler implements SessionHandler {
+  private readonly context: HandlerContext;
+  private readonly terminal: TerminalMode;
+  private started = false;
+  private stopped = false;
+  private waitingForDrain = false;
+
+  constructor(context: HandlerContext) {
+    this.context = context;
+    this.terminal = new TerminalMode(context.io);
+  }
+
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    const { stdin, stdout } = this.context.io;
+    this.terminal.enterRaw();
+    this.sendSize();
+    stdout.on('resize', this.sendSize);
+    stdin.on('data', this.onInput);
+    stdin.on('end', this.onInputEnd);
+    stdin.on('error', this.onInputEnd);
+    stdin.resume();
+  }
+
+  receive(payloadType: number, payload: Buffer): boolean {
+    switch (payloadType) {
+      case PayloadType.Output:
+      case PayloadType.StdErr:
+      case PayloadType.ExitCode:
+        this.context.io.stdout.write(payload);
+        return true;
+      default:
+        return true;
+    }
+  }
+
+  signal(name: NodeJS.Signals): boolean {
+    const byte = SIGNAL_BYTES[name];
+    if (byte === undefined) return false;
+    this.send(Buffer.from([byte]));
+    return true;
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    const { stdin, stdout } = this.context.io;
+    stdout.off('resize', this.sendSize);
+    stdin.off('data', this.onInput);
+    stdin.off('end', this.onInputEnd);
+    stdin.off('error', this.onInputEnd);
+    this.terminal.restore();
+    stdin.pause();
+  }
+
+  private readonly sendSize = (): void => {
+    this.context.channel.send(PayloadType.Size, encodeSize(this.terminal.size()));
+  };
+
+  private readonly onInput = (data: Buffer | string): void => {
+    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+    for (let offset = 0; offset < bytes.length; offset += STREAM_CHUNK_SIZE) {
+      this.send(bytes.subarray(offset, offset + STREAM_CHUNK_SIZE));
+    }
+  };
+
+  /** Piped input ended: tell the remote shell, as Ctrl-D would, and wait for it to exit. */
+  private readonly onInputEnd = (): void => {
+    if (this.stopped) return;
+    this.context.logger.debug('stdin ended; sending EOT to the remote shell');
+    this.send(EOT);
+  };
+
+  private send(payload: Buffer): void {
+    const { channel, io } = this.context;
+    if (!channel.send(PayloadType.Output, payload) && !this.waitingForDrain) {
+      // Window full: stop reading stdin until the agent has caught up.
+      this.waitingForDrain = true;
+      io.stdin.pause();
+      channel.once('drain', () => {
+        this.waitingForDrain = false;
+        if (!this.stopped) io.stdin.resume();
+      });
+    }
+  }
+}

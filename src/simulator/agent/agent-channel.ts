@@ -1,0 +1,353 @@
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { HeaderFlags, MessageType, PayloadType, SCHEMA_VERSION } from '../../protocol/constants.ts';
+import { decodeFrame, encodeFrame, FrameError, type Frame } from '../../protocol/frame.ts';
+import { decodeAcknowledgedSequence, encodeAcknowledgement } from '../../protocol/payloads.ts';
+import { newUuid } from '../../protocol/uuid.ts';
+import { RtoEstimator } from './rto-estimator.ts';
+
+/**
+ * The SSM agent's side of the data-channel reliability layer, written from the agent
+ * columns of PROTOCOL.md §6 (not from our client's channel): its own sequence numbers,
+ * an ack for every accepted input frame, re-acks for duplicates, an out-of-order buffer,
+ * a retransmission scheduler that only ever looks at the oldest unacked frame, and the
+ * pause/start publication flow control of §6.8.
+ */
+
+/** Agent buffer capacities (§6.3, §6.5, §13). */
+export const AGENT_OUTGOING_CAPACITY = 100_000;
+export const AGENT_INCOMING_CAPACITY = 100_000;
+export const RESEND_TICK_MS = 100;
+/** Before closing, the agent waits this long for its outgoing buffer to drain (§11.2). */
+export const DRAIN_TIMEOUT_MS = 2000;
+export const DRAIN_POLL_MS = 10;
+
+/** What a session handler did with an input frame: only accepted frames are acked. */
+export type InputVerdict = 'accepted' | 'not-ready';
+export type InputHandler = (frame: Frame) => InputVerdict;
+export type SessionState = 'Connected' | 'Terminating';
+
+/** KMS extension point (§8): payload encryption once the key exchange has happened. */
+export interface PayloadCipher {
+  encrypt(plaintext: Buffer): Buffer;
+  /** Throws when the payload does not authenticate. */
+  decrypt(ciphertext: Buffer): Buffer;
+}
+
+/** Agent → client payload types that are encrypted when KMS is on (§8.4). */
+const ENCRYPTED_OUTPUT_TYPES: ReadonlySet<number> = new Set([
+  PayloadType.Output,
+  PayloadType.StdErr,
+  PayloadType.ExitCode,
+]);
+
+/** Payload types the agent accepts before its handshake has completed (§11.2). */
+const HANDSHAKE_INPUT_TYPES: ReadonlySet<number> = new Set([
+  PayloadType.HandshakeResponse,
+  PayloadType.EncChallengeResponse,
+]);
+
+interface OutgoingEntry {
+  readonly sequenceNumber: number;
+  readonly bytes: Buffer;
+  lastSent: number;
+  resends: number;
+}
+
+export interface AgentChannelOptions {
+  sessionId: string;
+  /** Writes one frame towards the service. */
+  send: (frame: Buffer) => void;
+  /** Monotonic milliseconds; injectable for tests. */
+  now?: () => number;
+  outgoingCapacity?: number;
+  incomingCapacity?: number;
+  resendTickMs?: number;
+}
+
+export interface AgentChannelStats {
+  framesReceived: number;
+  malformedDropped: number;
+  acksSent: number;
+  acksReceived: number;
+  resends: number;
+  /** Out-of-order frames dropped without ack because the buffer was full. */
+  incomingOverflow: number;
+  /** Frames sent but not stored because the outgoing buffer was full. */
+  outgoingUnstored: number;
+}
+
+export class AgentChannel {
+  readonly sessionId: string;
+  readonly rto = new RtoEstimator();
+  readonly stats: AgentChannelStats = {
+    framesReceived: 0,
+    malformedDropped: 0,
+    acksSent: 0,
+    acksReceived: 0,
+    resends: 0,
+    incomingOverflow: 0,
+    outgoingUnstored: 0,
+  };
+  nextOutSeq = 0;
+  expectedInSeq = 0;
+  /** Set by the agent for session types that start with a handshake (§5.2). */
+  handshakeRequired = false;
+  handshakeComplete = false;
+  cipher: PayloadCipher | undefined;
+
+  private readonly sendFrame: (frame: Buffer) => void;
+  private readonly now: () => number;
+  private readonly outgoingCapacity: number;
+  private readonly incomingCapacity: number;
+  private readonly resendTickMs: number;
+  private readonly outgoing = new Map<number, OutgoingEntry>();
+  private readonly incoming = new Map<number, Frame>();
+  private readonly resumeListeners = new Set<() => void>();
+  private dataHandler: InputHandler | undefined;
+  private handshakeHandler: InputHandler | undefined;
+  private resendTimer: NodeJS.Timeout | undefined;
+  private pausedFlag = false;
+  private closed = false;
+
+  constructor(options: AgentChannelOptions) {
+    this.sessionId = options.sessionId;
+    this.sendFrame = options.send;
+    this.now = options.now ?? (() => performance.now());
+    this.outgoingCapacity = options.outgoingCapacity ?? AGENT_OUTGOING_CAPACITY;
+    this.incomingCapacity = options.incomingCapacity ?? AGENT_INCOMING_CAPACITY;
+    this.resendTickMs = options.resendTickMs ?? RESEND_TICK_MS;
+  }
+
+  /** True between pause_publication and the next resume trigger (§6.8). */
+  get paused(): boolean {
+    return this.pausedFlag;
+  }
+
+  get unackedCount(): number {
+    return this.outgoing.size;
+  }
+
+  get bufferedInCount(): number {
+    return this.incoming.size;
+  }
+
+  /** Starts the resend scheduler. */
+  start(): void {
+    if (this.resendTimer || this.closed) return;
+    this.resendTimer = setInterval(() => this.resendOldest(), this.resendTickMs);
+    this.resendTimer.unref();
+  }
+
+  /** The session handler; undefined means "not ready" (frames are neither acked nor consumed). */
+  setDataHandler(handler: InputHandler | undefined): void {
+    this.dataHandler = handler;
+    this.deliverBuffered();
+  }
+
+  /** Receives HandshakeResponse / EncChallengeResponse while the handshake runs. */
+  setHandshakeHandler(handler: InputHandler | undefined): void {
+    this.handshakeHandler = handler;
+  }
+
+  /** Called when publication resumes, so output pumps can continue. */
+  onResume(listener: () => void): () => void {
+    this.resumeListeners.add(listener);
+    return () => this.resumeListeners.delete(listener);
+  }
+
+  /**
+   * Numbers, stores and (unless paused) sends one output_stream_data frame. A full
+   * outgoing buffer does not stop the send; the frame is just not kept for resending.
+   */
+  sendStream(payloadType: number, payload: Buffer): number {
+    const body =
+      this.cipher && ENCRYPTED_OUTPUT_TYPES.has(payloadType) ? this.cipher.encrypt(payload) : payload;
+    const sequenceNumber = this.nextOutSeq++;
+    const bytes = encodeFrame({
+      messageType: MessageType.OutputStreamData,
+      schemaVersion: SCHEMA_VERSION,
+      createdDate: Date.now(),
+      sequenceNumber,
+      flags: sequenceNumber === 0 ? HeaderFlags.Syn : HeaderFlags.None,
+      messageId: newUuid(),
+      payloadType,
+      payload: body,
+    });
+    if (this.outgoing.size < this.outgoingCapacity) {
+      this.outgoing.set(sequenceNumber, { sequenceNumber, bytes, lastSent: this.now(), resends: 0 });
+    } else {
+      this.stats.outgoingUnstored++;
+    }
+    if (!this.pausedFlag && !this.closed) this.sendFrame(bytes);
+    return sequenceNumber;
+  }
+
+  /** Reports the agent's state to the service (§4.8); never seen by the client. */
+  sendSessionState(state: SessionState): void {
+    if (this.closed) return;
+    this.sendFrame(
+      encodeFrame({
+        messageType: MessageType.AgentSessionState,
+        schemaVersion: SCHEMA_VERSION,
+        createdDate: Date.now(),
+        sequenceNumber: 0,
+        flags: HeaderFlags.SynFin,
+        messageId: newUuid(),
+        payloadType: 0,
+        payload: Buffer.from(
+          JSON.stringify({ SchemaVersion: 1, SessionState: state, SessionId: this.sessionId }),
+        ),
+      }),
+    );
+  }
+
+  /** Handles one frame arriving from the service. */
+  receive(raw: Buffer): void {
+    if (this.closed) return;
+    let frame: Frame;
+    try {
+      // The agent validates the header but never the payload digest (§3.3).
+      frame = decodeFrame(raw, { verifyDigest: false });
+    } catch (error) {
+      if (!(error instanceof FrameError)) throw error;
+      this.stats.malformedDropped++;
+      return;
+    }
+    this.stats.framesReceived++;
+    switch (frame.messageType) {
+      case MessageType.InputStreamData:
+        this.resumePublication();
+        this.receiveInput(frame);
+        break;
+      case MessageType.Acknowledge:
+        this.resumePublication();
+        this.receiveAck(frame);
+        break;
+      case MessageType.PausePublication:
+        this.pausedFlag = true;
+        break;
+      case MessageType.StartPublication:
+        this.resumePublication();
+        break;
+      default:
+        // channel_closed and anything else is not addressed to the agent's data stream.
+        break;
+    }
+  }
+
+  /** Polls (as the agent does) until every sent frame is acked or the timeout passes. */
+  async drain(timeoutMs = DRAIN_TIMEOUT_MS, pollMs = DRAIN_POLL_MS): Promise<boolean> {
+    const deadline = this.now() + timeoutMs;
+    while (this.outgoing.size > 0 && !this.closed && this.now() < deadline) {
+      await sleep(pollMs);
+    }
+    return this.outgoing.size === 0;
+  }
+
+  /** Stops the scheduler; later input and output are ignored. */
+  close(): void {
+    this.closed = true;
+    if (this.resendTimer) clearInterval(this.resendTimer);
+    this.resendTimer = undefined;
+    this.resumePublication();
+    this.resumeListeners.clear();
+  }
+
+  private receiveInput(frame: Frame): void {
+    const sequenceNumber = frame.sequenceNumber;
+    if (sequenceNumber === this.expectedInSeq) {
+      if (this.dispatch(frame) === 'not-ready') return;
+      this.acknowledge(frame);
+      this.expectedInSeq++;
+      this.deliverBuffered();
+    } else if (sequenceNumber > this.expectedInSeq) {
+      if (this.incoming.size < this.incomingCapacity) {
+        this.acknowledge(frame);
+        this.incoming.set(sequenceNumber, frame);
+      } else {
+        this.stats.incomingOverflow++;
+      }
+    } else {
+      // Already processed: the agent acks it again so the sender can stop resending.
+      this.acknowledge(frame);
+    }
+  }
+
+  /** Processes buffered frames that have become in-order (they were acked on arrival). */
+  private deliverBuffered(): void {
+    for (;;) {
+      const frame = this.incoming.get(this.expectedInSeq);
+      if (!frame || this.closed) return;
+      if (this.dispatch(frame) === 'not-ready') return;
+      this.incoming.delete(this.expectedInSeq);
+      this.expectedInSeq++;
+    }
+  }
+
+  private dispatch(frame: Frame): InputVerdict {
+    if (this.handshakeRequired && !this.handshakeComplete) {
+      // Before the handshake completes anything else is acked and thrown away (§11.2).
+      if (!HANDSHAKE_INPUT_TYPES.has(frame.payloadType)) return 'accepted';
+      return this.handshakeHandler ? this.handshakeHandler(frame) : 'not-ready';
+    }
+    if (!this.dataHandler) return 'not-ready';
+    if (this.cipher && frame.payloadType === PayloadType.Output) {
+      let plaintext: Buffer;
+      try {
+        plaintext = this.cipher.decrypt(frame.payload);
+      } catch {
+        return 'not-ready';
+      }
+      return this.dataHandler({ ...frame, payload: plaintext });
+    }
+    return this.dataHandler(frame);
+  }
+
+  private acknowledge(frame: Frame): void {
+    this.stats.acksSent++;
+    this.sendFrame(
+      encodeFrame({
+        messageType: MessageType.Acknowledge,
+        schemaVersion: SCHEMA_VERSION,
+        createdDate: Date.now(),
+        sequenceNumber: 0,
+        flags: HeaderFlags.SynFin,
+        messageId: newUuid(),
+        payloadType: 0,
+        payload: encodeAcknowledgement(frame.messageType, frame.messageId, frame.sequenceNumber),
+      }),
+    );
+  }
+
+  private receiveAck(frame: Frame): void {
+    const sequenceNumber = decodeAcknowledgedSequence(frame.payload);
+    if (sequenceNumber === undefined) return;
+    const entry = this.outgoing.get(sequenceNumber);
+    if (!entry) return;
+    this.stats.acksReceived++;
+    // The agent measures from the most recent send, since it updates lastSent on resend.
+    this.rto.addSample(this.now() - entry.lastSent);
+    this.outgoing.delete(sequenceNumber);
+  }
+
+  /** One scheduler tick: only the oldest unacked frame is considered (§6.3). */
+  private resendOldest(): void {
+    if (this.pausedFlag || this.closed) return;
+    const oldest = this.outgoing.values().next();
+    if (oldest.done) return;
+    const entry = oldest.value;
+    const now = this.now();
+    if (now - entry.lastSent <= this.rto.rto) return;
+    entry.lastSent = now;
+    entry.resends++;
+    this.stats.resends++;
+    this.sendFrame(entry.bytes);
+  }
+
+  private resumePublication(): void {
+    if (!this.pausedFlag) return;
+    this.pausedFlag = false;
+    for (const listener of [...this.resumeListeners]) listener();
+  }
+}

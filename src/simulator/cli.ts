@@ -1,0 +1,44 @@
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { DEFAULT_AGENT_VERSION, startSimulator } from './index.ts';
+
+/** Runs the simulator standalone: `node src/simulator/cli.ts --port 4566`. */
+async function main(): Promise<void> {
+  const argv = await yargs(hideBin(process.argv))
+    .scriptName('ssm-simulator')
+    .usage('$0 [options]\n\nLocal SSM API + message gateway + SSM agent simulator (127.0.0.1 only).')
+    .option('port', { type: 'number', default: 0, describe: 'TCP port (0 picks a free one)' })
+    .option('pacing', { type: 'boolean', default: true, describe: "agent's 1 ms sleep per 1024-byte read (--no-pacing to disable)" })
+    .option('shell-delay-ms', { type: 'number', default: 1000, describe: 'delay before the first pty read' })
+    .option('agent-version', { type: 'string', default: DEFAULT_AGENT_VERSION, describe: 'AgentVersion reported in handshakes' })
+    .option('seed', { type: 'number', describe: 'seed for fault injection' })
+    .option('shell-cwd', { type: 'string', describe: 'working directory of simulated shells' })
+    .strict()
+    .help()
+    .parse();
+
+  const simulator = await startSimulator({
+    port: argv.port,
+    pacing: argv.pacing,
+    shellDelayMs: argv['shell-delay-ms'],
+    agentVersion: argv['agent-version'],
+    ...(argv.seed !== undefined ? { seed: argv.seed } : {}),
+    ...(argv['shell-cwd'] !== undefined ? { shellCwd: argv['shell-cwd'] } : {}),
+  });
+  process.stdout.write(`${simulator.endpoint}\n`);
+  process.stderr.write(
+    `SSM simulator listening. Try:\n` +
+      `  AWS_ACCESS_KEY_ID=AKIDEXAMPLE AWS_SECRET_ACCESS_KEY=secret aws ssm start-session ` +
+      `--region us-east-1 --endpoint-url ${simulator.endpoint} --target i-0123456789abcdef0\n`,
+  );
+  const shutdown = (): void => {
+    void simulator.close().then(() => process.exit(0));
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`ssm-simulator: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

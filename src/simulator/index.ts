@@ -1,0 +1,166 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { Agent } from './agent/agent.ts';
+import type { AgentSettings } from './agent/session-plugin.ts';
+import { FaultInjector, type Direction } from './faults.ts';
+import { Gateway, type PublicationKind } from './gateway.ts';
+import { SessionRegistry, type OpenDataChannelRecord, type SimSession } from './sessions.ts';
+import { createSsmApiHandler, type ApiCall } from './ssm-api.ts';
+import { WireLog, type WireLogEntry, type WireObserver } from './wire-log.ts';
+
+export type { ApiCall } from './ssm-api.ts';
+export type { Direction, DirectionFaults, CloseClientRule } from './faults.ts';
+export type { FaultInjector } from './faults.ts';
+export type { OpenDataChannelRecord, SimSession } from './sessions.ts';
+export type { WireLogEntry, WireObserver } from './wire-log.ts';
+
+/** The version the simulated agent reports in handshakes (a current 3.3.x agent). */
+export const DEFAULT_AGENT_VERSION = '3.3.987.0';
+
+export interface SimulatorOptions {
+  /** TCP port on 127.0.0.1 (default 0: pick a free one). */
+  port?: number;
+  /** Delay before the agent's first pty read; the real agent waits 1000 ms. */
+  shellDelayMs?: number;
+  /** The agent's 1 ms sleep between 1024-byte reads (default true, as the real agent). */
+  pacing?: boolean;
+  agentVersion?: string;
+  /** Seed for the fault injector's PRNG. */
+  seed?: number;
+  /** Working directory of simulated shells (default: the OS temp dir). */
+  shellCwd?: string;
+  shellPath?: string;
+  shellArgs?: string[];
+  /** PS1 of simulated shells; the default mimics the (non-root) ssm-user `sh` prompt, e.g. `sh-5.2$ `. */
+  shellPrompt?: string;
+  /** Pause the agent while no client is attached (default true, see Gateway). */
+  pauseAgentWhileDetached?: boolean;
+  /** How many frames the wire log keeps (default 10 000; 0 disables the log). */
+  frameLogLimit?: number;
+  /** Well-formed targets that StartSession reports as TargetNotConnected. */
+  disconnectedTargets?: string[];
+}
+
+export interface Simulator {
+  /** SSM API endpoint for `--endpoint-url` / SDK `endpoint`, e.g. `http://127.0.0.1:4567`. */
+  readonly endpoint: string;
+  readonly port: number;
+  /** Live session objects by SessionId (token, status, agent, attached client). */
+  readonly sessions: ReadonlyMap<string, SimSession>;
+  readonly faults: FaultInjector;
+  /** Every API request in arrival order. */
+  readonly apiCalls: readonly ApiCall[];
+  /** Every OpenDataChannel message the gateway received. */
+  readonly openDataChannelMessages: readonly OpenDataChannelRecord[];
+  /** Recent frames as received by the gateway from either side. */
+  readonly frameLog: readonly WireLogEntry[];
+  /** Sees every frame crossing the gateway; returns an unsubscribe function. */
+  observe(observer: WireObserver): () => void;
+  /** Sends pause_publication / start_publication to the client (`toClient`) or the agent. */
+  publish(sessionId: string, to: Direction, kind: PublicationKind): void;
+  /** Drops the session's client connection abruptly (for reconnect tests). */
+  disconnectClient(sessionId: string): void;
+  /** Ends a session from the service side, as TerminateSession does. */
+  terminateSession(sessionId: string): void;
+  /** Kills every shell, closes every socket and the server; leaves no handles behind. */
+  close(): Promise<void>;
+}
+
+/** Starts the SSM API, the message gateway and the simulated agents on one port. */
+export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
+  const settings: AgentSettings = {
+    agentVersion: options.agentVersion ?? DEFAULT_AGENT_VERSION,
+    shellDelayMs: options.shellDelayMs ?? 1000,
+    pacing: options.pacing ?? true,
+    shellCwd: options.shellCwd ?? tmpdir(),
+    shellPath: options.shellPath ?? '/bin/bash',
+    shellArgs: options.shellArgs ?? ['--noprofile', '--norc'],
+    shellPrompt: options.shellPrompt ?? 'sh-\\v$ ',
+  };
+  const registry = new SessionRegistry();
+  const faults = new FaultInjector(options.seed);
+  const wireLog = new WireLog(options.frameLogLimit ?? 10_000);
+  const apiCalls: ApiCall[] = [];
+  const openDataChannelMessages: OpenDataChannelRecord[] = [];
+  const gateway = new Gateway({
+    registry,
+    faults,
+    wireLog,
+    openDataChannelMessages,
+    pauseAgentWhileDetached: options.pauseAgentWhileDetached ?? true,
+  });
+  let port = 0;
+  const handler = createSsmApiHandler({
+    registry,
+    gateway,
+    faults,
+    apiCalls,
+    disconnectedTargets: new Set(options.disconnectedTargets ?? []),
+    streamUrl: (session) =>
+      `ws://127.0.0.1:${port}/v1/data-channel/${session.sessionId}` +
+      `?role=publish_subscribe&cell-number=${session.cellNumber}`,
+    createSession: (spec, document) => {
+      const session = registry.create(
+        spec,
+        (created) =>
+          new Agent({
+            sessionId: created.sessionId,
+            document,
+            parameters: spec.parameters,
+            settings,
+            send: (frame) => gateway.fromAgent(created, frame),
+          }),
+      );
+      gateway.sessionCreated(session);
+      session.agent.start();
+      return session;
+    },
+  });
+  const server = createServer(handler);
+  server.on('upgrade', (request, socket, head) => gateway.handleUpgrade(request, socket, head));
+  await listen(server, options.port ?? 0);
+  port = (server.address() as AddressInfo).port;
+
+  const requireSession = (sessionId: string): SimSession => {
+    const session = registry.get(sessionId);
+    if (!session) throw new Error(`unknown session ${sessionId}`);
+    return session;
+  };
+  let closing: Promise<void> | undefined;
+
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    port,
+    sessions: registry.sessions,
+    faults,
+    apiCalls,
+    openDataChannelMessages,
+    frameLog: wireLog.entries,
+    observe: (observer) => wireLog.observe(observer),
+    publish: (sessionId, to, kind) => gateway.publish(requireSession(sessionId), to, kind),
+    disconnectClient: (sessionId) => gateway.disconnectClient(requireSession(sessionId)),
+    terminateSession: (sessionId) => gateway.terminate(requireSession(sessionId)),
+    close: () => {
+      closing ??= (async () => {
+        faults.dispose();
+        await gateway.close();
+        await Promise.all([...registry.sessions.values()].map((session) => session.agent.stop()));
+        faults.dispose(); // anything queued by the agents on their way out
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      })();
+      return closing;
+    },
+  };
+}
+
+function listen(server: Server, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}

@@ -1,0 +1,80 @@
+import { EventEmitter } from 'node:events';
+import type { FrameTransport } from '../channel/transport.ts';
+import { seededRandom } from '../util/prng.ts';
+
+/** Faults applied to frames travelling in one direction of a memory link. */
+export interface LinkFaults {
+  dropRate?: number;
+  duplicateRate?: number;
+  /** Chance that a frame is held back and delivered after the next one. */
+  reorderRate?: number;
+  seed?: number;
+}
+
+/**
+ * One end of an in-memory frame link. Frames are delivered asynchronously (never
+ * re-entrantly), optionally dropped, duplicated or reordered, so the channel and the
+ * sessions can be tested without sockets.
+ */
+export class MemoryTransport extends EventEmitter implements FrameTransport {
+  peer: MemoryTransport | undefined;
+  readonly bufferedAmount = 0;
+  framesSent = 0;
+  private open = true;
+  private held: Buffer | undefined;
+  private readonly faults: LinkFaults;
+  private readonly random: () => number;
+
+  constructor(faults: LinkFaults = {}) {
+    super();
+    this.faults = faults;
+    this.random = seededRandom(faults.seed ?? 1);
+  }
+
+  send(frame: Buffer): boolean {
+    const peer = this.peer;
+    if (!this.open || !peer) return false;
+    this.framesSent++;
+    const { dropRate = 0, duplicateRate = 0, reorderRate = 0 } = this.faults;
+    if (this.random() < dropRate) return true;
+    const copies = this.random() < duplicateRate ? 2 : 1;
+    for (let i = 0; i < copies; i++) {
+      if (!this.held && this.random() < reorderRate) {
+        this.held = frame;
+        continue;
+      }
+      this.deliver(peer, frame);
+      if (this.held) {
+        const late = this.held;
+        this.held = undefined;
+        this.deliver(peer, late);
+      }
+    }
+    return true;
+  }
+
+  private deliver(peer: MemoryTransport, frame: Buffer): void {
+    // A copy, so a receiver can never see the sender's later writes to the buffer.
+    const data = Buffer.from(frame);
+    setImmediate(() => {
+      if (peer.open) peer.emit('frame', data);
+    });
+  }
+
+  close(): void {
+    if (!this.open) return;
+    this.open = false;
+    this.emit('close');
+    const peer = this.peer;
+    if (peer?.open) setImmediate(() => peer.close());
+  }
+}
+
+/** Two connected transports; faults are given per direction. */
+export function memoryLink(aToB: LinkFaults = {}, bToA: LinkFaults = {}): [MemoryTransport, MemoryTransport] {
+  const a = new MemoryTransport(aToB);
+  const b = new MemoryTransport(bToA);
+  a.peer = b;
+  b.peer = a;
+  return [a, b];
+}

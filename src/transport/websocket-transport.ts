@@ -1,0 +1,105 @@
+import { EventEmitter } from 'node:events';
+import WebSocket from 'ws';
+import type { FrameTransport } from '../channel/transport.ts';
+import { connectProxyAgent, proxyFor } from './proxy-agent.ts';
+
+/** The data channel could not be opened; the message is safe to show the user. */
+export class ConnectError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConnectError';
+  }
+}
+
+export interface ConnectOptions {
+  /** Text of the OpenDataChannel message, sent first on the new connection. */
+  openDataChannel: string;
+  /** Dial plus upgrade limit (the official client uses the library default of 45 s). */
+  timeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** A connected data-channel WebSocket: binary frames both ways (§2). */
+export class WebSocketTransport extends EventEmitter implements FrameTransport {
+  private readonly socket: WebSocket;
+  private closed = false;
+
+  constructor(socket: WebSocket) {
+    super();
+    this.socket = socket;
+    socket.on('message', (data: WebSocket.RawData) => {
+      // Text and binary messages are both frames (§2.1).
+      const buffer = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+      this.emit('frame', buffer);
+    });
+    socket.on('close', (code: number, reason: Buffer) => this.finish(code, reason.toString()));
+    socket.on('error', (err: Error) => this.finish(undefined, err.message));
+  }
+
+  get bufferedAmount(): number {
+    return this.socket.bufferedAmount;
+  }
+
+  send(frame: Buffer): boolean {
+    if (this.closed || this.socket.readyState !== WebSocket.OPEN) return false;
+    this.socket.send(frame, { binary: true });
+    return true;
+  }
+
+  /** WebSocket-level ping; the official client sends `keepalive` every 5 minutes. */
+  ping(payload = 'keepalive'): void {
+    if (this.socket.readyState === WebSocket.OPEN) this.socket.ping(payload);
+  }
+
+  close(): void {
+    if (this.socket.readyState === WebSocket.OPEN || this.socket.readyState === WebSocket.CONNECTING) {
+      this.socket.close(1000);
+    }
+    this.finish(1000, 'closed by client');
+  }
+
+  private finish(code: number | undefined, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.emit('close', code === 1000 ? undefined : new Error(`data channel closed (${code ?? 'error'}${reason ? `: ${reason}` : ''})`));
+  }
+}
+
+/**
+ * Opens the WebSocket to StreamUrl verbatim and sends OpenDataChannel as the first
+ * (text) message. No auth headers, no subprotocol, no compression (§2.1).
+ */
+export function connectWebSocket(streamUrl: string, options: ConnectOptions): Promise<WebSocketTransport> {
+  let url: URL;
+  try {
+    url = new URL(streamUrl);
+  } catch {
+    return Promise.reject(new ConnectError('StreamUrl is not a valid URL'));
+  }
+  if (url.protocol !== 'wss:' && url.protocol !== 'ws:') {
+    return Promise.reject(new ConnectError(`StreamUrl must be a ws:// or wss:// URL, not ${url.protocol}`));
+  }
+  const proxy = proxyFor(url, options.env);
+  const socket = new WebSocket(streamUrl, {
+    perMessageDeflate: false,
+    handshakeTimeout: options.timeoutMs ?? 45_000,
+    maxPayload: 64 * 1024 * 1024,
+    ...(proxy ? { agent: connectProxyAgent(proxy, url.protocol === 'wss:') } : {}),
+  });
+  return new Promise((resolve, reject) => {
+    const fail = (err: Error) => {
+      socket.removeAllListeners();
+      socket.on('error', () => {});
+      socket.terminate();
+      reject(new ConnectError(`cannot open the data channel to ${url.host}: ${err.message}`));
+    };
+    socket.once('error', fail);
+    socket.once('unexpected-response', (_req, res) => fail(new Error(`HTTP ${res.statusCode} on upgrade`)));
+    socket.once('open', () => {
+      socket.off('error', fail);
+      const transport = new WebSocketTransport(socket);
+      socket.send(options.openDataChannel, { binary: false });
+      resolve(transport);
+    });
+  });
+}

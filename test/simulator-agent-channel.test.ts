@@ -1,0 +1,372 @@
+import t from 'tap';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AgentChannel, type InputVerdict } from '../src/simulator/agent/agent-channel.ts';
+import { performHandshake, HANDSHAKE_TIMEOUT_MESSAGE } from '../src/simulator/agent/handshake.ts';
+import { RtoEstimator } from '../src/simulator/agent/rto-estimator.ts';
+import { incompleteUtf8TailLength } from '../src/simulator/agent/utf8-tail.ts';
+import { decodeFrame, encodeFrame, type Frame } from '../src/protocol/frame.ts';
+import { newUuid } from '../src/protocol/uuid.ts';
+
+/** A channel wired to an in-memory "service" and a hand-driven clock. */
+function harness(options: { outgoingCapacity?: number; incomingCapacity?: number; tickMs?: number } = {}) {
+  const sent: Buffer[] = [];
+  const clock = { now: 1000 };
+  const channel = new AgentChannel({
+    sessionId: 'sim-0123456789abcdef0',
+    send: (frame) => sent.push(frame),
+    now: () => clock.now,
+    resendTickMs: options.tickMs ?? 5,
+    ...(options.outgoingCapacity ? { outgoingCapacity: options.outgoingCapacity } : {}),
+    ...(options.incomingCapacity ? { incomingCapacity: options.incomingCapacity } : {}),
+  });
+  const handled: Frame[] = [];
+  let verdict: InputVerdict = 'accepted';
+  channel.setDataHandler((frame) => {
+    if (verdict === 'accepted') handled.push(frame);
+    return verdict;
+  });
+  const decoded = () => sent.map((bytes) => decodeFrame(bytes));
+  const acks = () =>
+    decoded()
+      .filter((f) => f.messageType === 'acknowledge')
+      .map((f) => JSON.parse(f.payload.toString()) as Record<string, unknown>);
+  return {
+    channel,
+    sent,
+    clock,
+    handled,
+    decoded,
+    acks,
+    setVerdict: (v: InputVerdict) => {
+      verdict = v;
+    },
+  };
+}
+
+function input(seq: number, text: string, payloadType = 1): Buffer {
+  return encodeFrame({
+    messageType: 'input_stream_data',
+    schemaVersion: 1,
+    createdDate: Date.now(),
+    sequenceNumber: seq,
+    flags: 0,
+    messageId: newUuid(),
+    payloadType,
+    payload: Buffer.from(text),
+  });
+}
+
+function ackOf(seq: number): Buffer {
+  return encodeFrame({
+    messageType: 'acknowledge',
+    schemaVersion: 1,
+    createdDate: Date.now(),
+    sequenceNumber: 0,
+    flags: 3,
+    messageId: newUuid(),
+    payloadType: 0,
+    payload: Buffer.from(
+      JSON.stringify({
+        AcknowledgedMessageType: 'output_stream_data',
+        AcknowledgedMessageId: newUuid(),
+        AcknowledgedMessageSequenceNumber: seq,
+        IsSequentialMessage: true,
+      }),
+    ),
+  });
+}
+
+function control(type: 'pause_publication' | 'start_publication'): Buffer {
+  return encodeFrame({
+    messageType: type,
+    schemaVersion: 1,
+    createdDate: Date.now(),
+    sequenceNumber: 0,
+    flags: 3,
+    messageId: newUuid(),
+    payloadType: 0,
+    payload: Buffer.alloc(0),
+  });
+}
+
+t.test('outgoing frames: own sequence from 0, Flags 1 only on seq 0', async (t) => {
+  const h = harness();
+  h.channel.sendStream(1, Buffer.from('a'));
+  h.channel.sendStream(1, Buffer.from('b'));
+  h.channel.sendStream(3, Buffer.from('c'));
+  const frames = h.decoded();
+  t.same(
+    frames.map((f) => [f.messageType, f.sequenceNumber, f.flags, f.schemaVersion, f.payloadType, f.payload.toString()]),
+    [
+      ['output_stream_data', 0, 1, 1, 1, 'a'],
+      ['output_stream_data', 1, 0, 1, 1, 'b'],
+      ['output_stream_data', 2, 0, 1, 3, 'c'],
+    ],
+  );
+  t.equal(h.channel.unackedCount, 3);
+  h.channel.receive(ackOf(1));
+  t.equal(h.channel.unackedCount, 2, 'ack removes exactly the named sequence number');
+  h.channel.receive(ackOf(42));
+  t.equal(h.channel.unackedCount, 2, 'unknown ack ignored');
+});
+
+t.test('acks every accepted input with the §4.1 payload, and re-acks duplicates', async (t) => {
+  const h = harness();
+  const first = input(0, 'ls\r');
+  h.channel.receive(first);
+  const firstId = decodeFrame(first).messageId;
+  const [ackFrame] = h.decoded();
+  t.ok(ackFrame);
+  t.equal(ackFrame?.messageType, 'acknowledge');
+  t.equal(ackFrame?.sequenceNumber, 0);
+  t.equal(ackFrame?.flags, 3);
+  t.equal(ackFrame?.payloadType, 0);
+  t.equal(
+    ackFrame?.payload.toString(),
+    `{"AcknowledgedMessageType":"input_stream_data","AcknowledgedMessageId":"${firstId}",` +
+      `"AcknowledgedMessageSequenceNumber":0,"IsSequentialMessage":true}`,
+  );
+  t.equal(h.handled.length, 1);
+  h.channel.receive(first);
+  t.equal(h.acks().length, 2, 'duplicate is acked again');
+  t.equal(h.handled.length, 1, 'duplicate is not processed again');
+  t.equal(h.channel.expectedInSeq, 1);
+});
+
+t.test('out-of-order input is acked at once, buffered, and delivered after the gap', async (t) => {
+  const h = harness();
+  h.channel.receive(input(2, 'two'));
+  h.channel.receive(input(1, 'one'));
+  t.same(h.acks().map((a) => a.AcknowledgedMessageSequenceNumber), [2, 1]);
+  t.equal(h.handled.length, 0);
+  t.equal(h.channel.bufferedInCount, 2);
+  h.channel.receive(input(0, 'zero'));
+  t.same(h.handled.map((f) => f.payload.toString()), ['zero', 'one', 'two']);
+  t.same(h.acks().map((a) => a.AcknowledgedMessageSequenceNumber), [2, 1, 0], 'buffered frames are not acked twice');
+  t.equal(h.channel.expectedInSeq, 3);
+});
+
+t.test('a handler that is not ready gets no ack and no advance', async (t) => {
+  const h = harness();
+  h.setVerdict('not-ready');
+  h.channel.receive(input(0, 'x'));
+  t.equal(h.acks().length, 0);
+  t.equal(h.channel.expectedInSeq, 0);
+  h.setVerdict('accepted');
+  h.channel.receive(input(0, 'x'));
+  t.equal(h.acks().length, 1);
+  t.equal(h.channel.expectedInSeq, 1);
+});
+
+t.test('incoming buffer capacity: past it, out-of-order frames are dropped without ack', async (t) => {
+  const h = harness({ incomingCapacity: 1 });
+  h.channel.receive(input(1, 'a'));
+  h.channel.receive(input(2, 'b'));
+  t.same(h.acks().map((a) => a.AcknowledgedMessageSequenceNumber), [1]);
+  t.equal(h.channel.stats.incomingOverflow, 1);
+});
+
+t.test('outgoing buffer capacity: a frame past it is sent but not stored', async (t) => {
+  const h = harness({ outgoingCapacity: 2 });
+  for (const text of ['a', 'b', 'c']) h.channel.sendStream(1, Buffer.from(text));
+  t.equal(h.sent.length, 3);
+  t.equal(h.channel.unackedCount, 2);
+  t.equal(h.channel.stats.outgoingUnstored, 1);
+});
+
+t.test('the agent does not check the payload digest but drops malformed headers', async (t) => {
+  const h = harness();
+  const frame = input(0, 'echo hi\r');
+  frame[frame.length - 1] = 0x0a; // payload no longer matches its digest
+  h.channel.receive(frame);
+  t.equal(h.handled[0]?.payload.toString(), 'echo hi\n', 'accepted despite the digest');
+  h.channel.receive(input(1, 'x').subarray(0, 100));
+  const noDate = input(1, 'x');
+  noDate.fill(0, 40, 48);
+  h.channel.receive(noDate);
+  t.equal(h.channel.stats.malformedDropped, 2);
+  t.equal(h.acks().length, 1);
+});
+
+t.test('before the handshake completes, non-handshake input is acked and discarded', async (t) => {
+  const h = harness();
+  h.channel.handshakeRequired = true;
+  const seen: number[] = [];
+  h.channel.setHandshakeHandler((frame) => {
+    seen.push(frame.payloadType);
+    return 'accepted';
+  });
+  h.channel.receive(input(0, 'typed too early'));
+  h.channel.receive(input(1, '{}', 6));
+  t.same(h.acks().map((a) => a.AcknowledgedMessageSequenceNumber), [0, 1]);
+  t.equal(h.handled.length, 0, 'data handler never saw the early keystrokes');
+  t.same(seen, [6]);
+  h.channel.handshakeComplete = true;
+  h.channel.receive(input(2, 'now'));
+  t.same(h.handled.map((f) => f.payload.toString()), ['now']);
+});
+
+t.test('RTO estimator follows §6.4', async (t) => {
+  const rto = new RtoEstimator();
+  t.same([rto.srtt, rto.rttvar, rto.rto], [100, 0, 200]);
+  rto.addSample(50);
+  t.equal(rto.rttvar, 12.5);
+  t.equal(rto.srtt, 93.75);
+  t.equal(rto.rto, 143.75);
+  rto.addSample(93.75);
+  t.equal(rto.rto, 93.75 + Math.max(10, 4 * 0.75 * 12.5));
+  const slow = new RtoEstimator();
+  slow.addSample(5000);
+  t.equal(slow.rto, 1000, 'capped at 1 s');
+  const fast = new RtoEstimator();
+  for (let i = 0; i < 200; i++) fast.addSample(0);
+  t.ok(fast.rto >= 10 && fast.rto < 11, 'floor is the 10 ms granularity above SRTT');
+});
+
+t.test('resend scheduler: oldest unacked only, after RTO, lastSent updated', async (t) => {
+  const h = harness({ tickMs: 5 });
+  h.channel.start();
+  t.teardown(() => h.channel.close());
+  h.channel.sendStream(1, Buffer.from('a'));
+  h.channel.sendStream(1, Buffer.from('b'));
+  await sleep(30);
+  t.equal(h.sent.length, 2, 'nothing resent before RTO');
+  h.clock.now += 201; // just past the initial 200 ms RTO
+  await sleep(30);
+  t.equal(h.sent.length, 3, 'exactly one resend although both are overdue');
+  t.ok(h.sent[2]?.equals(h.sent[0] as Buffer), 'resent bytes are identical (same MessageId and CreatedDate)');
+  await sleep(30);
+  t.equal(h.sent.length, 3, 'lastSent was updated: no resend every tick');
+  h.clock.now += 50;
+  h.channel.receive(ackOf(0));
+  t.equal(h.channel.rto.srtt, 0.875 * 100 + 0.125 * 50, 'RTT sample measured from the resend');
+  h.clock.now += 1000;
+  await sleep(30);
+  t.ok(h.sent[3]?.equals(h.sent[1] as Buffer), 'the next oldest is resent once the first is acked');
+});
+
+t.test('pause_publication stops sending and resending; input resumes it', async (t) => {
+  const h = harness({ tickMs: 5 });
+  h.channel.start();
+  t.teardown(() => h.channel.close());
+  let resumed = 0;
+  h.channel.onResume(() => resumed++);
+  h.channel.receive(control('pause_publication'));
+  t.ok(h.channel.paused);
+  h.channel.sendStream(1, Buffer.from('held'));
+  t.equal(h.sent.length, 0, 'not sent while paused');
+  t.equal(h.channel.nextOutSeq, 1, 'but numbered');
+  t.equal(h.channel.unackedCount, 1, 'and buffered');
+  h.clock.now += 5000;
+  await sleep(30);
+  t.equal(h.sent.length, 0, 'no retransmission while paused');
+  h.channel.receive(input(0, 'x'));
+  t.notOk(h.channel.paused, 'input_stream_data resumes');
+  t.equal(resumed, 1);
+  await sleep(30);
+  const data = h.decoded().filter((f) => f.messageType === 'output_stream_data');
+  t.same(data.map((f) => f.payload.toString()), ['held'], 'held frame goes out through retransmission');
+  h.channel.receive(control('pause_publication'));
+  h.channel.receive(control('start_publication'));
+  t.notOk(h.channel.paused, 'start_publication resumes');
+  h.channel.receive(control('pause_publication'));
+  h.channel.receive(ackOf(0));
+  t.notOk(h.channel.paused, 'an acknowledge resumes');
+});
+
+t.test('drain waits for acks, bounded by its timeout', async (t) => {
+  const h = harness();
+  h.channel.sendStream(1, Buffer.from('a'));
+  setTimeout(() => h.channel.receive(ackOf(0)), 30);
+  t.equal(await h.channel.drain(1000, 5), true);
+  h.channel.sendStream(1, Buffer.from('b'));
+  const realNow = Date.now();
+  const channel = new AgentChannel({ sessionId: 's', send: () => undefined });
+  channel.sendStream(1, Buffer.from('never acked'));
+  t.equal(await channel.drain(50, 10), false);
+  t.ok(Date.now() - realNow >= 45);
+  channel.close();
+});
+
+t.test('agent_session_state report', async (t) => {
+  const h = harness();
+  h.channel.sendSessionState('Terminating');
+  const [frame] = h.decoded();
+  t.equal(frame?.messageType, 'agent_session_state');
+  t.equal(frame?.flags, 3);
+  t.same(JSON.parse(frame?.payload.toString() ?? ''), {
+    SchemaVersion: 1,
+    SessionState: 'Terminating',
+    SessionId: 'sim-0123456789abcdef0',
+  });
+});
+
+t.test('handshake: request, response, complete with nanosecond timing', async (t) => {
+  const h = harness();
+  h.channel.handshakeRequired = true;
+  const outcome = performHandshake(h.channel, {
+    agentVersion: '3.3.987.0',
+    sessionType: 'Port',
+    properties: { portNumber: '80', type: 'LocalPortForwarding' },
+    customerMessage: (v) => `hello ${v}`,
+  });
+  const [request] = h.decoded();
+  t.equal(request?.payloadType, 5);
+  t.equal(request?.sequenceNumber, 0);
+  t.equal(
+    request?.payload.toString(),
+    '{"AgentVersion":"3.3.987.0","RequestedClientActions":[{"ActionType":"SessionType",' +
+      '"ActionParameters":{"SessionType":"Port","Properties":{"portNumber":"80","type":"LocalPortForwarding"}}}]}',
+  );
+  h.channel.receive(input(0, 'early keystroke'));
+  h.channel.receive(
+    input(
+      1,
+      '{"ClientVersion":"1.2.700.0","ProcessedClientActions":[{"ActionType":"SessionType","ActionStatus":1,"ActionResult":null,"Error":""}],"Errors":null}',
+      6,
+    ),
+  );
+  const result = await outcome;
+  t.equal(result.clientVersion, '1.2.700.0');
+  t.ok(h.channel.handshakeComplete);
+  const complete = h.decoded().find((f) => f.payloadType === 7);
+  t.equal(complete?.sequenceNumber, 1);
+  const body = JSON.parse(complete?.payload.toString() ?? '{}') as Record<string, unknown>;
+  t.same(Object.keys(body), ['HandshakeTimeToComplete', 'CustomerMessage']);
+  t.ok(Number.isInteger(body.HandshakeTimeToComplete) && (body.HandshakeTimeToComplete as number) > 1000, 'nanoseconds');
+  t.equal(body.CustomerMessage, 'hello 1.2.700.0');
+  t.equal(h.handled.length, 0);
+});
+
+t.test('handshake: failure status and timeout end the session with a message', async (t) => {
+  const h = harness();
+  h.channel.handshakeRequired = true;
+  const failing = performHandshake(h.channel, { agentVersion: '3.3.987.0', sessionType: 'Port', properties: {} });
+  h.channel.receive(
+    input(
+      0,
+      '{"ClientVersion":"1.2.700.0","ProcessedClientActions":[{"ActionType":"SessionType","ActionStatus":2,"ActionResult":null,"Error":"Failed to process action SessionType: nope"}],"Errors":["nope"]}',
+      6,
+    ),
+  );
+  await t.rejects(failing, /Failed to process action SessionType: nope/);
+  const timedOut = performHandshake(harness().channel, {
+    agentVersion: '3.3.987.0',
+    sessionType: 'Port',
+    properties: {},
+    timeoutMs: 20,
+  });
+  await t.rejects(timedOut, { message: HANDSHAKE_TIMEOUT_MESSAGE });
+});
+
+t.test('UTF-8 hold-back finds incomplete trailing sequences only', async (t) => {
+  const euro = Buffer.from('€'); // e2 82 ac
+  const emoji = Buffer.from('😀'); // f0 9f 98 80
+  t.equal(incompleteUtf8TailLength(Buffer.from('abc')), 0);
+  t.equal(incompleteUtf8TailLength(Buffer.concat([Buffer.from('a'), euro])), 0);
+  t.equal(incompleteUtf8TailLength(Buffer.concat([Buffer.from('a'), euro.subarray(0, 1)])), 1);
+  t.equal(incompleteUtf8TailLength(Buffer.concat([Buffer.from('a'), euro.subarray(0, 2)])), 2);
+  t.equal(incompleteUtf8TailLength(emoji.subarray(0, 3)), 3);
+  t.equal(incompleteUtf8TailLength(emoji), 0);
+  t.equal(incompleteUtf8TailLength(Buffer.from([0xc3])), 1);
+});

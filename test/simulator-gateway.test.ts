@@ -1,0 +1,404 @@
+import t from 'tap';
+import { setTimeout as sleep } from 'node:timers/promises';
+import WebSocket from 'ws';
+import { decodeFrame, encodeFrame, FrameError, type Frame } from '../src/protocol/frame.ts';
+import { encodeAcknowledgement, encodeSize } from '../src/protocol/payloads.ts';
+import { newUuid } from '../src/protocol/uuid.ts';
+import { startSimulator, type Simulator } from '../src/simulator/index.ts';
+
+/*
+ * Drives the simulator with a client written here from the codec alone (no client
+ * channel code), so these tests check the simulator's bytes, not our client's.
+ */
+
+const AUTH = 'AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240101/us-east-1/ssm/aws4_request, SignedHeaders=host, Signature=00';
+
+interface StartResponse {
+  SessionId: string;
+  TokenValue: string;
+  StreamUrl: string;
+}
+
+async function callApi<T>(sim: Simulator, operation: string, body: unknown): Promise<T> {
+  const response = await fetch(sim.endpoint, {
+    method: 'POST',
+    headers: {
+      'Content-Type': 'application/x-amz-json-1.1',
+      'X-Amz-Target': `AmazonSSM.${operation}`,
+      Authorization: AUTH,
+    },
+    body: JSON.stringify(body),
+  });
+  const json = (await response.json()) as T;
+  if (response.status !== 200) throw new Error(`${operation}: ${JSON.stringify(json)}`);
+  return json;
+}
+
+interface Received {
+  at: number;
+  bytes: Buffer;
+  frame: Frame | undefined;
+  error: FrameError | undefined;
+}
+
+class RawClient {
+  readonly ws: WebSocket;
+  readonly received: Received[] = [];
+  readonly closed: Promise<{ code: number; reason: string }>;
+  /** Reassembled in-order Output payloads (type 1). */
+  output = '';
+  nextSeq: number;
+  expectedSeq: number;
+  /** Output sequence numbers we deliberately do not ack (once each). */
+  readonly withholdAck = new Set<number>();
+  private readonly pending = new Map<number, Buffer>();
+  private waiters: Array<() => void> = [];
+
+  constructor(url: string, options: { nextSeq?: number; expectedSeq?: number } = {}) {
+    this.nextSeq = options.nextSeq ?? 0;
+    this.expectedSeq = options.expectedSeq ?? 0;
+    this.ws = new WebSocket(url);
+    this.ws.on('message', (data: Buffer) => this.onMessage(data));
+    this.closed = new Promise((resolve) => {
+      this.ws.on('close', (code, reason) => {
+        resolve({ code, reason: reason.toString() });
+        this.notify();
+      });
+    });
+    this.ws.on('error', () => undefined);
+  }
+
+  static async open(url: string, token: string, options: { nextSeq?: number; expectedSeq?: number } = {}) {
+    const client = new RawClient(url, options);
+    await new Promise<void>((resolve, reject) => {
+      client.ws.once('open', () => resolve());
+      client.ws.once('error', reject);
+    });
+    client.sendOpenDataChannel(token);
+    return client;
+  }
+
+  sendOpenDataChannel(token: string): void {
+    this.ws.send(
+      JSON.stringify({
+        MessageSchemaVersion: '1.0',
+        RequestId: newUuid(),
+        TokenValue: token,
+        ClientId: 'c0ffee00-0000-4000-8000-000000000001',
+        ClientVersion: '1.2.700.0',
+      }),
+    );
+  }
+
+  /** Sends one input_stream_data frame; returns its bytes (for resending). */
+  input(text: string | Buffer, payloadType = 1, seq = this.nextSeq++): Buffer {
+    const bytes = encodeFrame({
+      messageType: 'input_stream_data',
+      schemaVersion: 1,
+      createdDate: Date.now(),
+      sequenceNumber: seq,
+      flags: 0,
+      messageId: newUuid(),
+      payloadType,
+      payload: typeof text === 'string' ? Buffer.from(text) : text,
+    });
+    this.ws.send(bytes);
+    return bytes;
+  }
+
+  frames(type?: string): Frame[] {
+    return this.received
+      .map((r) => r.frame)
+      .filter((f): f is Frame => f !== undefined && (type === undefined || f.messageType === type));
+  }
+
+  acksFor(seq: number): Frame[] {
+    return this.frames('acknowledge').filter(
+      (f) => (JSON.parse(f.payload.toString()) as { AcknowledgedMessageSequenceNumber: number }).AcknowledgedMessageSequenceNumber === seq,
+    );
+  }
+
+  /** Resolves once `check` returns a value other than undefined/false. */
+  async until<T>(check: () => T | undefined | false, what: string, timeoutMs = 5000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const value = check();
+      if (value !== undefined && value !== false) return value;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${what}; output so far: ${JSON.stringify(this.output)}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  untilOutput(pattern: RegExp, timeoutMs = 5000): Promise<RegExpMatchArray> {
+    return this.until(() => this.output.match(pattern) ?? undefined, `output ${pattern}`, timeoutMs);
+  }
+
+  close(): void {
+    this.ws.terminate();
+  }
+
+  private onMessage(data: Buffer): void {
+    let frame: Frame | undefined;
+    let error: FrameError | undefined;
+    try {
+      frame = decodeFrame(data);
+    } catch (e) {
+      if (!(e instanceof FrameError)) throw e;
+      error = e;
+    }
+    this.received.push({ at: Date.now(), bytes: data, frame, error });
+    if (frame?.messageType === 'output_stream_data') this.onOutput(frame);
+    this.notify();
+  }
+
+  private onOutput(frame: Frame): void {
+    const seq = frame.sequenceNumber;
+    if (this.withholdAck.delete(seq)) return;
+    this.ws.send(
+      encodeFrame({
+        messageType: 'acknowledge',
+        schemaVersion: 1,
+        createdDate: Date.now(),
+        sequenceNumber: 0,
+        flags: 3,
+        messageId: newUuid(),
+        payloadType: 0,
+        payload: encodeAcknowledgement(frame.messageType, frame.messageId, seq),
+      }),
+    );
+    if (seq < this.expectedSeq) return;
+    this.pending.set(seq, Buffer.from(frame.payload));
+    for (let next = this.pending.get(this.expectedSeq); next; next = this.pending.get(this.expectedSeq)) {
+      this.pending.delete(this.expectedSeq);
+      this.expectedSeq++;
+      this.output += next.toString('utf8');
+    }
+  }
+
+  private notify(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const waiter of waiters) waiter();
+  }
+}
+
+const count = (text: string, part: string) => text.split(part).length - 1;
+
+t.test('shell session end to end with a codec-only client', async (t) => {
+  const sim = await startSimulator({ shellDelayMs: 150 });
+  t.teardown(() => sim.close());
+  const start = await callApi<StartResponse>(sim, 'StartSession', { Target: 'i-0123456789abcdef0' });
+  const client = await RawClient.open(start.StreamUrl, start.TokenValue);
+  t.teardown(() => client.close());
+
+  await client.untilOutput(/\$ $/);
+  const first = client.frames()[0];
+  t.equal(first?.messageType, 'output_stream_data', 'no handshake: the first frame is shell output');
+  t.equal(first?.sequenceNumber, 0);
+  t.equal(first?.flags, 1, 'Flags 1 on seq 0');
+  t.equal(first?.payloadType, 1);
+  t.match(client.output, /sh-\d+\.\d+\$ $/, 'ssm-user style prompt');
+
+  await t.test('input is acked with a §4.1 payload and reaches bash', async (t) => {
+    const bytes = client.input('echo hello-$((6*7))\r');
+    const sent = decodeFrame(bytes);
+    const [ack] = await client.until(() => client.acksFor(0).length > 0 && client.acksFor(0), 'ack of seq 0');
+    t.equal(ack?.sequenceNumber, 0);
+    t.equal(ack?.flags, 3);
+    t.equal(ack?.payloadType, 0);
+    t.equal(ack?.schemaVersion, 1);
+    t.equal(
+      ack?.payload.toString(),
+      `{"AcknowledgedMessageType":"input_stream_data","AcknowledgedMessageId":"${sent.messageId}",` +
+        '"AcknowledgedMessageSequenceNumber":0,"IsSequentialMessage":true}',
+    );
+    await client.untilOutput(/\r\nhello-42\r\n/);
+    t.ok(
+      client.frames('output_stream_data').slice(1).every((f) => f.flags === 0),
+      'Flags 0 after seq 0',
+    );
+    t.ok(
+      client.frames('output_stream_data').every((f) => f.payload.length > 0 && f.payload.length <= 1027),
+      'no empty or oversized payloads',
+    );
+
+    client.ws.send(bytes); // the same frame again
+    await client.until(() => client.acksFor(0).length === 2, 'second ack of seq 0');
+    client.input('echo dup-check\r');
+    await client.untilOutput(/\r\ndup-check\r\n/);
+    t.equal(count(client.output, 'hello-42'), 1, 'the duplicate was not executed again');
+  });
+
+  await t.test('out-of-order input is acked, held, and run after the gap is filled', async (t) => {
+    const firstSeq = client.nextSeq;
+    client.input('echo second-$((1+1))\r', 1, firstSeq + 1);
+    await client.until(() => client.acksFor(firstSeq + 1).length > 0, 'ack of the early frame');
+    await sleep(300);
+    t.notMatch(client.output, /second/, 'not delivered to bash before the gap is filled');
+    client.input('echo first-$((0+1))\r', 1, firstSeq);
+    client.nextSeq = firstSeq + 2;
+    await client.untilOutput(/\r\nsecond-2\r\n/);
+    t.ok(client.output.indexOf('\r\nfirst-1\r\n') < client.output.indexOf('\r\nsecond-2\r\n'), 'run in sequence order');
+    t.equal(client.acksFor(firstSeq + 1).length, 1, 'buffered frame acked once');
+  });
+
+  await t.test('Size payload resizes the pty', async (t) => {
+    client.input(encodeSize({ cols: 123, rows: 45 }), 3);
+    client.input('stty size\r');
+    await client.untilOutput(/\r\n45 123\r\n/);
+    t.pass('stty reports the rows and cols sent');
+  });
+
+  await t.test('an unacked output frame is retransmitted unchanged after about one RTO', async (t) => {
+    const agent = sim.sessions.get(start.SessionId)?.agent;
+    const withheld = client.expectedSeq;
+    client.withholdAck.add(withheld);
+    const resendsBefore = agent?.channel.stats.resends ?? 0;
+    client.input('echo rexmit\r');
+    const copies = await client.until(() => {
+      const all = client.received.filter((r) => r.frame?.messageType === 'output_stream_data' && r.frame.sequenceNumber === withheld);
+      return all.length >= 2 && all;
+    }, 'a retransmission');
+    const [original, resent] = copies as [Received, Received];
+    t.ok(resent.bytes.equals(original.bytes), 'identical bytes: same MessageId, CreatedDate, digest');
+    const gap = resent.at - original.at;
+    t.ok(gap >= 10 && gap < 1500, `resent after ${gap} ms (RTO plus at most one 100 ms tick)`);
+    t.ok((agent?.channel.stats.resends ?? 0) > resendsBefore);
+    await client.until(() => agent?.channel.unackedCount === 0, 'the agent sees the ack of the resend');
+  });
+
+  await t.test('exit ends the session with channel_closed, then the socket closes', async (t) => {
+    client.input('exit\r');
+    const closed = await client.closed;
+    const last = client.received.at(-1)?.frame;
+    t.equal(last?.messageType, 'channel_closed');
+    t.equal(last?.sequenceNumber, 0);
+    t.equal(last?.flags, 3);
+    t.equal(last?.schemaVersion, 1);
+    t.ok(Math.abs((last?.createdDate ?? 0) - Date.now()) < 10_000, 'current CreatedDate');
+    const payload = JSON.parse(last?.payload.toString() ?? '{}') as Record<string, unknown>;
+    t.equal(payload.Output, '');
+    t.equal(payload.SessionId, start.SessionId);
+    t.equal(payload.MessageType, 'channel_closed');
+    t.equal(payload.MessageId, last?.messageId);
+    t.equal(typeof payload.CreatedDate, 'string');
+    t.equal(closed.code, 1000);
+    t.match(client.output, /exit\r\n$/);
+    t.notOk(client.frames().some((f) => f.messageType === 'agent_session_state'), 'agent state never reaches the client');
+    t.equal(sim.sessions.get(start.SessionId)?.status, 'terminated');
+  });
+});
+
+t.test('OpenDataChannel is required and checked', async (t) => {
+  const sim = await startSimulator({ shellDelayMs: 50 });
+  t.teardown(() => sim.close());
+  const start = await callApi<StartResponse>(sim, 'StartSession', { Target: 'i-0123456789abcdef0' });
+
+  const wrong = await RawClient.open(start.StreamUrl, 'not-the-token');
+  const wrongClose = await wrong.closed;
+  t.equal(wrongClose.code, 1008);
+  t.notMatch(wrongClose.reason, start.TokenValue.slice(0, 20));
+  t.equal(wrong.received.length, 0, 'no frames for a bad token');
+
+  const silent = new RawClient(start.StreamUrl);
+  await new Promise((resolve) => silent.ws.once('open', resolve));
+  await sleep(400);
+  t.equal(silent.received.length, 0, 'nothing is sent before OpenDataChannel');
+  silent.ws.send(Buffer.from('binary first'));
+  t.equal((await silent.closed).code, 1008);
+
+  const unknown = await RawClient.open(start.StreamUrl.replace(start.SessionId, 'sim-00000000000000000'), start.TokenValue);
+  t.equal((await unknown.closed).code, 1008);
+
+  const good = await RawClient.open(start.StreamUrl, start.TokenValue);
+  t.teardown(() => good.close());
+  await good.untilOutput(/\$ $/);
+  const records = sim.openDataChannelMessages.filter((r) => r.sessionId === start.SessionId);
+  t.same(records.map((r) => r.accepted), [false, false, true]);
+  const accepted = records[2]?.message ?? {};
+  t.equal(accepted.MessageSchemaVersion, '1.0');
+  t.equal(accepted.ClientVersion, '1.2.700.0');
+  t.equal(accepted.ClientId, 'c0ffee00-0000-4000-8000-000000000001');
+  t.match(accepted.RequestId, /^[0-9a-f-]{36}$/);
+});
+
+t.test('reconnect with the ResumeSession token keeps both sequence counters', async (t) => {
+  const sim = await startSimulator({ shellDelayMs: 50 });
+  t.teardown(() => sim.close());
+  const start = await callApi<StartResponse>(sim, 'StartSession', { Target: 'i-0123456789abcdef0' });
+  const first = await RawClient.open(start.StreamUrl, start.TokenValue);
+  await first.untilOutput(/\$ $/);
+  first.input('echo one-$((0+1))\r');
+  await first.untilOutput(/\r\none-1\r\n\S*\$ $/);
+  await first.until(() => sim.sessions.get(start.SessionId)?.agent.channel.unackedCount === 0, 'all output acked');
+  sim.disconnectClient(start.SessionId);
+  await first.closed;
+  await first.until(() => sim.sessions.get(start.SessionId)?.client === undefined, 'detach');
+  t.ok(sim.sessions.get(start.SessionId)?.agent.channel.paused, 'agent paused while no client is attached');
+
+  const resumed = await callApi<StartResponse>(sim, 'ResumeSession', { SessionId: start.SessionId });
+  const stale = await RawClient.open(start.StreamUrl, start.TokenValue);
+  t.equal((await stale.closed).code, 1008, 'the old token no longer works');
+
+  const second = await RawClient.open(resumed.StreamUrl, resumed.TokenValue, {
+    nextSeq: first.nextSeq,
+    expectedSeq: first.expectedSeq,
+  });
+  t.teardown(() => second.close());
+  second.input('echo two-$((1+1))\r');
+  await second.untilOutput(/\r\ntwo-2\r\n/);
+  const seqs = second.frames('output_stream_data').map((f) => f.sequenceNumber);
+  t.ok(seqs.length > 0 && Math.min(...seqs) >= first.expectedSeq, 'agent output continues its sequence');
+  t.equal(second.frames('output_stream_data')[0]?.flags, 0);
+  t.equal(second.acksFor(first.nextSeq).length, 1, 'agent expected our next sequence number');
+  t.equal(sim.sessions.get(start.SessionId)?.connectionCount, 2);
+
+  await callApi(sim, 'TerminateSession', { SessionId: start.SessionId });
+  await second.closed;
+  t.equal(second.frames().at(-1)?.messageType, 'channel_closed', 'TerminateSession ends with channel_closed');
+  t.ok(sim.apiCalls.some((c) => c.operation === 'TerminateSession'));
+});
+
+t.test('fault hooks act on the wire', async (t) => {
+  const sim = await startSimulator({ shellDelayMs: 50 });
+  t.teardown(() => sim.close());
+  const start = await callApi<StartResponse>(sim, 'StartSession', { Target: 'i-0123456789abcdef0' });
+  const client = await RawClient.open(start.StreamUrl, start.TokenValue);
+  t.teardown(() => client.close());
+  await client.untilOutput(/\$ $/);
+  const agent = sim.sessions.get(start.SessionId)?.agent;
+  const seen: string[] = [];
+  const stop = sim.observe((direction, frame) => {
+    if (frame.includes('marker-7d1f')) seen.push(direction);
+  });
+
+  sim.faults.corruptNext('toClient', 1);
+  client.input('echo marker-7d1f\r');
+  await client.untilOutput(/\r\nmarker-7d1f\r\n/);
+  const corrupted = client.received.filter((r) => r.error);
+  t.equal(corrupted.length, 1, 'one frame arrived with a bad digest');
+  t.equal(corrupted[0]?.error?.reason, 'digest mismatch');
+  t.ok(seen.includes('toAgent'), 'the observer saw the keystrokes in plaintext');
+  t.ok(sim.frameLog.some((e) => e.direction === 'toAgent' && e.frame.includes('marker-7d1f')));
+  stop();
+
+  const dropped = agent?.channel.stats.malformedDropped ?? 0;
+  sim.faults.truncateNext('toAgent', 1);
+  const truncated = client.input('echo trunc-ok\r');
+  await client.until(() => agent?.channel.stats.malformedDropped === dropped + 1, 'agent drops the truncated frame');
+  t.equal(client.acksFor(decodeFrame(truncated).sequenceNumber).length, 0, 'no ack for a truncated frame');
+  client.ws.send(truncated); // our "retransmission"
+  await client.untilOutput(/\r\ntrunc-ok\r\n/);
+
+  sim.faults.closeClientAfter({ frames: 1, direction: 'toAgent' });
+  client.input('echo bye\r');
+  const closed = await client.closed;
+  t.equal(closed.code, 1006, 'connection dropped abruptly');
+});
