@@ -127,12 +127,23 @@ class RawClient {
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`timed out waiting for ${what}; output so far: ${JSON.stringify(this.output)}`);
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
+        // Also poll: some conditions concern simulator state, not arriving frames.
+        const timer = setTimeout(resolve, Math.min(left, 20));
         this.waiters.push(() => {
           clearTimeout(timer);
           resolve();
         });
       });
+    }
+  }
+
+  /** Waits until nothing has arrived for `quietMs`. */
+  async quiet(quietMs = 150): Promise<void> {
+    for (;;) {
+      const last = this.received.at(-1)?.at ?? 0;
+      const idle = Date.now() - last;
+      if (idle >= quietMs) return;
+      await sleep(quietMs - idle);
     }
   }
 
@@ -219,7 +230,7 @@ t.test('shell session end to end with a codec-only client', async (t) => {
       `{"AcknowledgedMessageType":"input_stream_data","AcknowledgedMessageId":"${sent.messageId}",` +
         '"AcknowledgedMessageSequenceNumber":0,"IsSequentialMessage":true}',
     );
-    await client.untilOutput(/\r\nhello-42\r\n/);
+    await client.untilOutput(/[\r\n]hello-42\r\n/);
     t.ok(
       client.frames('output_stream_data').slice(1).every((f) => f.flags === 0),
       'Flags 0 after seq 0',
@@ -232,7 +243,7 @@ t.test('shell session end to end with a codec-only client', async (t) => {
     client.ws.send(bytes); // the same frame again
     await client.until(() => client.acksFor(0).length === 2, 'second ack of seq 0');
     client.input('echo dup-check\r');
-    await client.untilOutput(/\r\ndup-check\r\n/);
+    await client.untilOutput(/[\r\n]dup-check\r\n/);
     t.equal(count(client.output, 'hello-42'), 1, 'the duplicate was not executed again');
   });
 
@@ -244,15 +255,15 @@ t.test('shell session end to end with a codec-only client', async (t) => {
     t.notMatch(client.output, /second/, 'not delivered to bash before the gap is filled');
     client.input('echo first-$((0+1))\r', 1, firstSeq);
     client.nextSeq = firstSeq + 2;
-    await client.untilOutput(/\r\nsecond-2\r\n/);
-    t.ok(client.output.indexOf('\r\nfirst-1\r\n') < client.output.indexOf('\r\nsecond-2\r\n'), 'run in sequence order');
+    await client.untilOutput(/[\r\n]second-2\r\n/);
+    t.ok(client.output.search(/[\r\n]first-1\r\n/) < client.output.search(/[\r\n]second-2\r\n/), 'run in sequence order');
     t.equal(client.acksFor(firstSeq + 1).length, 1, 'buffered frame acked once');
   });
 
   await t.test('Size payload resizes the pty', async (t) => {
     client.input(encodeSize({ cols: 123, rows: 45 }), 3);
     client.input('stty size\r');
-    await client.untilOutput(/\r\n45 123\r\n/);
+    await client.untilOutput(/[\r\n]45 123\r\n/);
     t.pass('stty reports the rows and cols sent');
   });
 
@@ -336,7 +347,7 @@ t.test('reconnect with the ResumeSession token keeps both sequence counters', as
   const first = await RawClient.open(start.StreamUrl, start.TokenValue);
   await first.untilOutput(/\$ $/);
   first.input('echo one-$((0+1))\r');
-  await first.untilOutput(/\r\none-1\r\n\S*\$ $/);
+  await first.untilOutput(/[\r\n]one-1\r\n.*\$ $/);
   await first.until(() => sim.sessions.get(start.SessionId)?.agent.channel.unackedCount === 0, 'all output acked');
   sim.disconnectClient(start.SessionId);
   await first.closed;
@@ -353,7 +364,7 @@ t.test('reconnect with the ResumeSession token keeps both sequence counters', as
   });
   t.teardown(() => second.close());
   second.input('echo two-$((1+1))\r');
-  await second.untilOutput(/\r\ntwo-2\r\n/);
+  await second.untilOutput(/[\r\n]two-2\r\n/);
   const seqs = second.frames('output_stream_data').map((f) => f.sequenceNumber);
   t.ok(seqs.length > 0 && Math.min(...seqs) >= first.expectedSeq, 'agent output continues its sequence');
   t.equal(second.frames('output_stream_data')[0]?.flags, 0);
@@ -379,26 +390,55 @@ t.test('fault hooks act on the wire', async (t) => {
     if (frame.includes('marker-7d1f')) seen.push(direction);
   });
 
-  sim.faults.corruptNext('toClient', 1);
+  await client.quiet();
+  // The next two frames to the client: the ack of our input, then the first echo output.
+  sim.faults.corruptNext('toClient', 2);
   client.input('echo marker-7d1f\r');
-  await client.untilOutput(/\r\nmarker-7d1f\r\n/);
+  await client.untilOutput(/[\r\n]marker-7d1f\r\n/);
   const corrupted = client.received.filter((r) => r.error);
-  t.equal(corrupted.length, 1, 'one frame arrived with a bad digest');
-  t.equal(corrupted[0]?.error?.reason, 'digest mismatch');
+  t.same(corrupted.map((r) => r.error?.reason), ['digest mismatch', 'digest mismatch']);
+  const resent = client.received.find((r) => r.frame && r.bytes.length === corrupted[1]?.bytes.length);
+  t.ok(resent, 'the corrupted output frame was retransmitted intact (the client never acked it)');
+  t.ok((agent?.channel.stats.resends ?? 0) >= 1);
   t.ok(seen.includes('toAgent'), 'the observer saw the keystrokes in plaintext');
   t.ok(sim.frameLog.some((e) => e.direction === 'toAgent' && e.frame.includes('marker-7d1f')));
   stop();
 
+  await client.quiet();
   const dropped = agent?.channel.stats.malformedDropped ?? 0;
   sim.faults.truncateNext('toAgent', 1);
   const truncated = client.input('echo trunc-ok\r');
   await client.until(() => agent?.channel.stats.malformedDropped === dropped + 1, 'agent drops the truncated frame');
   t.equal(client.acksFor(decodeFrame(truncated).sequenceNumber).length, 0, 'no ack for a truncated frame');
   client.ws.send(truncated); // our "retransmission"
-  await client.untilOutput(/\r\ntrunc-ok\r\n/);
+  await client.untilOutput(/[\r\n]trunc-ok\r\n/);
 
   sim.faults.closeClientAfter({ frames: 1, direction: 'toAgent' });
   client.input('echo bye\r');
   const closed = await client.closed;
   t.equal(closed.code, 1006, 'connection dropped abruptly');
+});
+
+t.test('default agent timing and chunking: 1 s before the first read, ≤1024-byte reads, whole UTF-8 characters', async (t) => {
+  const sim = await startSimulator();
+  t.teardown(() => sim.close());
+  const started = Date.now();
+  const start = await callApi<StartResponse>(sim, 'StartSession', { Target: 'i-0123456789abcdef0' });
+  const client = await RawClient.open(start.StreamUrl, start.TokenValue);
+  t.teardown(() => client.close());
+  await client.untilOutput(/\$ $/);
+  const firstAt = client.received[0]?.at ?? 0;
+  t.ok(firstAt - started >= 950, `first output ${firstAt - started} ms after StartSession`);
+
+  client.input("printf 'x%.0s' $(seq 1 5000); printf '\\xe2\\x82\\xac%.0s' $(seq 1 3000); echo ' done'\r");
+  await client.untilOutput(/€ done\r\n/);
+  const payloads = client.frames('output_stream_data').map((f) => f.payload);
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  t.ok(payloads.every((p) => p.length > 0 && p.length <= 1027), 'every payload is 1..1027 bytes');
+  t.ok(payloads.filter((p) => p.length >= 1022).length >= 10, 'large output goes out in (nearly) full 1024-byte reads');
+  t.doesNotThrow(() => {
+    for (const p of payloads) decoder.decode(p);
+  }, 'no frame splits a UTF-8 character');
+  t.ok(payloads.some((p) => p.length > 1024), 'held-back bytes were prepended to the next read');
+  t.equal(count(client.output, '€'), 3000);
 });

@@ -56,8 +56,8 @@ const HANDSHAKE_TYPES = new Set<number>([
  * go to whatever FrameTransport is attached, and a transport may be replaced
  * (reconnect) without losing state.
  *
- * Events: 'channel_closed' (output: string), 'drain', 'stalled', 'invalid_frame' (err),
- * 'paused', 'resumed'.
+ * Events: 'channel_closed' (output: string), 'drain', 'acknowledged' (seq), 'stalled',
+ * 'invalid_frame' (err), 'paused', 'resumed'.
  */
 export class DataChannel extends EventEmitter {
   readonly stats: DataChannelStats = {
@@ -85,6 +85,7 @@ export class DataChannel extends EventEmitter {
   private nextOutgoingSequence = 0;
   private expectedIncomingSequence = 0;
   private paused = false;
+  private incomingHeld = false;
   private producerBlocked = false;
   private timer: NodeJS.Timeout | undefined;
   private lastProgressAt = 0;
@@ -125,6 +126,7 @@ export class DataChannel extends EventEmitter {
     this.transport = transport;
     transport.on('frame', this.onFrame);
     transport.on('close', this.onTransportClose);
+    if (this.incomingHeld) transport.pause();
     this.lastProgressAt = this.now();
     this.log.debug(`channel attached; ${this.window.size} unacknowledged frames to resend`);
     this.retransmitAll();
@@ -142,6 +144,18 @@ export class DataChannel extends EventEmitter {
 
   setHandler(handler: PayloadHandler | undefined): void {
     this.handler = handler;
+  }
+
+  /**
+   * Stops (true) or restarts (false) reading the connection. Used when a local sink
+   * cannot keep up: the agent's writes then block on TCP, as with the official client,
+   * instead of frames being refused and resent one per 100 ms by the agent.
+   */
+  holdIncoming(hold: boolean): void {
+    if (this.incomingHeld === hold) return;
+    this.incomingHeld = hold;
+    if (hold) this.transport?.pause();
+    else this.transport?.resume();
   }
 
   /** Delivers buffered out-of-order frames once a handler that refused becomes ready. */
@@ -172,6 +186,26 @@ export class DataChannel extends EventEmitter {
     this.armTimer();
     if (this.window.full) this.producerBlocked = true;
     return !this.window.full;
+  }
+
+  /**
+   * Resolves true once every sent frame is acknowledged, or false after `timeoutMs`
+   * (used to let a TerminateSession flag reach the agent before exiting, quirk Q10).
+   */
+  flushed(timeoutMs: number): Promise<boolean> {
+    if (this.window.size === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => finish(false), timeoutMs);
+      const check = () => {
+        if (this.window.size === 0) finish(true);
+      };
+      const finish = (done: boolean) => {
+        clearTimeout(timer);
+        this.off('acknowledged', check);
+        resolve(done);
+      };
+      this.on('acknowledged', check);
+    });
   }
 
   close(): void {
@@ -286,6 +320,7 @@ export class DataChannel extends EventEmitter {
     this.stallReported = false;
     if (entry.lastSent !== undefined) this.rto.sample(this.now() - entry.lastSent);
     if (this.window.size === 0) this.stopTimer();
+    this.emit('acknowledged', seq);
     if (this.producerBlocked && this.window.size <= this.window.limit / 2) {
       this.producerBlocked = false;
       this.emit('drain');

@@ -11,5 +11,8 @@ export interface FrameTransport extends EventEmitter {
   send(frame: Buffer): boolean;
   /** Bytes queued on the connection but not yet handed to the OS. */
   readonly bufferedAmount: number;
+  /** Stops reading from the connection (TCP backpressure towards the sender). */
+  pause(): void;
+  resume(): void;
   close(): void;
 }

@@ -12,8 +12,8 @@ export async function startSession(request: StartRequest, responseFromEnv: boole
   const { io, env } = environment;
   const logger = openLogger(env, io);
   const api = environment.api?.(request) ?? new SsmSessionApi(request);
-  io.stdout.write(`\nStarting session with SessionId: ${request.sessionId}\n`);
-  const session = new PluginSession({ ...request, io, logger, api });
+  const banner = `\nStarting session with SessionId: ${request.sessionId}\n`;
+  const session = new PluginSession({ ...request, io, logger, api, banner });
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGQUIT', 'SIGTSTP', 'SIGTERM', 'SIGHUP'];
   const onSignal = (name: NodeJS.Signals) => session.signal(name);
   // The AWS CLI starts us with SIGINT/SIGQUIT/SIGTSTP ignored; handlers re-enable them.
@@ -25,20 +25,26 @@ export async function startSession(request: StartRequest, responseFromEnv: boole
     for (const name of signals) process.off(name, onSignal);
   }
   logger.close();
-  return report(outcome, request.sessionId, responseFromEnv, io);
+  return report(outcome, request.sessionId, responseFromEnv, session.notices, io);
 }
 
-function report(outcome: SessionOutcome, sessionId: string, responseFromEnv: boolean, io: SessionIO): number {
+function report(
+  outcome: SessionOutcome,
+  sessionId: string,
+  responseFromEnv: boolean,
+  notices: NodeJS.WritableStream,
+  io: SessionIO,
+): number {
   switch (outcome.status) {
     case 'closed':
-      io.stdout.write(
+      notices.write(
         outcome.output
           ? `\n\nSessionId: ${sessionId} : ${outcome.output}\n\n`
           : `\n\nExiting session with sessionId: ${sessionId}.\n\n`,
       );
       return 0;
     case 'ended':
-      io.stdout.write(`\n\nExiting session with sessionId: ${sessionId}.\n\n`);
+      notices.write(`\n\nExiting session with sessionId: ${sessionId}.\n\n`);
       return 0;
     case 'failed':
       io.stderr.write(`\nCannot perform start session: ${outcome.error.message}\n`);

@@ -1,16 +1,17 @@
 import { randomInt } from 'node:crypto';
 import { DataChannel } from '../channel/data-channel.ts';
 import type { FrameTransport } from '../channel/transport.ts';
-import { CLIENT_VERSION, PayloadType } from '../protocol/constants.ts';
-import { decodeHandshakeComplete, decodeHandshakeRequest } from '../protocol/payloads.ts';
+import { CLIENT_VERSION, FlagCode, PayloadType } from '../protocol/constants.ts';
+import { decodeHandshakeComplete, decodeHandshakeRequest, encodeFlag } from '../protocol/payloads.ts';
 import { newUuid } from '../protocol/uuid.ts';
 import { connectWebSocket } from '../transport/websocket-transport.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
 import { SessionError } from './errors.ts';
 import { answerHandshake, type NegotiatedSession, type SessionType } from './handshake.ts';
 import type { SessionIO } from './io.ts';
-import type { HandlerContext, SessionHandler } from './session-handler.ts';
+import type { EndRequest, HandlerContext, SessionHandler } from './session-handler.ts';
 import { ShellHandler } from './shell-handler.ts';
+import { createPortHandler } from './port/port-handler.ts';
 
 export interface SessionParameters {
   sessionId: string;
@@ -28,6 +29,8 @@ export type Connector = (streamUrl: string, openDataChannel: string) => Promise<
 
 export interface PluginSessionOptions extends SessionParameters {
   io: SessionIO;
+  /** Printed once the right stream for it is known (stdout, or stderr in ssh mode, Q11). */
+  banner?: string;
   logger?: Logger;
   clientId?: string;
   connect?: Connector;
@@ -43,14 +46,16 @@ export type SessionOutcome =
 
 /** How long an exit waits for the TerminateSession API call. */
 const TERMINATE_WAIT_MS = 5000;
+/** How long an exit waits for the agent to acknowledge the TerminateSession flag. */
+const FLAG_ACK_WAIT_MS = 2000;
 
-type HandlerFactory = (context: HandlerContext, session: NegotiatedSession) => SessionHandler;
+type HandlerFactory = (context: HandlerContext) => SessionHandler;
 
-const HANDLERS: Record<SessionType, HandlerFactory | undefined> = {
+const HANDLERS: Record<SessionType, HandlerFactory> = {
   Standard_Stream: (context) => new ShellHandler(context),
   InteractiveCommands: (context) => new ShellHandler(context),
   NonInteractiveCommands: (context) => new ShellHandler(context),
-  Port: undefined,
+  Port: (context) => createPortHandler(context),
 };
 
 /**
@@ -66,8 +71,11 @@ export class PluginSession {
   private handler: SessionHandler | undefined;
   private negotiated: NegotiatedSession | undefined;
   private handshakeStarted = false;
+  private bannerShown = false;
+  private noticeStream: NodeJS.WritableStream;
   private receivedAnything = false;
   private finished = false;
+  private ending = false;
   private terminating: Promise<void> | undefined;
   private resolveOutcome: (outcome: SessionOutcome) => void = () => {};
 
@@ -76,9 +84,28 @@ export class PluginSession {
     this.log = options.logger ?? silentLogger;
     this.clientId = options.clientId ?? newUuid();
     this.channel = new DataChannel({ logger: this.log });
+    this.noticeStream = options.io.stdout;
+  }
+
+  /** Where user-facing messages go (stderr once stdout carries session data). */
+  get notices(): NodeJS.WritableStream {
+    return this.noticeStream;
+  }
+
+  private notice(text: string): void {
+    this.showBanner();
+    this.noticeStream.write(text);
+  }
+
+  private showBanner(): void {
+    if (this.bannerShown || !this.options.banner) return;
+    this.bannerShown = true;
+    this.noticeStream.write(this.options.banner);
   }
 
   run(): Promise<SessionOutcome> {
+    // A person sees the banner at once; a program reading stdout gets it on the right stream.
+    if (this.options.io.stdout.isTTY) this.showBanner();
     const outcome = new Promise<SessionOutcome>((resolve) => (this.resolveOutcome = resolve));
     this.channel.setHandler(this.negotiate);
     this.channel.on('channel_closed', (output: string) => this.finish({ status: 'closed', output }));
@@ -101,6 +128,19 @@ export class PluginSession {
   end(reason: string, terminate: boolean): void {
     if (terminate) void this.terminateRemote();
     this.finish({ status: 'ended', reason });
+  }
+
+  /** The TerminateSession flag (acked, bounded wait), then optionally the API call. */
+  private async endWith(request: EndRequest): Promise<void> {
+    if (this.finished || this.ending) return;
+    this.ending = true;
+    this.log.debug(`ending session: ${request.reason}`);
+    if (request.terminateFlag) {
+      this.channel.send(PayloadType.Flag, encodeFlag(FlagCode.TerminateSession));
+      const delivered = await this.channel.flushed(FLAG_ACK_WAIT_MS);
+      this.log.debug(delivered ? 'TerminateSession flag acknowledged' : 'TerminateSession flag not acknowledged in time');
+    }
+    this.end(request.reason, request.terminateApi ?? false);
   }
 
   private openDataChannelMessage(): string {
@@ -191,11 +231,10 @@ export class PluginSession {
       this.fail('the agent completed a handshake without a usable session type', true);
       return;
     }
-    if (complete?.CustomerMessage) this.options.io.stdout.write(`${complete.CustomerMessage}\n`);
-    this.startHandler(negotiated);
+    this.startHandler(negotiated, complete?.CustomerMessage ?? '');
   }
 
-  private startHandler(session: NegotiatedSession): void {
+  private startHandler(session: NegotiatedSession, customerMessage = ''): void {
     if (this.handler || this.finished) return;
     const factory = session.sessionType ? HANDLERS[session.sessionType] : undefined;
     if (!factory) {
@@ -207,13 +246,24 @@ export class PluginSession {
       channel: this.channel,
       io: this.options.io,
       logger: this.log,
-      end: (reason) => this.end(reason ?? 'ended locally', true),
+      agentVersion: session.agentVersion,
+      properties: session.properties,
+      notice: (text) => this.notice(text),
+      end: (request) => void this.endWith(request),
+      fail: (reason) => this.fail(reason, true),
     };
-    const handler = factory(context, session);
+    const handler = factory(context);
     this.handler = handler;
-    handler.start();
+    if (handler.dataOnStdout) this.noticeStream = this.options.io.stderr;
+    this.showBanner();
+    if (customerMessage) this.notice(`${customerMessage}\n`);
     this.channel.setHandler((type, data) => handler.receive(type, data));
-    this.channel.deliverPending();
+    Promise.resolve()
+      .then(() => handler.start())
+      .then(
+        () => this.channel.deliverPending(),
+        (err: unknown) => this.fail(message(err), true),
+      );
   }
 
   private fail(reason: string, terminate: boolean): void {
@@ -237,6 +287,7 @@ export class PluginSession {
   private finish(outcome: SessionOutcome): void {
     if (this.finished) return;
     this.finished = true;
+    this.showBanner();
     this.handler?.stop();
     this.channel.close();
     this.transport?.close();

@@ -1,7 +1,9 @@
-import { PayloadType, STREAM_CHUNK_SIZE } from '../protocol/constants.ts';
+import { PayloadType } from '../protocol/constants.ts';
 import { encodeSize } from '../protocol/payloads.ts';
 import type { HandlerContext, SessionHandler } from './session-handler.ts';
 import { TerminalMode } from './terminal.ts';
+import { InputPump } from './input-pump.ts';
+import { IncomingGate } from './incoming-gate.ts';
 
 /** Control bytes the terminal would send for these signals (§7.1, §9.2). */
 const SIGNAL_BYTES: Partial<Record<NodeJS.Signals, number>> = {
@@ -21,13 +23,16 @@ const EOT = Buffer.from([0x04]);
 export class ShellHandler implements SessionHandler {
   private readonly context: HandlerContext;
   private readonly terminal: TerminalMode;
+  private readonly input: InputPump;
+  private readonly gate: IncomingGate;
   private started = false;
   private stopped = false;
-  private waitingForDrain = false;
 
   constructor(context: HandlerContext) {
     this.context = context;
     this.terminal = new TerminalMode(context.io);
+    this.input = new InputPump(context.channel, context.io.stdin);
+    this.gate = new IncomingGate(context.channel);
   }
 
   start(): void {
@@ -48,7 +53,7 @@ export class ShellHandler implements SessionHandler {
       case PayloadType.Output:
       case PayloadType.StdErr:
       case PayloadType.ExitCode:
-        this.context.io.stdout.write(payload);
+        this.gate.write(this.context.io.stdout, payload);
         return true;
       default:
         return true;
@@ -58,7 +63,7 @@ export class ShellHandler implements SessionHandler {
   signal(name: NodeJS.Signals): boolean {
     const byte = SIGNAL_BYTES[name];
     if (byte === undefined) return false;
-    this.send(Buffer.from([byte]));
+    this.input.push(Buffer.from([byte]));
     return true;
   }
 
@@ -70,6 +75,7 @@ export class ShellHandler implements SessionHandler {
     stdin.off('data', this.onInput);
     stdin.off('end', this.onInputEnd);
     stdin.off('error', this.onInputEnd);
+    this.input.stop();
     this.terminal.restore();
     stdin.pause();
   }
@@ -79,29 +85,13 @@ export class ShellHandler implements SessionHandler {
   };
 
   private readonly onInput = (data: Buffer | string): void => {
-    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-    for (let offset = 0; offset < bytes.length; offset += STREAM_CHUNK_SIZE) {
-      this.send(bytes.subarray(offset, offset + STREAM_CHUNK_SIZE));
-    }
+    this.input.push(typeof data === 'string' ? Buffer.from(data) : data);
   };
 
   /** Piped input ended: tell the remote shell, as Ctrl-D would, and wait for it to exit. */
   private readonly onInputEnd = (): void => {
     if (this.stopped) return;
     this.context.logger.debug('stdin ended; sending EOT to the remote shell');
-    this.send(EOT);
+    this.input.push(EOT);
   };
-
-  private send(payload: Buffer): void {
-    const { channel, io } = this.context;
-    if (!channel.send(PayloadType.Output, payload) && !this.waitingForDrain) {
-      // Window full: stop reading stdin until the agent has caught up.
-      this.waitingForDrain = true;
-      io.stdin.pause();
-      channel.once('drain', () => {
-        this.waitingForDrain = false;
-        if (!this.stopped) io.stdin.resume();
-      });
-    }
-  }
 }

@@ -21,6 +21,13 @@ const GOING_AWAY = 1001;
 
 export type PublicationKind = 'pause' | 'start';
 
+/**
+ * Unsent bytes on a client socket above which the agent's writes count as blocked, like a
+ * WebSocket write into a full TCP buffer (§6.8 backpressure model). Output producers
+ * resume once it falls to half of that.
+ */
+export const DEFAULT_CLIENT_BUFFER_LIMIT = 4 * 1024 * 1024;
+
 export interface GatewayOptions {
   registry: SessionRegistry;
   faults: FaultInjector;
@@ -31,6 +38,8 @@ export interface GatewayOptions {
    * start_publication when one attaches (§6.8; inferred service behaviour).
    */
   pauseAgentWhileDetached: boolean;
+  /** See DEFAULT_CLIENT_BUFFER_LIMIT. */
+  clientBufferLimit?: number;
 }
 
 /**
@@ -44,9 +53,35 @@ export class Gateway {
   private readonly server = new WebSocketServer({ noServer: true, autoPong: false, perMessageDeflate: false });
   private readonly sockets = new Set<WebSocket>();
   private nextAttachmentId = 1;
+  private readonly clientBufferLimit: number;
 
   constructor(options: GatewayOptions) {
     this.options = options;
+    this.clientBufferLimit = options.clientBufferLimit ?? DEFAULT_CLIENT_BUFFER_LIMIT;
+  }
+
+  /**
+   * Backpressure towards the agent: true while the attached client socket holds more
+   * unsent bytes than the limit (the client is slow or has stopped reading). The real
+   * agent's WebSocket write would block here, so its output loops stop reading their
+   * pty or sockets until the connection drains.
+   */
+  clientBackedUp(session: SimSession): boolean {
+    const socket = session.client?.socket;
+    return socket !== undefined && socket.readyState === WebSocket.OPEN && socket.bufferedAmount > this.clientBufferLimit;
+  }
+
+  /**
+   * Backpressure towards the client: the agent's session handler holds input (its
+   * destination socket or smux receive buffer is full), as the real agent's read loop
+   * blocks in a write. The service stops reading the client's socket meanwhile, so the
+   * client's own sends back up instead of frames piling up (or being retransmitted).
+   */
+  agentInputHeld(session: SimSession, held: boolean): void {
+    const socket = session.client?.socket;
+    if (!socket) return;
+    if (held) socket.pause();
+    else socket.resume();
   }
 
   /** The HTTP server's 'upgrade' handler. */
@@ -80,6 +115,7 @@ export class Gateway {
       const close = this.options.faults.shouldCloseClient('toClient', bytes.length);
       attachment.socket.send(bytes, { binary: true }, () => {
         if (close) attachment.socket.terminate();
+        else if (attachment.socket.bufferedAmount <= this.clientBufferLimit / 2) session.agent.channel.transportDrained();
       });
     });
   }
@@ -183,12 +219,15 @@ export class Gateway {
     session.connectionCount++;
     if (previous) previous.socket.close(GOING_AWAY, 'replaced by a newer connection');
     else if (this.options.pauseAgentWhileDetached) this.publishToAgent(session, 'start');
+    if (session.agent.channel.inputHeld) socket.pause();
+    session.agent.channel.transportDrained(); // a fresh socket has nothing queued
     return attachment;
   }
 
   private detach(session: SimSession): void {
     session.client = undefined;
     if (this.options.pauseAgentWhileDetached && session.status === 'active') this.publishToAgent(session, 'pause');
+    session.agent.channel.transportDrained(); // frames now go nowhere; nothing to wait for
   }
 
   private relayToAgent(session: SimSession, frame: Buffer): void {

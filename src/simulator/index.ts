@@ -40,6 +40,17 @@ export interface SimulatorOptions {
   frameLogLimit?: number;
   /** Well-formed targets that StartSession reports as TargetNotConnected. */
   disconnectedTargets?: string[];
+  /**
+   * Unsent bytes on a client WebSocket above which the agent's writes count as blocked
+   * (default 4 MiB, like a large TCP buffer); its output loops then stop reading.
+   */
+  clientBufferLimit?: number;
+  /**
+   * Let port sessions dial destinations that are not loopback addresses (default false:
+   * every port-session connection stays on 127.0.0.1 / ::1, and any other resolved
+   * address fails the session).
+   */
+  allowRemoteDestinations?: boolean;
 }
 
 export interface Simulator {
@@ -77,6 +88,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     shellPath: options.shellPath ?? '/bin/bash',
     shellArgs: options.shellArgs ?? ['--noprofile', '--norc'],
     shellPrompt: options.shellPrompt ?? 'sh-\\v$ ',
+    allowRemoteDestinations: options.allowRemoteDestinations ?? false,
   };
   const registry = new SessionRegistry();
   const faults = new FaultInjector(options.seed);
@@ -89,6 +101,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     wireLog,
     openDataChannelMessages,
     pauseAgentWhileDetached: options.pauseAgentWhileDetached ?? true,
+    clientBufferLimit: options.clientBufferLimit,
   });
   let port = 0;
   const handler = createSsmApiHandler({
@@ -110,6 +123,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
             parameters: spec.parameters,
             settings,
             send: (frame) => gateway.fromAgent(created, frame),
+            transportBlocked: () => gateway.clientBackedUp(created),
+            onInputHeld: (held) => gateway.agentInputHeld(created, held),
           }),
       );
       gateway.sessionCreated(session);

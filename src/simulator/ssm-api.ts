@@ -119,11 +119,14 @@ function startSession(body: Record<string, unknown>, options: SsmApiOptions): Re
   if (!document) {
     throw new ApiError('InvalidDocument', 400, `Document ${documentName} is not supported by this simulator.`);
   }
+  const parameters = readParameters(body.Parameters);
+  const invalid = document.validateParameters?.(parameters);
+  if (invalid !== undefined) throw new ApiError('InvalidParameters', 400, invalid);
   const session = options.createSession(
     {
       target,
       documentName,
-      parameters: readParameters(body.Parameters),
+      parameters,
       reason: optionalString(body, 'Reason'),
     },
     document,

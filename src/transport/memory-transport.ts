@@ -21,6 +21,8 @@ export class MemoryTransport extends EventEmitter implements FrameTransport {
   readonly bufferedAmount = 0;
   framesSent = 0;
   private open = true;
+  private paused = false;
+  private readonly backlog: Buffer[] = [];
   private held: Buffer | undefined;
   private readonly faults: LinkFaults;
   private readonly random: () => number;
@@ -56,9 +58,22 @@ export class MemoryTransport extends EventEmitter implements FrameTransport {
   private deliver(peer: MemoryTransport, frame: Buffer): void {
     // A copy, so a receiver can never see the sender's later writes to the buffer.
     const data = Buffer.from(frame);
-    setImmediate(() => {
-      if (peer.open) peer.emit('frame', data);
-    });
+    setImmediate(() => peer.arrive(data));
+  }
+
+  private arrive(data: Buffer): void {
+    if (!this.open) return;
+    if (this.paused) this.backlog.push(data);
+    else this.emit('frame', data);
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+    while (!this.paused && this.backlog.length > 0) this.emit('frame', this.backlog.shift()!);
   }
 
   close(): void {

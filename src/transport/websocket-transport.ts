@@ -46,6 +46,14 @@ export class WebSocketTransport extends EventEmitter implements FrameTransport {
     return true;
   }
 
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
   /** WebSocket-level ping; the official client sends `keepalive` every 5 minutes. */
   ping(payload = 'keepalive'): void {
     if (this.socket.readyState === WebSocket.OPEN) this.socket.ping(payload);

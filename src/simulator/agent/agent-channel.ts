@@ -63,6 +63,18 @@ export interface AgentChannelOptions {
   outgoingCapacity?: number;
   incomingCapacity?: number;
   resendTickMs?: number;
+  /**
+   * True while the service connection is backed up (the client is not reading). The
+   * real agent's WebSocket writes then block, which stops its output loops; here output
+   * producers check `writable` and wait for `transportDrained()`.
+   */
+  transportBlocked?: () => boolean;
+  /**
+   * Called with true when the session handler holds input (its destination is backed up)
+   * and false when it takes input again. The real agent's read loop blocks in the
+   * handler's write; the service should stop reading the client meanwhile.
+   */
+  onInputHeld?: (held: boolean) => void;
 }
 
 export interface AgentChannelStats {
@@ -104,6 +116,15 @@ export class AgentChannel {
   private readonly outgoing = new Map<number, OutgoingEntry>();
   private readonly incoming = new Map<number, Frame>();
   private readonly resumeListeners = new Set<() => void>();
+  private readonly writableListeners = new Set<() => void>();
+  private readonly transportBlocked: () => boolean;
+  private readonly onInputHeld: ((held: boolean) => void) | undefined;
+  private inputHeldFlag = false;
+  /** Raw frames that arrived while input was held, in arrival order. */
+  private heldFrames: Buffer[] = [];
+  /** The in-order frame the handler could not take when it held input; retried on release. */
+  private retryFrame: Frame | undefined;
+  private waitingForTransport = false;
   private dataHandler: InputHandler | undefined;
   private handshakeHandler: InputHandler | undefined;
   private resendTimer: NodeJS.Timeout | undefined;
@@ -117,6 +138,70 @@ export class AgentChannel {
     this.outgoingCapacity = options.outgoingCapacity ?? AGENT_OUTGOING_CAPACITY;
     this.incomingCapacity = options.incomingCapacity ?? AGENT_INCOMING_CAPACITY;
     this.resendTickMs = options.resendTickMs ?? RESEND_TICK_MS;
+    this.transportBlocked = options.transportBlocked ?? (() => false);
+    this.onInputHeld = options.onInputHeld;
+  }
+
+  /**
+   * Whether output producers may hand over more data now: false while publication is
+   * paused or while the service connection is backed up. Producers that see false wait
+   * for an `onWritable` notification.
+   */
+  get writable(): boolean {
+    if (this.closed) return true; // nothing will ever drain; let producers run out
+    if (this.pausedFlag) return false;
+    if (this.transportBlocked()) {
+      this.waitingForTransport = true;
+      return false;
+    }
+    return true;
+  }
+
+  /** Fires when publication resumes or the service connection drains. */
+  onWritable(listener: () => void): () => void {
+    this.writableListeners.add(listener);
+    return () => this.writableListeners.delete(listener);
+  }
+
+  /** The service connection has room again (called by the gateway). */
+  transportDrained(): void {
+    if (!this.waitingForTransport || this.transportBlocked()) return;
+    this.waitingForTransport = false;
+    this.notifyWritable();
+  }
+
+  /** True while the session handler holds input (§ backpressure towards the client). */
+  get inputHeld(): boolean {
+    return this.inputHeldFlag;
+  }
+
+  /**
+   * The session handler cannot take more input for now. Frames arriving meanwhile are
+   * kept unprocessed and unacked; an in-order frame the handler answers 'not-ready' while
+   * input is held is retried on release instead of waiting for a retransmission.
+   */
+  holdInput(): void {
+    if (this.inputHeldFlag || this.closed) return;
+    this.inputHeldFlag = true;
+    this.onInputHeld?.(true);
+  }
+
+  /**
+   * Input flows again: retry the frame the handler deferred (unless `dropDeferred`, e.g.
+   * a failed re-dial: then it stays unacked and the client retransmits it), then frames
+   * buffered out of order, then frames that arrived while held.
+   */
+  releaseInput(options: { dropDeferred?: boolean } = {}): void {
+    if (!this.inputHeldFlag) return;
+    this.inputHeldFlag = false;
+    const retry = this.retryFrame;
+    this.retryFrame = undefined;
+    if (retry && !options.dropDeferred && !this.closed) this.receiveInput(retry);
+    if (!this.inputHeldFlag) this.deliverBuffered();
+    while (!this.inputHeldFlag && !this.closed && this.heldFrames.length > 0) {
+      this.receive(this.heldFrames.shift() as Buffer);
+    }
+    if (!this.inputHeldFlag) this.onInputHeld?.(false);
   }
 
   /** True between pause_publication and the next resume trigger (§6.8). */
@@ -205,6 +290,12 @@ export class AgentChannel {
   /** Handles one frame arriving from the service. */
   receive(raw: Buffer): void {
     if (this.closed) return;
+    if (this.inputHeldFlag) {
+      // The real agent's read loop is blocked in the handler: nothing is processed,
+      // acks and publication control included, until the handler takes input again.
+      this.heldFrames.push(raw);
+      return;
+    }
     let frame: Frame;
     try {
       // The agent validates the header but never the payload digest (§3.3).
@@ -252,12 +343,24 @@ export class AgentChannel {
     this.resendTimer = undefined;
     this.resumePublication();
     this.resumeListeners.clear();
+    this.notifyWritable();
+    this.writableListeners.clear();
+    this.heldFrames = [];
+    this.retryFrame = undefined;
+    if (this.inputHeldFlag) {
+      this.inputHeldFlag = false;
+      this.onInputHeld?.(false);
+    }
   }
 
   private receiveInput(frame: Frame): void {
     const sequenceNumber = frame.sequenceNumber;
     if (sequenceNumber === this.expectedInSeq) {
-      if (this.dispatch(frame) === 'not-ready') return;
+      if (this.dispatch(frame) === 'not-ready') {
+        // A handler that held input wants this frame again once it releases.
+        if (this.inputHeldFlag) this.retryFrame = frame;
+        return;
+      }
       this.acknowledge(frame);
       this.expectedInSeq++;
       this.deliverBuffered();
@@ -278,7 +381,7 @@ export class AgentChannel {
   private deliverBuffered(): void {
     for (;;) {
       const frame = this.incoming.get(this.expectedInSeq);
-      if (!frame || this.closed) return;
+      if (!frame || this.closed || this.inputHeldFlag) return;
       if (this.dispatch(frame) === 'not-ready') return;
       this.incoming.delete(this.expectedInSeq);
       this.expectedInSeq++;
@@ -349,5 +452,10 @@ export class AgentChannel {
     if (!this.pausedFlag) return;
     this.pausedFlag = false;
     for (const listener of [...this.resumeListeners]) listener();
+    this.notifyWritable();
+  }
+
+  private notifyWritable(): void {
+    for (const listener of [...this.writableListeners]) listener();
   }
 }

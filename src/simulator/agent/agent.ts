@@ -12,6 +12,10 @@ export interface AgentOptions {
   settings: AgentSettings;
   /** Writes one frame towards the service (gateway). */
   send: (frame: Buffer) => void;
+  /** True while the service connection is backed up (see AgentChannelOptions). */
+  transportBlocked?: () => boolean;
+  /** Told when the session handler holds input and when it takes input again. */
+  onInputHeld?: (held: boolean) => void;
 }
 
 /**
@@ -40,7 +44,12 @@ export class Agent {
     this.options = options;
     this.sessionId = options.sessionId;
     this.document = options.document;
-    this.channel = new AgentChannel({ sessionId: options.sessionId, send: options.send });
+    this.channel = new AgentChannel({
+      sessionId: options.sessionId,
+      send: options.send,
+      transportBlocked: options.transportBlocked,
+      onInputHeld: options.onInputHeld,
+    });
     this.channel.handshakeRequired = options.document.handshake;
     this.finished = new Promise((resolve) => {
       this.resolveFinished = resolve;
@@ -49,6 +58,11 @@ export class Agent {
 
   get sessionType(): string {
     return this.document.sessionType;
+  }
+
+  /** The running session plugin (shell, port, ...), once the handshake is over. */
+  get sessionPlugin(): SessionPlugin | undefined {
+    return this.plugin;
   }
 
   /** Starts the session in the background; `finished` tells when it is over. */

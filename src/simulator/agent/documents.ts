@@ -1,3 +1,4 @@
+import { createPortSession, LOCAL_PORT_FORWARDING } from './port-session.ts';
 import { ShellSession } from './shell-session.ts';
 import type { PluginContext, SessionPlugin, SessionType } from './session-plugin.ts';
 
@@ -14,6 +15,11 @@ export interface SessionDocument {
   readonly handshake: boolean;
   /** Properties for the SessionType action (null for shell-like types, §4.4). */
   properties(parameters: Readonly<Record<string, readonly string[]>>): Record<string, string> | null;
+  /**
+   * Checks StartSession `Parameters` against the document; returns an error message for
+   * the API's InvalidParameters answer, or undefined when they are fine.
+   */
+  validateParameters?(parameters: Readonly<Record<string, readonly string[]>>): string | undefined;
   /** Text for HandshakeComplete.CustomerMessage, given the client's version (§11.3). */
   customerMessage?(clientVersion: string): string;
   createPlugin(context: PluginContext): SessionPlugin;
@@ -29,7 +35,75 @@ const standardShell: SessionDocument = {
   createPlugin: (context) => new ShellSession(context),
 };
 
-const documents = new Map<string, SessionDocument>([[DEFAULT_DOCUMENT, standardShell]]);
+/** One document parameter: its default (undefined: required) and whether it is optional. */
+interface ParameterSpec {
+  readonly defaultValue: string | undefined;
+  /** Optional without a default: passed through to the properties only when given. */
+  readonly passThrough?: boolean;
+}
+
+/**
+ * A Port document (§7.3.1): the SessionType action's properties are the document's
+ * `properties` with its parameters substituted, all strings. `type` is
+ * LocalPortForwarding for the port-forwarding documents and absent for SSH, which makes
+ * the SSH session standard-stream/basic on both sides. localUnixSocket and
+ * localConnectionType are accepted and passed through for the client (the agent ignores
+ * them).
+ */
+function portDocument(parameters: Readonly<Record<string, ParameterSpec>>, type: string | undefined): SessionDocument {
+  const value = (given: Readonly<Record<string, readonly string[]>>, name: string): string | undefined =>
+    given[name]?.[0] ?? parameters[name]?.defaultValue;
+  const properties = (given: Readonly<Record<string, readonly string[]>>): Record<string, string> => {
+    const result: Record<string, string> = {};
+    for (const [name, spec] of Object.entries(parameters)) {
+      const v = value(given, name);
+      if (v !== undefined || !spec.passThrough) result[name] = v ?? '';
+    }
+    if (type !== undefined) result.type = type;
+    return result;
+  };
+  return {
+    sessionType: 'Port',
+    handshake: true, // always, and never KMS (§5.2)
+    validateParameters(given) {
+      for (const [name, list] of Object.entries(given)) {
+        if (!(name in parameters)) return `Parameter "${name}" is not defined in the document.`;
+        if (list.length > 1) return `Parameter "${name}" takes a single value.`;
+      }
+      for (const [name, spec] of Object.entries(parameters)) {
+        if (spec.defaultValue === undefined && !spec.passThrough && value(given, name) === undefined) {
+          return `Parameter "${name}" is required.`;
+        }
+      }
+      return undefined;
+    },
+    properties: (given) => properties(given),
+    createPlugin: (context) => createPortSession(context, properties(context.parameters)),
+  };
+}
+
+const LOCAL_LISTENER_PARAMETERS: Readonly<Record<string, ParameterSpec>> = {
+  localPortNumber: { defaultValue: '0' },
+  localUnixSocket: { defaultValue: undefined, passThrough: true },
+  localConnectionType: { defaultValue: undefined, passThrough: true },
+};
+
+const portForwarding = portDocument(
+  { portNumber: { defaultValue: '80' }, ...LOCAL_LISTENER_PARAMETERS },
+  LOCAL_PORT_FORWARDING,
+);
+const portForwardingToRemoteHost = portDocument(
+  { host: { defaultValue: undefined }, portNumber: { defaultValue: '80' }, ...LOCAL_LISTENER_PARAMETERS },
+  LOCAL_PORT_FORWARDING,
+);
+const sshSession = portDocument({ portNumber: { defaultValue: '22' } }, undefined);
+
+const documents = new Map<string, SessionDocument>([
+  [DEFAULT_DOCUMENT, standardShell],
+  ['AWS-StartPortForwardingSession', portForwarding],
+  ['AWS-StartPortForwardingSessionToRemoteHost', portForwardingToRemoteHost],
+  ['AWS-StartSSHSession', sshSession],
+]);
 
 export function findDocument(name: string | undefined): SessionDocument | undefined {
   return documents.get(name ?? DEFAULT_DOCUMENT);

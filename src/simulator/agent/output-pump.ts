@@ -8,11 +8,16 @@ import { Wakeup } from './wakeup.ts';
  * an initial delay, take at most 1024 bytes per frame, sleep 1 ms between frames, never
  * send an empty payload, and optionally hold back a trailing partial UTF-8 character.
  * Queued bytes are bounded: the source is paused above the high-water mark and resumed
- * below the low-water mark. While publication is paused the loop stops taking bytes.
+ * below the low-water mark. While the channel is not writable (publication paused, or the
+ * client connection backed up) the loop stops taking bytes, so the source fills up and is
+ * paused in turn: this is how backpressure from the client reaches the pty or socket.
  */
 export interface OutputPumpOptions {
   send: (chunk: Buffer) => void;
-  /** True while the channel is paused by pause_publication. */
+  /**
+   * True while the agent may not send: publication paused, or the service connection
+   * backed up (the real agent's blocking WebSocket write). Call wake() when it clears.
+   */
   isPaused: () => boolean;
   initialDelayMs: number;
   /** The agent's 1 ms sleep after every read (default true). */
@@ -57,8 +62,14 @@ export class OutputPump {
     return this.queuedBytes + this.heldBack.length;
   }
 
-  push(data: Buffer): void {
-    if (data.length === 0 || this.ended || this.aborted) return;
+  /** Whether the source is currently paused (queued bytes went above the high-water mark). */
+  get full(): boolean {
+    return this.sourcePaused;
+  }
+
+  /** Queues bytes from the source; false once the source should stop (until resumeSource). */
+  push(data: Buffer): boolean {
+    if (data.length === 0 || this.ended || this.aborted) return !this.sourcePaused;
     this.queue.push(data);
     this.queuedBytes += data.length;
     if (!this.sourcePaused && this.queuedBytes > this.highWater) {
@@ -66,6 +77,7 @@ export class OutputPump {
       this.options.pauseSource();
     }
     this.wakeup.notify();
+    return !this.sourcePaused;
   }
 
   /** The source reached EOF: send what is queued, then finish. */

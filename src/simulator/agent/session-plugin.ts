@@ -27,6 +27,8 @@ export interface AgentSettings {
   shellArgs: readonly string[];
   /** Prompt for the simulated ssm-user shell. */
   shellPrompt: string;
+  /** Whether port sessions may dial non-loopback destinations (default false). */
+  allowRemoteDestinations?: boolean;
 }
 
 /**

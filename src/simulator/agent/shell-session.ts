@@ -18,7 +18,6 @@ const KILL_GRACE_MS = 1000;
  * and other payloads are ignored; pty output is read by the agent's paced loop.
  */
 export class ShellSession implements SessionPlugin {
-  private readonly context: PluginContext;
   private readonly pty: IPty;
   private readonly pump: OutputPump;
   private readonly exited: Promise<void>;
@@ -27,7 +26,6 @@ export class ShellSession implements SessionPlugin {
   private readonly disposeResumeListener: () => void;
 
   constructor(context: PluginContext, command?: { file: string; args: readonly string[] }) {
-    this.context = context;
     const settings = context.settings;
     const env: Record<string, string> = {};
     for (const [key, value] of Object.entries(process.env)) if (value !== undefined) env[key] = value;
@@ -46,14 +44,14 @@ export class ShellSession implements SessionPlugin {
     const channel = context.channel;
     this.pump = new OutputPump({
       send: (chunk) => channel.sendStream(PayloadType.Output, chunk),
-      isPaused: () => channel.paused,
+      isPaused: () => !channel.writable,
       initialDelayMs: settings.shellDelayMs,
       pacing: settings.pacing,
       holdBackPartialUtf8: true,
       pauseSource: () => this.pty.pause(),
       resumeSource: () => this.pty.resume(),
     });
-    this.disposeResumeListener = channel.onResume(() => this.pump.wake());
+    this.disposeResumeListener = channel.onWritable(() => this.pump.wake());
     // node-pty emits Buffers when encoding is null, although its typings say string.
     this.pty.onData((data: string | Buffer) => this.pump.push(Buffer.isBuffer(data) ? data : Buffer.from(data)));
     this.exited = new Promise((resolve) => {

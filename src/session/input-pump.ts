@@ -1,0 +1,41 @@
+import type { DataChannel } from '../channel/data-channel.ts';
+import { PayloadType, STREAM_CHUNK_SIZE } from '../protocol/constants.ts';
+
+/**
+ * Sends a local stream's bytes as Output payloads of at most 1 KiB, pausing the source
+ * while the channel window is full (no sleeps, unlike the official client, Q12).
+ */
+export class InputPump {
+  private readonly channel: DataChannel;
+  private readonly source: NodeJS.ReadableStream;
+  private waiting = false;
+  private stopped = false;
+
+  constructor(channel: DataChannel, source: NodeJS.ReadableStream) {
+    this.channel = channel;
+    this.source = source;
+  }
+
+  /** Sends one chunk read from the source. */
+  push(data: Buffer): void {
+    let open = true;
+    for (let offset = 0; offset < data.length; offset += STREAM_CHUNK_SIZE) {
+      open = this.channel.send(PayloadType.Output, data.subarray(offset, offset + STREAM_CHUNK_SIZE));
+    }
+    if (!open && !this.waiting) {
+      this.waiting = true;
+      this.source.pause();
+      this.channel.once('drain', this.onDrain);
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.channel.off('drain', this.onDrain);
+  }
+
+  private readonly onDrain = (): void => {
+    this.waiting = false;
+    if (!this.stopped) this.source.resume();
+  };
+}
