@@ -3,17 +3,28 @@ import type { SessionIO } from '../session/io.ts';
 import { PluginSession, type SessionOutcome } from '../session/plugin-session.ts';
 import { fileLogger, silentLogger, type Logger } from '../util/logger.ts';
 import type { StartRequest } from './invocation.ts';
+import type { Liveness } from '../transport/websocket-transport.ts';
 import type { PluginEnvironment } from './run-plugin.ts';
 
 /** Environment variable naming a debug log file (created 0600). */
 export const LOG_ENV = 'SESSION_MANAGER_PLUGIN_LOG';
+/** Environment variable: milliseconds of silence after which the connection is presumed dead. */
+export const LIVENESS_ENV = 'SESSION_MANAGER_PLUGIN_LIVENESS_MS';
+const DEFAULT_LIVENESS_MS = 15_000;
+
+/** Pings every third of the silence limit, so two lost pongs are tolerated. */
+function livenessFrom(env: NodeJS.ProcessEnv): Liveness {
+  const configured = Number(env[LIVENESS_ENV]);
+  const timeoutMs = Number.isFinite(configured) && configured >= 300 ? configured : DEFAULT_LIVENESS_MS;
+  return { intervalMs: Math.round(timeoutMs / 3), timeoutMs };
+}
 
 export async function startSession(request: StartRequest, responseFromEnv: boolean, environment: PluginEnvironment): Promise<number> {
   const { io, env } = environment;
   const logger = openLogger(env, io);
   const api = environment.api?.(request) ?? new SsmSessionApi(request);
   const banner = `\nStarting session with SessionId: ${request.sessionId}\n`;
-  const session = new PluginSession({ ...request, io, logger, api, banner });
+  const session = new PluginSession({ ...request, io, logger, api, banner, liveness: livenessFrom(env) });
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGQUIT', 'SIGTSTP', 'SIGTERM', 'SIGHUP'];
   const onSignal = (name: NodeJS.Signals) => session.signal(name);
   // The AWS CLI starts us with SIGINT/SIGQUIT/SIGTSTP ignored; handlers re-enable them.

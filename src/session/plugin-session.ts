@@ -1,10 +1,9 @@
-import { randomInt } from 'node:crypto';
 import { DataChannel } from '../channel/data-channel.ts';
 import type { FrameTransport } from '../channel/transport.ts';
-import { CLIENT_VERSION, FlagCode, PayloadType } from '../protocol/constants.ts';
+import { FlagCode, PayloadType } from '../protocol/constants.ts';
 import { decodeHandshakeComplete, decodeHandshakeRequest, encodeFlag } from '../protocol/payloads.ts';
-import { newUuid } from '../protocol/uuid.ts';
-import { connectWebSocket } from '../transport/websocket-transport.ts';
+import { connectWebSocket, type Liveness } from '../transport/websocket-transport.ts';
+import { ConnectionKeeper, type Connector, type ResumedSession } from './connection-keeper.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
 import { SessionError } from './errors.ts';
 import { answerHandshake, type NegotiatedSession, type SessionType } from './handshake.ts';
@@ -23,18 +22,18 @@ export interface SessionParameters {
 /** The SSM API calls a session may need; optional so sessions run without AWS. */
 export interface SessionApi {
   terminateSession(sessionId: string): Promise<void>;
+  resumeSession?(sessionId: string): Promise<ResumedSession>;
 }
-
-export type Connector = (streamUrl: string, openDataChannel: string) => Promise<FrameTransport>;
 
 export interface PluginSessionOptions extends SessionParameters {
   io: SessionIO;
   /** Printed once the right stream for it is known (stdout, or stderr in ssh mode, Q11). */
   banner?: string;
   logger?: Logger;
-  clientId?: string;
   connect?: Connector;
   api?: SessionApi;
+  /** WebSocket liveness: ping interval and silence limit. */
+  liveness?: Liveness;
   /** Attempts for the first connection (the official client makes 6). */
   connectAttempts?: number;
 }
@@ -66,14 +65,13 @@ export class PluginSession {
   readonly channel: DataChannel;
   private readonly options: PluginSessionOptions;
   private readonly log: Logger;
-  private readonly clientId: string;
+  private readonly connection: ConnectionKeeper;
   private transport: FrameTransport | undefined;
   private handler: SessionHandler | undefined;
   private negotiated: NegotiatedSession | undefined;
   private handshakeStarted = false;
   private bannerShown = false;
   private noticeStream: NodeJS.WritableStream;
-  private receivedAnything = false;
   private finished = false;
   private ending = false;
   private terminating: Promise<void> | undefined;
@@ -82,8 +80,17 @@ export class PluginSession {
   constructor(options: PluginSessionOptions) {
     this.options = options;
     this.log = options.logger ?? silentLogger;
-    this.clientId = options.clientId ?? newUuid();
     this.channel = new DataChannel({ logger: this.log });
+    const api = options.api;
+    this.connection = new ConnectionKeeper({
+      sessionId: options.sessionId,
+      tokenValue: options.tokenValue,
+      streamUrl: options.streamUrl,
+      connect: options.connect ?? ((url, open) => connectWebSocket(url, { openDataChannel: open, liveness: options.liveness })),
+      resume: api?.resumeSession ? (id) => api.resumeSession!(id) : undefined,
+      logger: this.log,
+      firstAttempts: options.connectAttempts,
+    });
     this.noticeStream = options.io.stdout;
   }
 
@@ -110,7 +117,10 @@ export class PluginSession {
     this.channel.setHandler(this.negotiate);
     this.channel.on('channel_closed', (output: string) => this.finish({ status: 'closed', output }));
     this.channel.on('stalled', () => this.fail('the agent stopped acknowledging data; giving up', true));
-    this.connectFirst().catch((err: unknown) => this.fail(message(err), true));
+    this.connection.on('transport', (transport: FrameTransport, resumed: boolean) => this.onTransport(transport, resumed));
+    this.connection.on('lost', (reason: string) => this.onConnectionLost(reason));
+    this.connection.on('failed', (error: SessionError) => this.fail(error.message, true));
+    this.connection.start();
     return outcome;
   }
 
@@ -143,52 +153,17 @@ export class PluginSession {
     this.end(request.reason, request.terminateApi ?? false);
   }
 
-  private openDataChannelMessage(): string {
-    return JSON.stringify({
-      MessageSchemaVersion: '1.0',
-      RequestId: newUuid(),
-      TokenValue: this.options.tokenValue,
-      ClientId: this.clientId,
-      ClientVersion: CLIENT_VERSION,
-    });
-  }
-
-  private async connectFirst(): Promise<void> {
-    const connect: Connector =
-      this.options.connect ?? ((url, open) => connectWebSocket(url, { openDataChannel: open }));
-    const attempts = this.options.connectAttempts ?? 6;
-    // The official retry schedule: a base of 100-199 ms, doubled per retry (§6.7).
-    const base = 100 + randomInt(100);
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const transport = await connect(this.options.streamUrl, this.openDataChannelMessage());
-        if (this.finished) return void transport.close();
-        this.useTransport(transport);
-        return;
-      } catch (err) {
-        if (attempt + 1 >= attempts || this.finished) throw err;
-        this.log.debug(`connect attempt ${attempt + 1} failed: ${message(err)}`);
-        await new Promise((resolve) => setTimeout(resolve, base * 2 ** attempt));
-      }
-    }
-  }
-
-  private useTransport(transport: FrameTransport): void {
+  private onTransport(transport: FrameTransport, resumed: boolean): void {
     this.transport = transport;
-    transport.on('frame', () => (this.receivedAnything = true));
-    transport.once('close', (err?: Error) => this.onDisconnect(err));
     this.channel.attach(transport);
-    this.log.debug('data channel open');
+    this.log.debug(resumed ? 'data channel reopened' : 'data channel open');
+    if (resumed) this.options.io.stderr.write('Connection re-established.\n');
   }
 
-  private onDisconnect(err: Error | undefined): void {
-    if (this.finished) return;
-    const detail = err ? `: ${err.message}` : '';
-    if (!this.receivedAnything) {
-      this.fail(`the service closed the data channel before the session started${detail}`, true);
-    } else {
-      this.fail(`the connection to the session was lost${detail}`, false);
-    }
+  private onConnectionLost(reason: string): void {
+    this.log.debug(reason);
+    this.channel.detach();
+    this.options.io.stderr.write(`\nConnection to the session lost; re-establishing it...\n`);
   }
 
   /** Payload handler used until the session type is known (§5.1 step 4). */
@@ -290,7 +265,7 @@ export class PluginSession {
     this.showBanner();
     this.handler?.stop();
     this.channel.close();
-    this.transport?.close();
+    this.connection.stop();
     this.log.debug(`session finished: ${outcome.status}; stats ${JSON.stringify(this.channel.stats)}`);
     const settled = this.terminating ?? Promise.resolve();
     void settled.then(() => this.resolveOutcome(outcome));

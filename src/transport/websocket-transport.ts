@@ -11,9 +11,18 @@ export class ConnectError extends Error {
   }
 }
 
+export interface Liveness {
+  /** A WebSocket ping this often. */
+  intervalMs: number;
+  /** No message and no pong for this long: the connection is dead. */
+  timeoutMs: number;
+}
+
 export interface ConnectOptions {
   /** Text of the OpenDataChannel message, sent first on the new connection. */
   openDataChannel: string;
+  /** Dead-connection detection; without it only the kernel's errors end a connection. */
+  liveness?: Liveness;
   /** Dial plus upgrade limit (the official client uses the library default of 45 s). */
   timeoutMs?: number;
   env?: NodeJS.ProcessEnv;
@@ -23,11 +32,16 @@ export interface ConnectOptions {
 export class WebSocketTransport extends EventEmitter implements FrameTransport {
   private readonly socket: WebSocket;
   private closed = false;
+  private lastHeard = performance.now();
+  private livenessTimer: NodeJS.Timeout | undefined;
 
-  constructor(socket: WebSocket) {
+  constructor(socket: WebSocket, liveness?: Liveness) {
     super();
     this.socket = socket;
+    socket.on('pong', () => (this.lastHeard = performance.now()));
+    if (liveness) this.watch(liveness);
     socket.on('message', (data: WebSocket.RawData) => {
+      this.lastHeard = performance.now();
       // Text and binary messages are both frames (§2.1).
       const buffer = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
       this.emit('frame', buffer);
@@ -66,9 +80,31 @@ export class WebSocketTransport extends EventEmitter implements FrameTransport {
     this.finish(1000, 'closed by client');
   }
 
+  /**
+   * Pings on an interval and declares the connection dead when nothing at all (message
+   * or pong) arrived within the timeout: a silent network never raises an error.
+   * Inbound silence is only counted while we read: a paused reader hears nothing.
+   */
+  private watch({ intervalMs, timeoutMs }: Liveness): void {
+    const tick = () => {
+      if (this.closed) return;
+      const silent = performance.now() - this.lastHeard;
+      if (silent >= timeoutMs && !this.socket.isPaused) {
+        this.socket.terminate();
+        this.finish(undefined, `no response from the service for ${Math.round(silent / 1000)} s`);
+        return;
+      }
+      if (this.socket.isPaused) this.lastHeard = performance.now();
+      this.ping();
+      this.livenessTimer = setTimeout(tick, Math.min(intervalMs, Math.max(1, timeoutMs - silent)));
+    };
+    this.livenessTimer = setTimeout(tick, intervalMs);
+  }
+
   private finish(code: number | undefined, reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.livenessTimer) clearTimeout(this.livenessTimer);
     this.emit('close', code === 1000 ? undefined : new Error(`data channel closed (${code ?? 'error'}${reason ? `: ${reason}` : ''})`));
   }
 }
@@ -105,8 +141,10 @@ export function connectWebSocket(streamUrl: string, options: ConnectOptions): Pr
     socket.once('unexpected-response', (_req, res) => fail(new Error(`HTTP ${res.statusCode} on upgrade`)));
     socket.once('open', () => {
       socket.off('error', fail);
-      const transport = new WebSocketTransport(socket);
+      const transport = new WebSocketTransport(socket, options.liveness);
       socket.send(options.openDataChannel, { binary: false });
+      // The official client pings `keepalive` right after connecting (§2.1).
+      transport.ping();
       resolve(transport);
     });
   });
