@@ -1,4 +1,8 @@
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import type { SessionApi } from '../session/plugin-session.ts';
+import { connectProxyAgent, proxyFor } from '../transport/proxy-agent.ts';
 import { loadSsmSdk } from './load-sdk.ts';
 
 export interface ApiSettings {
@@ -49,13 +53,49 @@ export class SsmSessionApi implements SessionApi {
   private getClient(): Promise<import('@aws-sdk/client-ssm').SSMClient> {
     this.client ??= loadSsmSdk().then((sdk) => {
       const endpoint = ssmEndpointFor(this.settings.endpoint);
+      const region = this.settings.region || undefined;
       return new sdk.SSMClient({
-        region: this.settings.region || undefined,
+        region,
         ...(this.settings.profile ? { profile: this.settings.profile } : {}),
         ...(endpoint ? { endpoint } : {}),
         maxAttempts: 3,
+        requestHandler: requestHandlerOptions(endpoint ?? `https://ssm.${region ?? 'us-east-1'}.amazonaws.com`),
       });
     });
     return this.client;
+  }
+}
+
+/**
+ * HTTP agents for the SDK: the JavaScript SDK honours neither HTTPS_PROXY nor
+ * AWS_CA_BUNDLE by itself, the AWS CLI and the official plugin do.
+ */
+export function requestHandlerOptions(endpoint: string, env: NodeJS.ProcessEnv = process.env) {
+  const tlsOptions = bundle(env.AWS_CA_BUNDLE);
+  let proxy: URL | undefined;
+  try {
+    proxy = proxyFor(new URL(endpoint), env);
+  } catch {
+    proxy = undefined;
+  }
+  return {
+    httpsAgent: proxy ? connectProxyAgent(proxy, true, tlsOptions) : new https.Agent({ keepAlive: true, ...tlsOptions }),
+    httpAgent: proxy ? connectProxyAgent(proxy, false) : new http.Agent({ keepAlive: true }),
+    connectionTimeout: 10_000,
+    requestTimeout: 20_000,
+  };
+}
+
+/** A setting the user must fix; retrying cannot help. */
+export class ConfigurationError extends Error {
+  override readonly name = 'ConfigurationError';
+}
+
+function bundle(path: string | undefined): { ca?: Buffer } {
+  if (!path) return {};
+  try {
+    return { ca: readFileSync(path) };
+  } catch (err) {
+    throw new ConfigurationError(`cannot read AWS_CA_BUNDLE ${path}: ${(err as Error).message}`);
   }
 }

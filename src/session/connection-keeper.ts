@@ -38,6 +38,8 @@ const FINAL_API_ERRORS = new Set([
   'InvalidClientTokenId',
   'ExpiredTokenException',
   'ValidationException',
+  'ConfigurationError',
+  'CredentialsProviderError',
 ]);
 
 /**

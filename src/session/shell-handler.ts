@@ -4,6 +4,7 @@ import type { HandlerContext, SessionHandler } from './session-handler.ts';
 import { TerminalMode } from './terminal.ts';
 import { InputPump } from './input-pump.ts';
 import { IncomingGate } from './incoming-gate.ts';
+import { EscapeFilter } from './escape-filter.ts';
 
 /** Control bytes the terminal would send for these signals (§7.1, §9.2). */
 const SIGNAL_BYTES: Partial<Record<NodeJS.Signals, number>> = {
@@ -25,6 +26,8 @@ export class ShellHandler implements SessionHandler {
   private readonly terminal: TerminalMode;
   private readonly input: InputPump;
   private readonly gate: IncomingGate;
+  /** Escapes (`~.`) only for a person at a terminal, as ssh does. */
+  private escapes: EscapeFilter | undefined;
   private started = false;
   private stopped = false;
 
@@ -40,6 +43,7 @@ export class ShellHandler implements SessionHandler {
     this.started = true;
     const { stdin, stdout } = this.context.io;
     this.terminal.enterRaw();
+    if (this.terminal.interactive) this.escapes = new EscapeFilter();
     this.sendSize();
     stdout.on('resize', this.sendSize);
     stdin.on('data', this.onInput);
@@ -84,8 +88,15 @@ export class ShellHandler implements SessionHandler {
     this.context.channel.send(PayloadType.Size, encodeSize(this.terminal.size()));
   };
 
-  private readonly onInput = (data: Buffer | string): void => {
-    this.input.push(typeof data === 'string' ? Buffer.from(data) : data);
+  private readonly onInput = (chunk: Buffer | string): void => {
+    const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    if (!this.escapes) return this.input.push(data);
+    const filtered = this.escapes.filter(data);
+    if (filtered.data.length > 0) this.input.push(filtered.data);
+    if (filtered.disconnect) {
+      this.context.logger.debug('escape ~. typed: ending the session locally');
+      this.context.end({ reason: 'escape sequence ~.', terminateApi: true });
+    }
   };
 
   /** Piped input ended: tell the remote shell, as Ctrl-D would, and wait for it to exit. */

@@ -39,9 +39,9 @@ type Callback = (err: Error | null, socket?: Duplex) => void;
  * An agent that reaches the target through an HTTP CONNECT tunnel, then speaks TLS
  * inside it for wss:// targets.
  */
-export function connectProxyAgent(proxy: URL, secure: boolean): http.Agent {
+export function connectProxyAgent(proxy: URL, secure: boolean, tlsOptions: tls.ConnectionOptions = {}): http.Agent {
   const Base = secure ? https.Agent : http.Agent;
-  const agent = new Base({ keepAlive: false });
+  const agent = new Base({ keepAlive: false, ...tlsOptions });
   const createConnection = (options: tls.ConnectionOptions & { host?: string; port?: number | string }, callback: Callback) => {
     const host = options.host ?? 'localhost';
     const port = Number(options.port ?? (secure ? 443 : 80));
@@ -64,7 +64,7 @@ export function connectProxyAgent(proxy: URL, secure: boolean): http.Agent {
         return;
       }
       if (!secure) return callback(null, socket);
-      callback(null, tls.connect({ ...options, socket, servername: options.servername ?? host }));
+      callback(null, tls.connect({ ...tlsOptions, ...options, socket, servername: options.servername ?? host }));
     });
     request.once('error', (err) => callback(new Error(`proxy ${proxy.host}: ${err.message}`)));
     request.end();
