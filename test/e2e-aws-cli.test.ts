@@ -96,7 +96,13 @@ function wireFrames(sim: Simulator, sessionId: string, direction: 'toAgent' | 't
 function sizeFrames(sim: Simulator, sessionId: string): Array<{ cols: number; rows: number }> {
   return wireFrames(sim, sessionId, 'toAgent')
     .filter((f) => f.messageType === MessageType.InputStreamData && f.payloadType === PayloadType.Size)
-    .map((f) => JSON.parse(f.payload.toString()) as { cols: number; rows: number });
+    .map((f) => {
+      try {
+        return JSON.parse(f.payload.toString()) as { cols: number; rows: number };
+      } catch {
+        return { cols: -1, rows: -1, unreadable: f.payload.toString() };
+      }
+    });
 }
 
 function readLog(file: string): string {
@@ -225,6 +231,8 @@ t.test('aws ssm start-session in a pty: typing, resize, Ctrl-C, exit; token only
   const sleepPid = await until('the remote `sleep 30` to run', () =>
     descendants(process.pid).find((pid) => (commandLine(pid) ?? []).join(' ') === 'sleep 30'),
   );
+  // Everything up to the echoed command line is on screen, so a prompt after this is new.
+  await screenAfter(mark, /sleep 30[^\n]*\n/, 'the echo of `sleep 30`');
   const interruptedAt = Date.now();
   mark = screen.length;
   pty.write('\x03');
@@ -393,7 +401,7 @@ function checkBadCase(t: TestContext, c: BadCase, via: 'argv' | 'env', result: R
   t.equal(result.code, via === 'argv' ? 0 : 1, `${label}: exit status ${via === 'argv' ? 0 : 1}`, { run: describeRun(result) });
   // One error line, ending in a newline. A single blank line before it is tolerated: the
   // plugin separates it from the banner / remote output that may precede it.
-  t.match(stderr, /^\n?Cannot perform start session: \S[^\n]*\n$/, `${label}: exactly one error line on stderr`, {
+  t.match(stderr, /^Cannot perform start session: \S[^\n]*\n$/, `${label}: exactly one error line on stderr`, {
     stderr,
   });
   if (c.reason) t.match(stderr, c.reason, `${label}: the reason`);

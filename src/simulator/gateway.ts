@@ -217,7 +217,10 @@ export class Gateway {
     const attachment: ClientAttachment = { id: this.nextAttachmentId++, socket, clientId, attachedAt: Date.now() };
     session.client = attachment;
     session.connectionCount++;
-    if (previous) previous.socket.close(GOING_AWAY, 'replaced by a newer connection');
+    if (previous) {
+      previous.socket.resume(); // it may be paused by agentInputHeld; let its close complete
+      previous.socket.close(GOING_AWAY, 'replaced by a newer connection');
+    }
     else if (this.options.pauseAgentWhileDetached) this.publishToAgent(session, 'start');
     if (session.agent.channel.inputHeld) socket.pause();
     session.agent.channel.transportDrained(); // a fresh socket has nothing queued

@@ -3,11 +3,12 @@ import { ShellSession } from './shell-session.ts';
 import type { PluginContext, SessionPlugin, SessionType } from './session-plugin.ts';
 
 /**
- * Session documents the simulated agent understands, keyed by StartSession DocumentName.
- * This is the extension point for Port (AWS-StartPortForwardingSession, ...ToRemoteHost,
- * AWS-StartSSHSession), InteractiveCommands and NonInteractiveCommands documents, and for
- * KMS-encrypted shells: add an entry with its session type, whether it handshakes without
- * KMS (§5.2), its handshake properties and a plugin factory.
+ * Session documents the simulated agent understands, keyed by StartSession DocumentName:
+ * the default shell and the three Port documents (AWS-StartPortForwardingSession,
+ * ...ToRemoteHost, AWS-StartSSHSession). This is the extension point for
+ * InteractiveCommands and NonInteractiveCommands documents and for KMS-encrypted shells:
+ * add an entry with its session type, whether it handshakes without KMS (§5.2), its
+ * handshake properties and a plugin factory.
  */
 export interface SessionDocument {
   readonly sessionType: SessionType;

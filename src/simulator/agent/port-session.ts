@@ -228,6 +228,8 @@ export class BasicPortSession implements PortSession {
   private readonly disposeWritable: () => void;
   private destination: Destination | undefined;
   private socket: Socket | undefined;
+  /** Every destination connection not yet closed, including ones closing gracefully. */
+  private readonly sockets = new Set<Socket>();
   private sourcePaused = false;
   /** The destination's write buffer is full: input is held until 'drain'. */
   private writeBlocked = false;
@@ -365,6 +367,8 @@ export class BasicPortSession implements PortSession {
 
   private attach(socket: Socket): void {
     this.socket = socket;
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
     this.state = 'connected';
     if (this.sourcePaused) socket.pause();
     socket.on('data', (data: Buffer) => this.pump.push(data));
@@ -425,9 +429,9 @@ export class BasicPortSession implements PortSession {
   }
 
   private closeSocket(): void {
-    const socket = this.socket;
     this.socket = undefined;
-    socket?.destroy();
+    for (const socket of this.sockets) socket.destroy();
+    this.sockets.clear();
   }
 }
 
