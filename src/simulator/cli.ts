@@ -13,6 +13,15 @@ async function main(): Promise<void> {
     .option('agent-version', { type: 'string', default: DEFAULT_AGENT_VERSION, describe: 'AgentVersion reported in handshakes' })
     .option('seed', { type: 'number', describe: 'seed for fault injection' })
     .option('shell-cwd', { type: 'string', describe: 'working directory of simulated shells' })
+    .option('client-buffer-limit', {
+      type: 'number',
+      describe: 'unsent bytes on a client WebSocket above which the agent stops reading its sources (default 4 MiB)',
+    })
+    .option('allow-remote-destinations', {
+      type: 'boolean',
+      default: false,
+      describe: 'let port sessions dial non-loopback destinations',
+    })
     .strict()
     .help()
     .parse();
@@ -24,6 +33,8 @@ async function main(): Promise<void> {
     agentVersion: argv['agent-version'],
     ...(argv.seed !== undefined ? { seed: argv.seed } : {}),
     ...(argv['shell-cwd'] !== undefined ? { shellCwd: argv['shell-cwd'] } : {}),
+    ...(argv['client-buffer-limit'] !== undefined ? { clientBufferLimit: argv['client-buffer-limit'] } : {}),
+    allowRemoteDestinations: argv['allow-remote-destinations'],
   });
   process.stdout.write(`${simulator.endpoint}\n`);
   process.stderr.write(

@@ -1,0 +1,793 @@
+import t from 'tap';
+import { createHash, randomBytes } from 'node:crypto';
+import { createServer, type Server, type Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import WebSocket from 'ws';
+import { decodeFrame, encodeFrame, type Frame } from '../src/protocol/frame.ts';
+import {
+  decodeChannelClosedOutput,
+  decodeHandshakeComplete,
+  decodeHandshakeRequest,
+  encodeAcknowledgement,
+  encodeFlag,
+  decodeAcknowledgedSequence,
+  type HandshakeComplete,
+  type HandshakeRequest,
+} from '../src/protocol/payloads.ts';
+import { newUuid } from '../src/protocol/uuid.ts';
+import { SmuxSession } from '../src/smux/session.ts';
+import type { SmuxStream } from '../src/smux/stream.ts';
+import type { BasicPortSession, MuxPortSession, PortSession } from '../src/simulator/agent/port-session.ts';
+import { startSimulator, type Simulator, type SimulatorOptions } from '../src/simulator/index.ts';
+
+/*
+ * Port sessions on the simulated agent, driven by a client written here from the codec
+ * and (for mux) the smux package alone: no plugin session code is involved, so these
+ * tests check the simulator's behaviour against the protocol notes, not our client.
+ */
+
+const AUTH = 'AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240101/us-east-1/ssm/aws4_request, SignedHeaders=host, Signature=00';
+const TARGET = 'i-0123456789abcdef0';
+const NEW_CLIENT = '1.2.700.0';
+/** Below 1.1.70: the agent uses basic mode for LocalPortForwarding. */
+const OLD_CLIENT = '1.1.61.0';
+
+interface StartResponse {
+  SessionId: string;
+  TokenValue: string;
+  StreamUrl: string;
+}
+
+async function callApi(sim: Simulator, operation: string, body: unknown): Promise<{ status: number; json: any }> {
+  const response = await fetch(sim.endpoint, {
+    method: 'POST',
+    headers: {
+      'Content-Type': 'application/x-amz-json-1.1',
+      'X-Amz-Target': `AmazonSSM.${operation}`,
+      Authorization: AUTH,
+    },
+    body: JSON.stringify(body),
+  });
+  return { status: response.status, json: await response.json() };
+}
+
+async function startSession(sim: Simulator, document: string, parameters: Record<string, string[]>) {
+  const { status, json } = await callApi(sim, 'StartSession', {
+    Target: TARGET,
+    DocumentName: document,
+    Parameters: parameters,
+  });
+  if (status !== 200) throw new Error(`StartSession: ${JSON.stringify(json)}`);
+  return json as StartResponse;
+}
+
+async function until<T>(check: () => T | undefined | false | null, what: string, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = check();
+    if (value !== undefined && value !== false && value !== null) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+/**
+ * A minimal data-channel client: acks every output frame, delivers them in order, answers
+ * the handshake with a chosen ClientVersion, and retransmits its oldest unacked frame
+ * (as the official client does) so that frames the agent refuses are not lost.
+ */
+class PortClient {
+  readonly ws: WebSocket;
+  readonly sessionId: string;
+  readonly clientVersion: string;
+  handshake: HandshakeRequest | undefined;
+  complete: HandshakeComplete | undefined;
+  /** In-order Output payloads. */
+  readonly outputs: Buffer[] = [];
+  outputBytes = 0;
+  /** In-order output frames with their raw bytes. */
+  readonly ordered: Array<{ frame: Frame; raw: Buffer }> = [];
+  channelClosed: string | undefined;
+  readonly closed: Promise<void>;
+  onOutput: ((payload: Buffer) => void) | undefined;
+  nextSeq = 0;
+  expectedSeq = 0;
+  readonly unacked = new Map<number, { bytes: Buffer; sentAt: number }>();
+  private readonly pending = new Map<number, { frame: Frame; raw: Buffer }>();
+  private readonly timer: NodeJS.Timeout;
+
+  private constructor(url: string, sessionId: string, clientVersion: string) {
+    this.sessionId = sessionId;
+    this.clientVersion = clientVersion;
+    this.ws = new WebSocket(url);
+    this.ws.on('message', (data: Buffer) => this.onMessage(data));
+    this.ws.on('error', () => undefined);
+    this.closed = new Promise((resolve) => this.ws.on('close', () => resolve()));
+    this.timer = setInterval(() => this.resendOldest(), 50);
+  }
+
+  static async open(start: StartResponse, clientVersion = NEW_CLIENT): Promise<PortClient> {
+    const client = new PortClient(start.StreamUrl, start.SessionId, clientVersion);
+    await new Promise<void>((resolve, reject) => {
+      client.ws.once('open', () => resolve());
+      client.ws.once('error', reject);
+    });
+    client.ws.send(
+      JSON.stringify({
+        MessageSchemaVersion: '1.0',
+        RequestId: newUuid(),
+        TokenValue: start.TokenValue,
+        ClientId: 'c0ffee00-0000-4000-8000-000000000002',
+        ClientVersion: clientVersion,
+      }),
+    );
+    return client;
+  }
+
+  /** Sends one sequenced input_stream_data frame. */
+  send(payload: Buffer, payloadType = 1): number {
+    const seq = this.nextSeq++;
+    const bytes = encodeFrame({
+      messageType: 'input_stream_data',
+      schemaVersion: 1,
+      createdDate: Date.now(),
+      sequenceNumber: seq,
+      flags: 0,
+      messageId: newUuid(),
+      payloadType,
+      payload,
+    });
+    this.unacked.set(seq, { bytes, sentAt: Date.now() });
+    this.ws.send(bytes);
+    return seq;
+  }
+
+  /** Sends `data` as Output payloads of at most 1024 bytes. */
+  sendData(data: Buffer): void {
+    for (let offset = 0; offset < data.length; offset += 1024) this.send(data.subarray(offset, offset + 1024));
+  }
+
+  flag(code: number): number {
+    return this.send(encodeFlag(code), 10);
+  }
+
+  output(): Buffer {
+    return Buffer.concat(this.outputs);
+  }
+
+  flags(): number[] {
+    return this.ordered.filter((o) => o.frame.payloadType === 10).map((o) => o.frame.payload.readUInt32BE(0));
+  }
+
+  async ready(): Promise<void> {
+    await until(() => this.complete, 'HandshakeComplete');
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    this.ws.terminate();
+  }
+
+  private resendOldest(): void {
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    const oldest = this.unacked.entries().next();
+    if (oldest.done) return;
+    const [, entry] = oldest.value;
+    if (Date.now() - entry.sentAt < 300) return;
+    entry.sentAt = Date.now();
+    this.ws.send(entry.bytes);
+  }
+
+  private onMessage(data: Buffer): void {
+    const frame = decodeFrame(data);
+    switch (frame.messageType) {
+      case 'acknowledge': {
+        const seq = decodeAcknowledgedSequence(frame.payload);
+        if (seq !== undefined) this.unacked.delete(seq);
+        return;
+      }
+      case 'channel_closed':
+        this.channelClosed = decodeChannelClosedOutput(frame.payload);
+        clearInterval(this.timer);
+        return;
+      case 'output_stream_data':
+        break;
+      default:
+        return;
+    }
+    this.ws.send(
+      encodeFrame({
+        messageType: 'acknowledge',
+        schemaVersion: 1,
+        createdDate: Date.now(),
+        sequenceNumber: 0,
+        flags: 3,
+        messageId: newUuid(),
+        payloadType: 0,
+        payload: encodeAcknowledgement(frame.messageType, frame.messageId, frame.sequenceNumber),
+      }),
+    );
+    if (frame.sequenceNumber < this.expectedSeq) return;
+    this.pending.set(frame.sequenceNumber, { frame, raw: data });
+    for (let next = this.pending.get(this.expectedSeq); next; next = this.pending.get(this.expectedSeq)) {
+      this.pending.delete(this.expectedSeq);
+      this.expectedSeq++;
+      this.ordered.push(next);
+      this.process(next.frame);
+    }
+  }
+
+  private process(frame: Frame): void {
+    switch (frame.payloadType) {
+      case 5: {
+        this.handshake = decodeHandshakeRequest(frame.payload);
+        const response = {
+          ClientVersion: this.clientVersion,
+          ProcessedClientActions: (this.handshake?.RequestedClientActions ?? []).map((action) => ({
+            ActionType: action.ActionType,
+            ActionStatus: 1,
+            ActionResult: null,
+            Error: '',
+          })),
+          Errors: [],
+        };
+        this.send(Buffer.from(JSON.stringify(response)), 6);
+        return;
+      }
+      case 7:
+        this.complete = decodeHandshakeComplete(frame.payload);
+        return;
+      case 1:
+        this.outputs.push(frame.payload);
+        this.outputBytes += frame.payload.length;
+        this.onOutput?.(frame.payload);
+        return;
+      default:
+        return;
+    }
+  }
+}
+
+interface TcpServer {
+  port: number;
+  server: Server;
+  connections: Socket[];
+  close(): Promise<void>;
+}
+
+/** A TCP server on 127.0.0.1; `handler` gets each connection. */
+async function tcpServer(handler: (socket: Socket) => void): Promise<TcpServer> {
+  const connections: Socket[] = [];
+  const server = createServer((socket) => {
+    connections.push(socket);
+    socket.on('error', () => undefined);
+    handler(socket);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  return {
+    port,
+    server,
+    connections,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of connections) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+const echo = (socket: Socket): void => {
+  socket.pipe(socket);
+};
+
+async function closedPort(): Promise<number> {
+  const server = await tcpServer(() => undefined);
+  await server.close();
+  return server.port;
+}
+
+async function withSim(t: TestContext, options: SimulatorOptions = {}): Promise<Simulator> {
+  const sim = await startSimulator(options);
+  t.teardown(() => sim.close());
+  return sim;
+}
+
+function plugin<T extends PortSession>(sim: Simulator, sessionId: string): T {
+  return sim.sessions.get(sessionId)?.agent.sessionPlugin as T;
+}
+
+/** An smux client carried in the client's Output payloads (≤1024 bytes each). */
+function muxClient(client: PortClient): SmuxSession {
+  const mux = new SmuxSession({
+    role: 'client',
+    keepAlive: false,
+    write: (bytes) => {
+      client.sendData(bytes);
+      return true;
+    },
+  });
+  client.onOutput = (payload) => mux.input(Buffer.from(payload));
+  return mux;
+}
+
+function collect(stream: SmuxStream): { data: () => Buffer; length: () => number; ended: Promise<void> } {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  stream.on('data', (chunk: Buffer) => {
+    chunks.push(chunk);
+    length += chunk.length;
+  });
+  const ended = new Promise<void>((resolve) => stream.on('end', () => resolve()));
+  return { data: () => Buffer.concat(chunks), length: () => length, ended };
+}
+
+const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
+
+type TestContext = Parameters<Parameters<typeof t.test>[0]>[0];
+
+// ---------------------------------------------------------------------------------------
+
+t.test('handshake contents per document', async (t) => {
+  const sim = await withSim(t, { agentVersion: '3.2.582.0' });
+  const cases: Array<{ document: string; parameters: Record<string, string[]>; properties: Record<string, string> }> = [
+    {
+      document: 'AWS-StartPortForwardingSession',
+      parameters: { portNumber: ['8080'], localPortNumber: ['9090'] },
+      properties: { portNumber: '8080', localPortNumber: '9090', type: 'LocalPortForwarding' },
+    },
+    {
+      document: 'AWS-StartPortForwardingSession',
+      parameters: { portNumber: ['8080'], localUnixSocket: ['/tmp/x.sock'], localConnectionType: ['unix'] },
+      properties: {
+        portNumber: '8080',
+        localPortNumber: '0',
+        localUnixSocket: '/tmp/x.sock',
+        localConnectionType: 'unix',
+        type: 'LocalPortForwarding',
+      },
+    },
+    {
+      document: 'AWS-StartPortForwardingSessionToRemoteHost',
+      parameters: { host: ['localhost'], portNumber: ['5432'], localPortNumber: ['15432'] },
+      properties: { host: 'localhost', portNumber: '5432', localPortNumber: '15432', type: 'LocalPortForwarding' },
+    },
+    { document: 'AWS-StartSSHSession', parameters: { portNumber: ['2222'] }, properties: { portNumber: '2222' } },
+    { document: 'AWS-StartSSHSession', parameters: {}, properties: { portNumber: '22' } },
+  ];
+  for (const c of cases) {
+    const start = await startSession(sim, c.document, c.parameters);
+    const client = await PortClient.open(start);
+    await client.ready();
+    t.equal(client.handshake?.AgentVersion, '3.2.582.0', `${c.document}: AgentVersion`);
+    t.equal(client.handshake?.RequestedClientActions.length, 1);
+    const action = client.handshake?.RequestedClientActions[0];
+    t.equal(action?.ActionType, 'SessionType');
+    t.same(action?.ActionParameters, { SessionType: 'Port', Properties: c.properties }, `${c.document}: properties`);
+    const properties = (action?.ActionParameters as { Properties: Record<string, unknown> }).Properties;
+    t.ok(Object.values(properties).every((v) => typeof v === 'string'), 'all property values are strings');
+    t.notOk('type' in c.properties && c.document === 'AWS-StartSSHSession');
+    t.equal(client.ordered[0]?.frame.flags, 1, 'HandshakeRequest is seq 0 with flags 1');
+    t.equal(client.ordered[1]?.frame.payloadType, 7, 'HandshakeComplete follows');
+    t.equal(client.complete?.CustomerMessage, '', 'no customer message without KMS');
+    client.close();
+  }
+
+  const unknown = await callApi(sim, 'StartSession', {
+    Target: TARGET,
+    DocumentName: 'AWS-StartPortForwardingSession',
+    Parameters: { portNumber: ['80'], bogus: ['1'] },
+  });
+  t.equal(unknown.status, 400);
+  t.equal(unknown.json.__type, 'InvalidParameters');
+  const noHost = await callApi(sim, 'StartSession', {
+    Target: TARGET,
+    DocumentName: 'AWS-StartPortForwardingSessionToRemoteHost',
+    Parameters: { portNumber: ['80'] },
+  });
+  t.equal(noHost.json.__type, 'InvalidParameters', 'host is required for the remote-host document');
+});
+
+t.test('mode selection follows the agent rule', async (t) => {
+  const echoServer = await tcpServer(echo);
+  t.teardown(() => echoServer.close());
+  const port = String(echoServer.port);
+  const sim = await withSim(t, { pacing: false });
+  const mode = async (document: string, clientVersion: string) => {
+    const start = await startSession(sim, document, { portNumber: [port] });
+    const client = await PortClient.open(start, clientVersion);
+    await client.ready();
+    const p = await until(() => plugin<PortSession>(sim, start.SessionId), 'plugin');
+    client.close();
+    return { mode: p.mode, keepAlive: (p as MuxPortSession).keepAlive };
+  };
+  t.same(await mode('AWS-StartPortForwardingSession', NEW_CLIENT), { mode: 'mux', keepAlive: false });
+  t.same(await mode('AWS-StartPortForwardingSession', '1.1.70'), { mode: 'mux', keepAlive: true });
+  t.same(await mode('AWS-StartPortForwardingSession', '1.2.331.0'), { mode: 'mux', keepAlive: true });
+  t.same(await mode('AWS-StartPortForwardingSession', '1.2.331.1'), { mode: 'mux', keepAlive: false });
+  t.equal((await mode('AWS-StartPortForwardingSession', OLD_CLIENT)).mode, 'basic');
+  t.equal((await mode('AWS-StartPortForwardingSession', '')).mode, 'basic', 'an empty ClientVersion sorts low');
+  t.equal((await mode('AWS-StartSSHSession', NEW_CLIENT)).mode, 'basic', 'no type: basic/standard stream');
+});
+
+t.test('basic mode: round trip, DisconnectToPort and re-dial', async (t) => {
+  const echoServer = await tcpServer(echo);
+  t.teardown(() => echoServer.close());
+  const sim = await withSim(t, { pacing: false });
+  const start = await startSession(sim, 'AWS-StartPortForwardingSession', { portNumber: [String(echoServer.port)] });
+  const client = await PortClient.open(start, OLD_CLIENT);
+  t.teardown(() => client.close());
+  await client.ready();
+  await until(() => echoServer.connections.length === 1, 'the agent dials at session start');
+  const session = plugin<BasicPortSession>(sim, start.SessionId);
+  t.equal(session.mode, 'basic');
+
+  client.sendData(Buffer.from('hello, port\n'));
+  await until(() => client.output().toString() === 'hello, port\n', 'echo');
+
+  client.flag(1); // DisconnectToPort
+  const first = echoServer.connections[0]!;
+  await until(() => first.closed || first.readableEnded, 'the destination connection is closed');
+  t.equal(echoServer.connections.length, 1, 'no re-dial before the next payload');
+
+  const payload = randomBytes(5000);
+  client.sendData(payload);
+  await until(() => echoServer.connections.length === 2, 're-dial on the next payload');
+  await until(() => client.outputBytes === 12 + payload.length, 'second echo');
+  t.equal(sha256(client.output().subarray(12)), sha256(payload), 'the re-dial carried the payload and the rest');
+  t.equal(session.dials, 2);
+
+  // The destination closing by itself is not reported; the next payload re-dials silently.
+  echoServer.connections[1]!.destroy();
+  await until(() => session.state === 'disconnected', 'agent notices the close');
+  client.sendData(Buffer.from('again'));
+  await until(() => client.output().toString().endsWith('again'), 'echo after a silent re-dial');
+  t.equal(echoServer.connections.length, 3);
+  t.equal(client.channelClosed, undefined, 'the session goes on');
+  t.ok(client.outputs.every((o) => o.length <= 1024), 'Output payloads are at most 1024 bytes');
+});
+
+t.test('ssh document: the destination closing ends the session', async (t) => {
+  const sshd = await tcpServer((socket) => {
+    socket.write('SSH-2.0-FakeSSH_1.0\r\n');
+    socket.once('data', (data) => socket.end(Buffer.concat([Buffer.from('got:'), data])));
+  });
+  t.teardown(() => sshd.close());
+  const sim = await withSim(t);
+  const start = await startSession(sim, 'AWS-StartSSHSession', { portNumber: [String(sshd.port)] });
+  const client = await PortClient.open(start);
+  t.teardown(() => client.close());
+  await client.ready();
+  t.equal(plugin<PortSession>(sim, start.SessionId).mode, 'basic');
+  await until(() => client.output().toString().includes('SSH-2.0-FakeSSH_1.0\r\n'), 'banner');
+  client.sendData(Buffer.from('SSH-2.0-Client\r\n'));
+  await client.closed;
+  t.equal(client.output().toString(), 'SSH-2.0-FakeSSH_1.0\r\ngot:SSH-2.0-Client\r\n', 'all data before the end');
+  t.equal(client.channelClosed, '', 'channel_closed with an empty Output: a normal end');
+});
+
+t.test('basic mode: failures at session start', async (t) => {
+  const sim = await withSim(t);
+  const port = await closedPort();
+  const refused = await startSession(sim, 'AWS-StartPortForwardingSession', { portNumber: [String(port)] });
+  const client = await PortClient.open(refused, OLD_CLIENT);
+  t.teardown(() => client.close());
+  await client.closed;
+  t.match(client.channelClosed, /ECONNREFUSED/, 'a dial failure fails the session with the error text');
+
+  const imds = await startSession(sim, 'AWS-StartPortForwardingSessionToRemoteHost', {
+    host: ['169.254.169.254'],
+    portNumber: ['80'],
+  });
+  const second = await PortClient.open(imds);
+  t.teardown(() => second.close());
+  await second.closed;
+  t.equal(second.channelClosed, 'Forwarding to IP address 169.254.169.254 is forbidden.');
+});
+
+t.test('mux mode: three concurrent streams to an echo server', async (t) => {
+  const echoServer = await tcpServer(echo);
+  t.teardown(() => echoServer.close());
+  const sim = await withSim(t, { pacing: false });
+  const start = await startSession(sim, 'AWS-StartPortForwardingSession', { portNumber: [String(echoServer.port)] });
+  const client = await PortClient.open(start);
+  t.teardown(() => client.close());
+  await client.ready();
+  t.equal(plugin<PortSession>(sim, start.SessionId).mode, 'mux');
+  t.equal(echoServer.connections.length, 0, 'mux mode dials per stream, not at session start');
+  const mux = muxClient(client);
+  t.teardown(() => mux.close());
+
+  const streams = [0, 1, 2].map(() => {
+    const stream = mux.openStream();
+    const sent = randomBytes(200_000 + Math.floor(Math.random() * 1000));
+    const received = collect(stream);
+    stream.write(sent);
+    return { stream, sent, received };
+  });
+  t.same(
+    streams.map((s) => s.stream.id),
+    [3, 5, 7],
+  );
+  for (const s of streams) {
+    await until(() => s.received.length() >= s.sent.length, `stream ${s.stream.id} echoed`, 10_000);
+    t.equal(sha256(s.received.data()), sha256(s.sent), `stream ${s.stream.id}: SHA-256 matches`);
+  }
+  t.equal(echoServer.connections.length, 3, 'one destination connection per stream');
+  t.ok(client.outputs.every((o) => o.length <= 1024), 'smux bytes arrive in Output payloads of ≤1024 bytes');
+
+  // Ending our side closes both: the agent FINs the stream and closes the connection.
+  streams[0]!.stream.end();
+  await streams[0]!.received.ended;
+  await until(() => echoServer.connections[0]!.closed, 'destination connection closed');
+  // The destination closing does the same.
+  echoServer.connections[1]!.end();
+  await streams[1]!.received.ended;
+  t.notOk(echoServer.connections[2]!.closed, 'the third stream is untouched');
+  streams[2]!.stream.write(Buffer.from('still here'));
+  await until(() => streams[2]!.received.data().toString().endsWith('still here'), 'third stream works');
+  t.same(client.flags(), [], 'no flags in normal operation');
+});
+
+t.test('mux mode: ConnectToPortError while another stream keeps working', async (t) => {
+  const echoServer = await tcpServer(echo);
+  t.teardown(() => echoServer.close());
+  const sim = await withSim(t, { pacing: false });
+  const start = await startSession(sim, 'AWS-StartPortForwardingSession', { portNumber: [String(echoServer.port)] });
+  const client = await PortClient.open(start);
+  t.teardown(() => client.close());
+  await client.ready();
+  const mux = muxClient(client);
+  t.teardown(() => mux.close());
+
+  const good = mux.openStream();
+  const goodData = collect(good);
+  good.write(Buffer.from('one'));
+  await until(() => goodData.data().toString() === 'one', 'first stream works');
+  // The destination stops listening; the established connection stays up.
+  echoServer.server.close(); // (its callback waits for the open connections)
+  await until(() => !echoServer.server.listening, 'listener closed');
+
+  const bad = mux.openStream();
+  const badData = collect(bad);
+  bad.write(Buffer.from('nobody listens'));
+  await badData.ended; // the agent FINs the stream it could not connect
+  await until(() => client.flags().length === 1, 'flag frame');
+  t.same(client.flags(), [3], 'ConnectToPortError');
+  const flag = client.ordered.find((o) => o.frame.payloadType === 10)!;
+  const raw = flag.raw;
+  t.equal(raw.toString('latin1', 4, 36).trim(), 'output_stream_data');
+  t.equal(raw.readUInt32BE(0), 116, 'HeaderLength');
+  t.ok(raw.readBigInt64BE(48) > 0n, 'a sequenced frame');
+  t.equal(raw.readBigUInt64BE(56), 0n, 'Flags 0');
+  t.equal(raw.readUInt32BE(112), 10, 'PayloadType Flag');
+  t.equal(raw.readUInt32BE(116), 4, 'PayloadLength 4');
+  t.same([...raw.subarray(120)], [0, 0, 0, 3], 'payload 00 00 00 03');
+  t.equal(badData.length(), 0);
+
+  good.write(Buffer.from('two'));
+  await until(() => goodData.data().toString() === 'onetwo', 'the first stream keeps working');
+  t.equal(client.channelClosed, undefined);
+  t.equal(plugin<MuxPortSession>(sim, start.SessionId).dialFailures, 1);
+});
+
+t.test('an agent at 3.0.196.0 uses basic mode even for a new client', async (t) => {
+  const echoServer = await tcpServer(echo);
+  t.teardown(() => echoServer.close());
+  const sim = await withSim(t, { agentVersion: '3.0.196.0', pacing: false });
+  const start = await startSession(sim, 'AWS-StartPortForwardingSession', { portNumber: [String(echoServer.port)] });
+  const client = await PortClient.open(start, NEW_CLIENT);
+  t.teardown(() => client.close());
+  await client.ready();
+  t.equal(client.handshake?.AgentVersion, '3.0.196.0');
+  t.equal(plugin<PortSession>(sim, start.SessionId).mode, 'basic');
+  await until(() => echoServer.connections.length === 1, 'dialled at session start');
+  // Raw bytes, not smux frames, are forwarded.
+  client.sendData(Buffer.from('not smux'));
+  await until(() => client.output().toString() === 'not smux', 'raw echo');
+});
+
+t.test('the TerminateSession flag ends the session', async (t) => {
+  const echoServer = await tcpServer(echo);
+  t.teardown(() => echoServer.close());
+  const sim = await withSim(t, { pacing: false });
+  for (const clientVersion of [NEW_CLIENT, OLD_CLIENT]) {
+    const start = await startSession(sim, 'AWS-StartPortForwardingSession', { portNumber: [String(echoServer.port)] });
+    const client = await PortClient.open(start, clientVersion);
+    t.teardown(() => client.close());
+    await client.ready();
+    const mode = plugin<PortSession>(sim, start.SessionId).mode;
+    if (mode === 'mux') {
+      const mux = muxClient(client);
+      t.teardown(() => mux.close());
+      const stream = mux.openStream();
+      const data = collect(stream);
+      stream.write(Buffer.from('x'));
+      await until(() => data.length() === 1, 'stream works');
+      client.flag(1); // ignored in mux mode
+      stream.write(Buffer.from('y'));
+      await until(() => data.length() === 2, 'DisconnectToPort is ignored in mux mode');
+    }
+    client.flag(2);
+    await client.closed;
+    t.equal(client.channelClosed, '', `${mode}: a normal end`);
+    t.equal(sim.sessions.get(start.SessionId)?.status, 'terminated');
+    await until(() => echoServer.connections.every((c) => c.closed), 'destination connections closed');
+  }
+});
+
+/** Time from the first to the last byte of 1 MiB sent by the destination. */
+async function timeDownload(t: TestContext, pacing: boolean): Promise<number> {
+  const size = 1024 * 1024;
+  const blob = randomBytes(size);
+  const source = await tcpServer((socket) => socket.end(blob));
+  t.teardown(() => source.close());
+  const sim = await withSim(t, { pacing });
+  const start = await startSession(sim, 'AWS-StartPortForwardingSession', { portNumber: [String(source.port)] });
+  const client = await PortClient.open(start, OLD_CLIENT);
+  t.teardown(() => client.close());
+  let first = 0;
+  client.onOutput = () => {
+    first ||= performance.now();
+  };
+  await until(() => client.outputBytes >= size, '1 MiB downloaded', 15_000);
+  const elapsed = performance.now() - first;
+  t.equal(sha256(client.output()), sha256(blob), `pacing ${pacing}: data intact`);
+  t.ok(client.outputs.every((o) => o.length <= 1024), 'chunks of at most 1024 bytes');
+  t.ok(client.outputs.length >= 1024, 'at least 1024 frames');
+  return elapsed;
+}
+
+t.test('pacing: 1 ms between 1024-byte reads, or none', async (t) => {
+  const paced = await timeDownload(t, true);
+  const unpaced = await timeDownload(t, false);
+  t.comment(`1 MiB: ${paced.toFixed(0)} ms paced, ${unpaced.toFixed(0)} ms unpaced`);
+  // 1024 reads with a sleep of at least 1 ms between them take over a second.
+  t.ok(paced >= 900, `paced download takes about a second or more (${paced.toFixed(0)} ms)`);
+  t.ok(unpaced < paced * 0.6, `unpaced is much faster (${unpaced.toFixed(0)} ms)`);
+});
+
+// ---------------------------------------------------------------------------------------
+// Backpressure
+
+/** A destination that writes a counted byte pattern as fast as it is allowed to. */
+function firehose(): { handler: (socket: Socket) => void; written: () => number; stop: () => void } {
+  let written = 0;
+  let stopped = false;
+  const block = Buffer.alloc(64 * 1024);
+  return {
+    written: () => written,
+    stop: () => {
+      stopped = true;
+    },
+    handler: (socket) => {
+      const pump = (): void => {
+        while (!stopped) {
+          for (let i = 0; i < block.length; i++) block[i] = (written + i) % 251;
+          written += block.length;
+          if (!socket.write(Buffer.from(block))) {
+            socket.once('drain', pump);
+            return;
+          }
+        }
+        socket.end();
+      };
+      pump();
+    },
+  };
+}
+
+function checkPattern(data: Buffer): boolean {
+  for (let i = 0; i < data.length; i++) if (data[i] !== i % 251) return false;
+  return true;
+}
+
+t.test('backpressure: a client that stops reading stops the agent reading the destination (mux)', async (t) => {
+  const hose = firehose();
+  const source = await tcpServer(hose.handler);
+  t.teardown(() => source.close());
+  const limit = 1024 * 1024;
+  const sim = await withSim(t, { pacing: false, clientBufferLimit: limit });
+  const start = await startSession(sim, 'AWS-StartPortForwardingSession', { portNumber: [String(source.port)] });
+  const client = await PortClient.open(start);
+  t.teardown(() => client.close());
+  await client.ready();
+  const mux = muxClient(client);
+  t.teardown(() => mux.close());
+  const stream = mux.openStream();
+  const received = collect(stream);
+  stream.write(Buffer.from('go'));
+  await until(() => received.length() > 1024 * 1024, 'data flows');
+
+  client.ws.pause(); // stop reading the WebSocket
+  const session = sim.sessions.get(start.SessionId)!;
+  await until(() => (session.client?.socket.bufferedAmount ?? 0) > limit, 'the gateway socket backs up', 10_000);
+  // Wait until the destination is held back (no progress for 200 ms), then check it stays so.
+  let last = -1;
+  const deadline = Date.now() + 10_000;
+  while (hose.written() !== last) {
+    if (Date.now() > deadline) throw new Error('the destination never stopped');
+    last = hose.written();
+    await sleep(200);
+  }
+  const heldAt = hose.written();
+  await sleep(500);
+  t.equal(hose.written(), heldAt, `the destination is held back after ${heldAt} bytes`);
+  t.comment(`held after ${heldAt} bytes; gateway buffered ${session.client?.socket.bufferedAmount}`);
+  t.ok(heldAt < 64 * 1024 * 1024, 'bounded buffering on the way');
+  t.ok(session.client!.socket.bufferedAmount < limit + 256 * 1024, 'the gateway stops near the limit');
+
+  client.ws.resume();
+  await until(() => hose.written() > heldAt + 4 * 1024 * 1024, 'flow resumes', 10_000);
+  hose.stop();
+  await received.ended; // the destination ended; the agent FINs the stream
+  t.equal(received.length(), hose.written(), 'every byte arrived');
+  t.ok(checkPattern(received.data()), 'in order and intact');
+});
+
+/** Hands `total` random bytes to `write` at once, in 64 KiB pieces; returns them. */
+function upload(write: (chunk: Buffer) => void, total: number, chunk = 64 * 1024): Buffer {
+  const data = randomBytes(total);
+  for (let offset = 0; offset < total; offset += chunk) write(data.subarray(offset, offset + chunk));
+  return data;
+}
+
+async function checkUploadBackpressure(t: TestContext, mode: 'basic' | 'mux'): Promise<void> {
+  const sink = await tcpServer((socket) => socket.pause()); // accepts but does not read
+  t.teardown(() => sink.close());
+  const sim = await withSim(t, { pacing: false });
+  const start = await startSession(sim, 'AWS-StartPortForwardingSession', { portNumber: [String(sink.port)] });
+  const client = await PortClient.open(start, mode === 'mux' ? NEW_CLIENT : OLD_CLIENT);
+  t.teardown(() => client.close());
+  await client.ready();
+  const agent = sim.sessions.get(start.SessionId)!.agent;
+  t.equal(plugin<PortSession>(sim, start.SessionId).mode, mode);
+  let write: (chunk: Buffer) => void;
+  let mux: SmuxSession | undefined;
+  if (mode === 'mux') {
+    mux = muxClient(client);
+    t.teardown(() => mux!.close());
+    const stream = mux.openStream();
+    write = (chunk) => stream.write(chunk);
+  } else {
+    await until(() => sink.connections.length === 1, 'dialled');
+    write = (chunk) => client.sendData(chunk);
+  }
+  const total = 12 * 1024 * 1024;
+  const data = upload(write, total);
+  await until(() => agent.channel.inputHeld, 'the agent holds input', 10_000);
+  await sleep(300);
+  const acked = agent.channel.expectedInSeq;
+  await sleep(500);
+  t.ok(agent.channel.inputHeld, 'still held while the destination does not read');
+  t.equal(agent.channel.expectedInSeq, acked, 'no further input is taken');
+  t.ok(client.unacked.size > 1000, `the client's frames stay unacked (${client.unacked.size})`);
+  if (mode === 'mux') {
+    const buffered = plugin<MuxPortSession>(sim, start.SessionId).smux.totalReceiveBuffered;
+    t.ok(buffered >= 4 * 1024 * 1024, `the smux server stopped at its 4 MiB receive buffer (${buffered})`);
+    t.ok(buffered < 5 * 1024 * 1024, 'and not much beyond it');
+  } else {
+    t.ok(acked * 1024 < total / 2, `the agent stopped early (${acked} frames taken)`);
+  }
+
+  const destination = sink.connections[0]!;
+  const chunks: Buffer[] = [];
+  let got = 0;
+  destination.on('data', (chunk: Buffer) => {
+    chunks.push(chunk);
+    got += chunk.length;
+  });
+  destination.resume();
+  await until(() => got >= total, 'everything reaches the destination', 20_000);
+  t.equal(sha256(Buffer.concat(chunks)), sha256(data), 'intact and in order');
+  await until(() => client.unacked.size === 0, 'everything acked');
+  t.notOk(agent.channel.inputHeld);
+}
+
+t.test('backpressure: a destination that does not read holds client input (basic)', async (t) => {
+  await checkUploadBackpressure(t, 'basic');
+});
+
+t.test('backpressure: a destination that does not read holds client input (mux)', async (t) => {
+  await checkUploadBackpressure(t, 'mux');
+});
