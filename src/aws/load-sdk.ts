@@ -25,6 +25,7 @@
 /** The SDK packages reachable through this module, by package name. */
 export interface SdkPackages {
   '@aws-sdk/client-ssm': typeof import('@aws-sdk/client-ssm');
+  '@aws-sdk/client-kms': typeof import('@aws-sdk/client-kms');
 }
 
 export type SdkPackageName = keyof SdkPackages;
@@ -40,9 +41,10 @@ export function loadSsmSdk(): Promise<SdkPackages['@aws-sdk/client-ssm']> {
   return loadSdk('@aws-sdk/client-ssm', () => import('@aws-sdk/client-ssm'));
 }
 
-// export function loadKmsSdk(): Promise<SdkPackages['@aws-sdk/client-kms']> {
-//   return loadSdk('@aws-sdk/client-kms', () => import('@aws-sdk/client-kms'));
-// }
+/** Loads `@aws-sdk/client-kms` (once), for KMS-encrypted sessions. */
+export function loadKmsSdk(): Promise<SdkPackages['@aws-sdk/client-kms']> {
+  return loadSdk('@aws-sdk/client-kms', () => import('@aws-sdk/client-kms'));
+}
 
 /** What the SDK bundle's `module.exports` is: one getter per bundled package. */
 export type SdkBundleExports = { [K in SdkPackageName]?: () => SdkPackages[K] };

@@ -15,6 +15,13 @@ import type { FrameTransport } from './transport.ts';
  */
 export type PayloadHandler = (payloadType: number, payload: Buffer, frame: Frame) => boolean;
 
+/** Payload encryption (KMS sessions): applied to what is sent and what is delivered. */
+export interface PayloadCipher {
+  encrypt(payloadType: number, payload: Buffer): Buffer;
+  /** Throws when the payload cannot be authenticated. */
+  decrypt(payloadType: number, payload: Buffer): Buffer;
+}
+
 export interface DataChannelOptions {
   /** MessageType of the frames we send (`input_stream_data` for a client). */
   outgoingType?: string;
@@ -57,7 +64,7 @@ const HANDSHAKE_TYPES = new Set<number>([
  * (reconnect) without losing state.
  *
  * Events: 'channel_closed' (output: string), 'drain', 'acknowledged' (seq), 'stalled',
- * 'invalid_frame' (err), 'paused', 'resumed'.
+ * 'invalid_frame' (err), 'cipher_error' (err), 'paused', 'resumed'.
  */
 export class DataChannel extends EventEmitter {
   readonly stats: DataChannelStats = {
@@ -82,6 +89,7 @@ export class DataChannel extends EventEmitter {
 
   private transport: FrameTransport | undefined;
   private handler: PayloadHandler | undefined;
+  private cipher: PayloadCipher | undefined;
   private nextOutgoingSequence = 0;
   private expectedIncomingSequence = 0;
   private paused = false;
@@ -146,6 +154,11 @@ export class DataChannel extends EventEmitter {
     this.handler = handler;
   }
 
+  /** From now on, payloads are encrypted on send and decrypted before delivery. */
+  setCipher(cipher: PayloadCipher | undefined): void {
+    this.cipher = cipher;
+  }
+
   /**
    * Stops (true) or restarts (false) reading the connection. Used when a local sink
    * cannot keep up: the agent's writes then block on TCP, as with the official client,
@@ -169,6 +182,7 @@ export class DataChannel extends EventEmitter {
    */
   send(payloadType: number, payload: Buffer): boolean {
     if (this.closed) return false;
+    if (this.cipher) payload = this.cipher.encrypt(payloadType, payload);
     const sequenceNumber = this.nextOutgoingSequence++;
     const bytes = encodeFrame({
       messageType: this.outgoingType,
@@ -288,7 +302,18 @@ export class DataChannel extends EventEmitter {
       return true;
     }
     const handler = this.handler;
-    if (!handler || !handler(frame.payloadType, frame.payload, frame)) return false;
+    if (!handler) return false;
+    let payload = frame.payload;
+    if (this.cipher) {
+      try {
+        payload = this.cipher.decrypt(frame.payloadType, payload);
+      } catch (err) {
+        // Never hand undecryptable bytes on: the session cannot continue safely.
+        this.emit('cipher_error', err);
+        return false;
+      }
+    }
+    if (!handler(frame.payloadType, payload, frame)) return false;
     if (!alreadyAcknowledged) this.acknowledge(frame);
     return true;
   }

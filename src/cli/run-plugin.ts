@@ -1,6 +1,7 @@
 import { CLIENT_VERSION } from '../protocol/constants.ts';
 import { processIO, type SessionIO } from '../session/io.ts';
 import type { SessionApi } from '../session/plugin-session.ts';
+import type { GenerateDataKey } from '../aws/kms-api.ts';
 import { INSTALL_CHECK_TEXT, parseInvocation, unknownOperationText, type StartRequest } from './invocation.ts';
 
 export interface PluginEnvironment {
@@ -8,6 +9,8 @@ export interface PluginEnvironment {
   io: SessionIO;
   /** Overridable in tests; the real one calls SSM through the AWS SDK. */
   api?: (request: StartRequest) => SessionApi;
+  /** Overridable in tests; the real one calls KMS GenerateDataKey through the AWS SDK. */
+  generateDataKey?: GenerateDataKey;
 }
 
 /**

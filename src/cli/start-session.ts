@@ -1,4 +1,6 @@
 import { SsmSessionApi } from '../aws/ssm-api.ts';
+import { kmsDataKeyGenerator } from '../aws/kms-api.ts';
+import { SessionEncryption } from '../session/session-encryption.ts';
 import type { SessionIO } from '../session/io.ts';
 import { PluginSession, type SessionOutcome } from '../session/plugin-session.ts';
 import { fileLogger, silentLogger, type Logger } from '../util/logger.ts';
@@ -11,6 +13,8 @@ export const LOG_ENV = 'SESSION_MANAGER_PLUGIN_LOG';
 /** Environment variable: milliseconds of silence after which the connection is presumed dead. */
 export const LIVENESS_ENV = 'SESSION_MANAGER_PLUGIN_LIVENESS_MS';
 const DEFAULT_LIVENESS_MS = 15_000;
+/** `official`: print a command's `EXIT_CODE: n` and exit 0, as the official plugin does. */
+export const EXIT_CODE_ENV = 'SESSION_MANAGER_PLUGIN_EXIT_CODE';
 
 /** Pings every third of the silence limit, so two lost pongs are tolerated. */
 function livenessFrom(env: NodeJS.ProcessEnv): Liveness {
@@ -24,7 +28,24 @@ export async function startSession(request: StartRequest, responseFromEnv: boole
   const logger = openLogger(env, io);
   const api = environment.api?.(request) ?? new SsmSessionApi(request);
   const banner = `\nStarting session with SessionId: ${request.sessionId}\n`;
-  const session = new PluginSession({ ...request, io, logger, api, banner, liveness: livenessFrom(env) });
+  const encryption = new SessionEncryption({
+    sessionId: request.sessionId,
+    target: request.target,
+    legacy: request.legacy,
+    generateDataKey: environment.generateDataKey ?? kmsDataKeyGenerator(request),
+  });
+  // A non-zero exit makes the AWS CLI print our argv: only safe when it holds no token.
+  const exitStatusFromRemote = responseFromEnv && env[EXIT_CODE_ENV] !== 'official';
+  const session = new PluginSession({
+    ...request,
+    io,
+    logger,
+    api,
+    banner,
+    encryption,
+    exitStatusFromRemote,
+    liveness: livenessFrom(env),
+  });
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGQUIT', 'SIGTSTP', 'SIGTERM', 'SIGHUP'];
   const onSignal = (name: NodeJS.Signals) => session.signal(name);
   // The AWS CLI starts us with SIGINT/SIGQUIT/SIGTSTP ignored; handlers re-enable them.
@@ -53,7 +74,7 @@ function report(
           ? `\n\nSessionId: ${sessionId} : ${outcome.output}\n\n`
           : `\n\nExiting session with sessionId: ${sessionId}.\n\n`,
       );
-      return 0;
+      return exitStatus(outcome.exitCode);
     case 'ended':
       notices.write(`\n\nExiting session with sessionId: ${sessionId}.\n\n`);
       return 0;
@@ -74,3 +95,9 @@ function openLogger(env: NodeJS.ProcessEnv, io: SessionIO): Logger {
   }
 }
 
+
+/** A remote exit code as a process exit status (0-255; anything else, e.g. a signal's -1, is 255). */
+function exitStatus(code: number | undefined): number {
+  if (code === undefined) return 0;
+  return Number.isInteger(code) && code >= 0 && code <= 255 ? code : 255;
+}

@@ -11,6 +11,7 @@ import type { SessionIO } from './io.ts';
 import type { EndRequest, HandlerContext, SessionHandler } from './session-handler.ts';
 import { ShellHandler } from './shell-handler.ts';
 import { createPortHandler } from './port/port-handler.ts';
+import type { SessionEncryption } from './session-encryption.ts';
 
 export interface SessionParameters {
   sessionId: string;
@@ -36,10 +37,14 @@ export interface PluginSessionOptions extends SessionParameters {
   liveness?: Liveness;
   /** Attempts for the first connection (the official client makes 6). */
   connectAttempts?: number;
+  /** Handles a KMSEncryption request; without it such sessions are refused. */
+  encryption?: SessionEncryption;
+  /** The command's ExitCode payload becomes our exit status instead of being printed (§7.2). */
+  exitStatusFromRemote?: boolean;
 }
 
 export type SessionOutcome =
-  | { status: 'closed'; output: string }
+  | { status: 'closed'; output: string; exitCode?: number }
   | { status: 'ended'; reason: string }
   | { status: 'failed'; error: SessionError };
 
@@ -75,6 +80,7 @@ export class PluginSession {
   private finished = false;
   private ending = false;
   private terminating: Promise<void> | undefined;
+  private remoteExitCode: number | undefined;
   private resolveOutcome: (outcome: SessionOutcome) => void = () => {};
 
   constructor(options: PluginSessionOptions) {
@@ -115,7 +121,12 @@ export class PluginSession {
     if (this.options.io.stdout.isTTY) this.showBanner();
     const outcome = new Promise<SessionOutcome>((resolve) => (this.resolveOutcome = resolve));
     this.channel.setHandler(this.negotiate);
-    this.channel.on('channel_closed', (output: string) => this.finish({ status: 'closed', output }));
+    this.channel.on('channel_closed', (output: string) =>
+      this.finish({ status: 'closed', output, ...(this.remoteExitCode === undefined ? {} : { exitCode: this.remoteExitCode }) }),
+    );
+    this.channel.on('cipher_error', () =>
+      this.fail('data from the agent failed decryption (wrong key or tampered data); the session was ended', true),
+    );
     this.channel.on('stalled', () => this.fail('the agent stopped acknowledging data; giving up', true));
     this.connection.on('transport', (transport: FrameTransport, resumed: boolean) => this.onTransport(transport, resumed));
     this.connection.on('lost', (reason: string) => this.onConnectionLost(reason));
@@ -176,7 +187,7 @@ export class PluginSession {
         this.onHandshakeComplete(payload);
         return true;
       case PayloadType.EncChallengeRequest:
-        this.fail('the agent asked for an encryption challenge, which this client does not support yet', true);
+        this.onEncryptionChallenge(payload);
         return true;
       case PayloadType.Output:
         if (this.handshakeStarted) return false;
@@ -192,11 +203,29 @@ export class PluginSession {
     const request = decodeHandshakeRequest(payload);
     if (!request) return this.log.debug('ignored an unreadable HandshakeRequest');
     this.handshakeStarted = true;
-    void answerHandshake(request).then(({ response, session }) => {
+    const encryption = this.options.encryption;
+    const processors = encryption ? { KMSEncryption: (parameters: unknown) => encryption.processAction(parameters) } : {};
+    void answerHandshake(request, processors).then(async ({ response, session }) => {
       this.negotiated = session;
       this.log.debug(`handshake: agent ${session.agentVersion}, session type ${session.sessionType ?? 'unknown'}`);
+      if (encryption?.active) this.channel.setCipher(encryption.cipher());
       this.channel.send(PayloadType.HandshakeResponse, Buffer.from(JSON.stringify(response)));
+      if (response.Errors) {
+        // The agent cancels the session; tell the user why, once, after it has the answer.
+        await this.channel.flushed(FLAG_ACK_WAIT_MS);
+        this.fail(response.Errors.join('; '), false);
+      }
     });
+  }
+
+  private onEncryptionChallenge(payload: Buffer): void {
+    const encryption = this.options.encryption;
+    try {
+      if (!encryption?.active) throw new Error('no KMS key was negotiated');
+      this.channel.send(PayloadType.EncChallengeResponse, encryption.answerChallenge(payload));
+    } catch (err) {
+      this.fail(`the encryption challenge failed: ${message(err)}`, true);
+    }
   }
 
   private onHandshakeComplete(payload: Buffer): void {
@@ -224,6 +253,8 @@ export class PluginSession {
       agentVersion: session.agentVersion,
       properties: session.properties,
       notice: (text) => this.notice(text),
+      exitStatusFromRemote: this.options.exitStatusFromRemote ?? false,
+      reportExitCode: (code) => (this.remoteExitCode = code),
       end: (request) => void this.endWith(request),
       fail: (reason) => this.fail(reason, true),
     };

@@ -23,6 +23,9 @@ export interface HandlerContext {
   readonly properties: Record<string, unknown> | null;
   /** Shows a user-facing message: stdout, or stderr when stdout carries session data. */
   notice(text: string): void;
+  /** Whether a command's exit code becomes our exit status (else it is printed, as officially). */
+  readonly exitStatusFromRemote: boolean;
+  reportExitCode(code: number): void;
   /** Ends the session from this side. */
   end(request: EndRequest): void;
   /** Ends the session with an error shown to the user. */

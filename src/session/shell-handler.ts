@@ -55,13 +55,25 @@ export class ShellHandler implements SessionHandler {
   receive(payloadType: number, payload: Buffer): boolean {
     switch (payloadType) {
       case PayloadType.Output:
-      case PayloadType.StdErr:
-      case PayloadType.ExitCode:
         this.gate.write(this.context.io.stdout, payload);
+        return true;
+      case PayloadType.StdErr:
+        // The official client prints these on stdout too (Q18); stderr is where they belong.
+        this.gate.write(this.context.io.stderr, payload);
+        return true;
+      case PayloadType.ExitCode:
+        this.onExitCode(payload);
         return true;
       default:
         return true;
     }
+  }
+
+  /** `EXIT_CODE: <n>` (§7.2): our exit status, or printed verbatim like the official client. */
+  private onExitCode(payload: Buffer): void {
+    const match = /^EXIT_CODE: (-?\d+)/.exec(payload.toString('latin1'));
+    if (match) this.context.reportExitCode(Number(match[1]));
+    if (!match || !this.context.exitStatusFromRemote) this.gate.write(this.context.io.stdout, payload);
   }
 
   signal(name: NodeJS.Signals): boolean {
