@@ -119,7 +119,7 @@ t.test('tampered ciphertext ends the session cleanly, nothing garbled on screen'
   h.agent.send(PayloadType.HandshakeComplete, Buffer.from(JSON.stringify({ HandshakeTimeToComplete: 5, CustomerMessage: '' })));
   const good = encryptPayload(AGENT_KEY, Buffer.from('fine\n'));
   const bad = encryptPayload(AGENT_KEY, Buffer.from('evil\n'));
-  bad[14] ^= 0x01;
+  bad[14] = bad[14]! ^ 0x01;
   h.agent.send(PayloadType.Output, good);
   h.agent.send(PayloadType.Output, bad);
   const result = await outcome;

@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { MessageType, PayloadType, HeaderFlags } from '../protocol/constants.ts';
 import { decodeFrame, encodeFrame, FrameError, type Frame } from '../protocol/frame.ts';
-import { decodeAcknowledgedSequence, decodeChannelClosedOutput, encodeAcknowledgement } from '../protocol/payloads.ts';
+import { decodeAcknowledgedSequence, decodeChannelClosedOutput } from '../protocol/payloads.ts';
+import { encodeAcknowledgeFrame } from '../protocol/control-frames.ts';
 import { newUuid } from '../protocol/uuid.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
 import { OutgoingWindow, type PendingFrame } from './outgoing-window.ts';
@@ -321,18 +322,7 @@ export class DataChannel extends EventEmitter {
   private acknowledge(frame: Frame): void {
     const transport = this.transport;
     if (!transport) return;
-    transport.send(
-      encodeFrame({
-        messageType: MessageType.Acknowledge,
-        schemaVersion: 1,
-        createdDate: Date.now(),
-        sequenceNumber: 0,
-        flags: HeaderFlags.SynFin,
-        messageId: newUuid(),
-        payloadType: 0,
-        payload: encodeAcknowledgement(frame.messageType, frame.messageId, frame.sequenceNumber),
-      }),
-    );
+    transport.send(encodeAcknowledgeFrame(frame));
   }
 
   private onAcknowledge(frame: Frame): void {
