@@ -47,7 +47,7 @@ export async function answerHandshake(
       } else {
         processed = failed(action.ActionType, `Unknown session type ${type}`);
       }
-    } else if (processors[action.ActionType]) {
+    } else if (Object.hasOwn(processors, action.ActionType) && processors[action.ActionType]) {
       try {
         const result = await processors[action.ActionType]!(action.ActionParameters);
         processed = { ActionType: action.ActionType, ActionStatus: ActionStatus.Success, ActionResult: result, Error: '' };

@@ -22,6 +22,21 @@ async function main(): Promise<void> {
       default: false,
       describe: 'let port sessions dial non-loopback destinations',
     })
+    .option('kms-key-id', {
+      type: 'string',
+      describe: 'session preferences: KMS key for shell and command sessions (enables KMS encryption)',
+    })
+    .option('random-challenge', {
+      type: 'boolean',
+      default: true,
+      describe: 'newer agent form: random Challenge in the KMSEncryption action (--no-random-challenge for the older form)',
+    })
+    .option('require-challenge-ack', {
+      type: 'boolean',
+      default: false,
+      describe: 'reject clients that do not acknowledge the random challenge',
+    })
+    .option('command-shell', { type: 'string', describe: 'shell that runs command-session commands with -c (default /bin/bash)' })
     .strict()
     .help()
     .parse();
@@ -35,6 +50,10 @@ async function main(): Promise<void> {
     ...(argv['shell-cwd'] !== undefined ? { shellCwd: argv['shell-cwd'] } : {}),
     ...(argv['client-buffer-limit'] !== undefined ? { clientBufferLimit: argv['client-buffer-limit'] } : {}),
     allowRemoteDestinations: argv['allow-remote-destinations'],
+    ...(argv['kms-key-id'] !== undefined ? { kmsKeyId: argv['kms-key-id'] } : {}),
+    randomChallenge: argv['random-challenge'],
+    requireChallengeAck: argv['require-challenge-ack'],
+    ...(argv['command-shell'] !== undefined ? { commandShellPath: argv['command-shell'] } : {}),
   });
   process.stdout.write(`${simulator.endpoint}\n`);
   process.stderr.write(

@@ -1,4 +1,5 @@
 import { seededRandom } from '../util/prng.ts';
+import type { KmsFaultHooks, WrongKeyMode } from './agent/kms-encryption.ts';
 
 /**
  * Fault injection on the gateway relay. `toAgent` is client → agent, `toClient` is
@@ -68,6 +69,8 @@ export class FaultInjector {
   private closeRule: (CloseClientRule & { framesSeen: number; bytesSeen: number }) | undefined;
   private resumeRefusedUntil = 0;
   private resumeRefusal: ResumeRefusal | undefined;
+  private encryptedTamperCount = 0;
+  private wrongKey: WrongKeyMode = 'off';
   private readonly held: Record<Direction, HeldFrame | undefined> = { toAgent: undefined, toClient: undefined };
   private readonly delayed: Record<Direction, DelayedFrame[]> = { toAgent: [], toClient: [] };
   private readonly delayTimers: Record<Direction, NodeJS.Timeout | undefined> = {
@@ -96,6 +99,36 @@ export class FaultInjector {
   /** Cuts the next `n` frames to half their length. */
   truncateNext(direction: Direction, n = 1): void {
     this.truncateCount[direction] += n;
+  }
+
+  /**
+   * KMS sessions: flips one ciphertext byte of the next `n` encrypted agent → client
+   * payloads (types 1, 11, 12). The frame digest is computed over the tampered bytes, so
+   * only the client's GCM tag check fails.
+   */
+  tamperEncryptedNext(n = 1): void {
+    this.encryptedTamperCount += n;
+  }
+
+  /**
+   * KMS sessions: the agent encrypts with a key other than the negotiated one.
+   * 'output': payloads only (the challenge still succeeds); 'all': the challenge too;
+   * 'off' restores normal behaviour. Read at every encryption, so it acts on running sessions.
+   */
+  setWrongAgentKey(mode: WrongKeyMode): void {
+    this.wrongKey = mode;
+  }
+
+  /** The hooks the agents' ciphers consult. */
+  get kmsHooks(): KmsFaultHooks {
+    return {
+      wrongKeyMode: () => this.wrongKey,
+      takeTamper: () => {
+        if (this.encryptedTamperCount <= 0) return false;
+        this.encryptedTamperCount--;
+        return true;
+      },
+    };
   }
 
   /** Drops the client's TCP connection once the given amount has been relayed. */
@@ -142,6 +175,8 @@ export class FaultInjector {
     this.closeRule = undefined;
     this.silenced = false;
     this.resumeRefusedUntil = 0;
+    this.encryptedTamperCount = 0;
+    this.wrongKey = 'off';
   }
 
   /** Passes one frame through the faults; `deliver` is called zero or more times. */

@@ -3,16 +3,25 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { Agent } from './agent/agent.ts';
 import type { AgentSettings } from './agent/session-plugin.ts';
+import { ApiError } from './api-error.ts';
+import { FakeEcs } from './ecs.ts';
 import { FaultInjector, type Direction } from './faults.ts';
 import { Gateway, type PublicationKind } from './gateway.ts';
-import { SessionRegistry, type OpenDataChannelRecord, type SimSession } from './sessions.ts';
+import { FakeKms } from './kms.ts';
+import { SessionRegistry, type OpenDataChannelRecord, type SessionPreferences, type SimSession } from './sessions.ts';
 import { createSsmApiHandler, type ApiCall } from './ssm-api.ts';
 import { WireLog, type WireLogEntry, type WireObserver } from './wire-log.ts';
 
 export type { ApiCall } from './ssm-api.ts';
 export type { Direction, DirectionFaults, CloseClientRule } from './faults.ts';
 export type { FaultInjector } from './faults.ts';
-export type { OpenDataChannelRecord, SimSession } from './sessions.ts';
+export type { OpenDataChannelRecord, SessionPreferences, SimSession } from './sessions.ts';
+export type { FakeKms, KmsFailure, KmsOperation, EncryptionContext } from './kms.ts';
+export type { FakeEcs, EcsTaskSpec } from './ecs.ts';
+export type { WrongKeyMode } from './agent/kms-encryption.ts';
+export { KMS_CUSTOMER_MESSAGE, CHALLENGE_ACK_REQUIRED_MESSAGE, CHALLENGE_TIMEOUT_MESSAGE } from './agent/kms-encryption.ts';
+export { HANDSHAKE_TIMEOUT_MESSAGE } from './agent/handshake.ts';
+export { ECS_EXEC_DOCUMENT, ECS_SESSION_ID_PREFIX } from './ecs.ts';
 export type { WireLogEntry, WireObserver } from './wire-log.ts';
 
 /** The version the simulated agent reports in handshakes (a current 3.3.x agent). */
@@ -51,6 +60,23 @@ export interface SimulatorOptions {
    * address fails the session).
    */
   allowRemoteDestinations?: boolean;
+  /**
+   * Session preferences: a KMS key id/ARN/alias. When set, the agent requests
+   * KMSEncryption for Standard_Stream, InteractiveCommands and NonInteractiveCommands
+   * sessions (never Port), which then always handshake (§5.2, §8).
+   */
+  kmsKeyId?: string;
+  /** Newer-agent form: a random `Challenge` in the KMSEncryption action (default true). */
+  randomChallenge?: boolean;
+  /**
+   * Fail clients that do not acknowledge the random challenge with `client does not
+   * support required encryption context random challenge` (default false).
+   */
+  requireChallengeAck?: boolean;
+  /** Shell that runs command-session commands with `-c` (default /bin/bash). */
+  commandShellPath?: string;
+  /** The agent's wait for HandshakeResponse and for EncChallengeResponse (default 15 000 ms). */
+  handshakeTimeoutMs?: number;
 }
 
 export interface Simulator {
@@ -60,8 +86,24 @@ export interface Simulator {
   /** Live session objects by SessionId (token, status, agent, attached client). */
   readonly sessions: ReadonlyMap<string, SimSession>;
   readonly faults: FaultInjector;
-  /** Every API request in arrival order. */
+  /**
+   * Every API request in arrival order (SSM, KMS, ECS; see `service`), plus the agents'
+   * in-process KMS Decrypt calls (`caller: 'agent'`). Key material is never recorded.
+   */
   readonly apiCalls: readonly ApiCall[];
+  /** The fake KMS (TrentService) behind the endpoint: failNext(), disableKey(), resolveKeyArn(). */
+  readonly kms: FakeKms;
+  /** The fake ECS behind the endpoint: addTask(), runtimeId(). */
+  readonly ecs: FakeEcs;
+  /** The preferences sessions started from now on get (before any one-shot override). */
+  readonly sessionPreferences: Readonly<SessionPreferences>;
+  /**
+   * Changes the session preferences for sessions started from now on; keys given replace
+   * the current ones (`{ kmsKeyId: undefined }` turns KMS off).
+   */
+  setSessionPreferences(preferences: SessionPreferences): void;
+  /** Overrides the preferences for the next started session only (queued, one per session). */
+  nextSessionPreferences(preferences: SessionPreferences): void;
   /** Every OpenDataChannel message the gateway received. */
   readonly openDataChannelMessages: readonly OpenDataChannelRecord[];
   /** Recent frames as received by the gateway from either side. */
@@ -89,7 +131,17 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     shellArgs: options.shellArgs ?? ['--noprofile', '--norc'],
     shellPrompt: options.shellPrompt ?? 'sh-\\v$ ',
     allowRemoteDestinations: options.allowRemoteDestinations ?? false,
+    commandShellPath: options.commandShellPath ?? '/bin/bash',
+    ...(options.handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: options.handshakeTimeoutMs } : {}),
   };
+  let preferences: SessionPreferences = {
+    kmsKeyId: options.kmsKeyId,
+    randomChallenge: options.randomChallenge ?? true,
+    requireChallengeAck: options.requireChallengeAck ?? false,
+  };
+  const oneShotPreferences: SessionPreferences[] = [];
+  const kms = new FakeKms();
+  const ecs = new FakeEcs();
   const registry = new SessionRegistry();
   const faults = new FaultInjector(options.seed);
   const wireLog = new WireLog(options.frameLogLimit ?? 10_000);
@@ -113,7 +165,10 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     streamUrl: (session) =>
       `ws://127.0.0.1:${port}/v1/data-channel/${session.sessionId}` +
       `?role=publish_subscribe&cell-number=${session.cellNumber}`,
+    kms,
+    ecs,
     createSession: (spec, document) => {
+      const sessionPreferences = { ...preferences, ...oneShotPreferences.shift() };
       const session = registry.create(
         spec,
         (created) =>
@@ -122,16 +177,49 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
             document,
             parameters: spec.parameters,
             settings,
+            targetId: spec.target,
+            ...(sessionPreferences.kmsKeyId !== undefined
+              ? {
+                  kms: {
+                    keyId: sessionPreferences.kmsKeyId,
+                    randomChallenge: sessionPreferences.randomChallenge ?? true,
+                    requireChallengeAck: sessionPreferences.requireChallengeAck ?? false,
+                    decryptDataKey: (blob: Buffer, context: Record<string, string>) =>
+                      agentDecrypt(blob, context),
+                    faults: faults.kmsHooks,
+                  },
+                }
+              : {}),
             send: (frame) => gateway.fromAgent(created, frame),
             transportBlocked: () => gateway.clientBackedUp(created),
             onInputHeld: (held) => gateway.agentInputHeld(created, held),
           }),
+        sessionPreferences,
       );
       gateway.sessionCreated(session);
       session.agent.start();
       return session;
     },
   });
+  /** The agent's KMS Decrypt: in process, with exactly the checks of the HTTP operation. */
+  const agentDecrypt = (blob: Buffer, context: Record<string, string>): Buffer => {
+    const call: ApiCall = {
+      time: Date.now(),
+      service: 'kms',
+      operation: 'Decrypt',
+      caller: 'agent',
+      body: { CiphertextBlob: blob.toString('base64'), EncryptionContext: { ...context } },
+      status: 200,
+    };
+    apiCalls.push(call);
+    try {
+      return kms.decryptDataKey(blob, context);
+    } catch (error) {
+      call.status = error instanceof ApiError ? error.status : 500;
+      call.errorType = error instanceof ApiError ? error.type : 'InternalServerError';
+      throw error;
+    }
+  };
   const server = createServer(handler);
   server.on('upgrade', (request, socket, head) => gateway.handleUpgrade(request, socket, head));
   await listen(server, options.port ?? 0);
@@ -150,6 +238,17 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     sessions: registry.sessions,
     faults,
     apiCalls,
+    kms,
+    ecs,
+    get sessionPreferences() {
+      return preferences;
+    },
+    setSessionPreferences: (update) => {
+      preferences = { ...preferences, ...update };
+    },
+    nextSessionPreferences: (update) => {
+      oneShotPreferences.push({ ...update });
+    },
     openDataChannelMessages,
     frameLog: wireLog.entries,
     observe: (observer) => wireLog.observe(observer),

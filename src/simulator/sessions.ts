@@ -27,6 +27,21 @@ export interface SessionSpec {
   documentName: string;
   parameters: Readonly<Record<string, readonly string[]>>;
   reason: string | undefined;
+  /** SessionId prefix (default `sim-`; ECS exec sessions use `ecs-execute-command-`). */
+  idPrefix?: string;
+}
+
+/**
+ * Session preferences as the service hands them to the agent (the account's
+ * SSM-SessionManagerRunShell settings). Only KMS encryption is modelled.
+ */
+export interface SessionPreferences {
+  /** KMS key id/ARN/alias: the agent requests KMSEncryption for non-Port sessions (§8.1). */
+  kmsKeyId?: string;
+  /** Newer agent form: add a random `Challenge` to the KMSEncryption action (default true). */
+  randomChallenge?: boolean;
+  /** Reject clients that do not acknowledge the random challenge (default false). */
+  requireChallengeAck?: boolean;
 }
 
 /** A session as the simulated service sees it: API state, token, agent, client socket. */
@@ -48,9 +63,17 @@ export class SimSession {
   connectionCount = 0;
   /** The Output the service put in channel_closed, once it did. */
   closedOutput: string | undefined;
+  /** The preferences in force when the session started. */
+  readonly preferences: Readonly<SessionPreferences>;
 
-  constructor(sessionId: string, spec: SessionSpec, createAgent: (session: SimSession) => Agent) {
+  constructor(
+    sessionId: string,
+    spec: SessionSpec,
+    createAgent: (session: SimSession) => Agent,
+    preferences: SessionPreferences = {},
+  ) {
     this.sessionId = sessionId;
+    this.preferences = { ...preferences };
     this.target = spec.target;
     this.documentName = spec.documentName;
     this.parameters = spec.parameters;
@@ -65,8 +88,8 @@ export class SimSession {
 }
 
 /** Looks like a real id: a principal-ish prefix and 17 hex digits. */
-export function newSessionId(): string {
-  return `sim-${randomBytes(9).toString('hex').slice(0, 17)}`;
+export function newSessionId(prefix = 'sim-'): string {
+  return `${prefix}${randomBytes(9).toString('hex').slice(0, 17)}`;
 }
 
 /** Real tokens are long opaque base64 strings. */
@@ -81,10 +104,14 @@ export class SessionRegistry {
     return this.byId;
   }
 
-  create(spec: SessionSpec, createAgent: (session: SimSession) => Agent): SimSession {
-    let id = newSessionId();
-    while (this.byId.has(id)) id = newSessionId();
-    const session = new SimSession(id, spec, createAgent);
+  create(
+    spec: SessionSpec,
+    createAgent: (session: SimSession) => Agent,
+    preferences: SessionPreferences = {},
+  ): SimSession {
+    let id = newSessionId(spec.idPrefix);
+    while (this.byId.has(id)) id = newSessionId(spec.idPrefix);
+    const session = new SimSession(id, spec, createAgent, preferences);
     this.byId.set(id, session);
     return session;
   }

@@ -1,15 +1,29 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { findDocument, DEFAULT_DOCUMENT, type SessionDocument } from './agent/documents.ts';
+import { ApiError } from './api-error.ts';
+import { ECS_EXEC_DOCUMENT, ECS_SESSION_ID_PREFIX, ECS_TARGET_PREFIX, type FakeEcs } from './ecs.ts';
 import type { FaultInjector } from './faults.ts';
+import { DEFAULT_KMS_REGION, type FakeKms } from './kms.ts';
 import type { Gateway } from './gateway.ts';
 import type { SessionRegistry, SessionSpec, SimSession } from './sessions.ts';
 
-/** One request to the simulated SSM API, in arrival order. */
+export { ApiError } from './api-error.ts';
+
+export type ApiService = 'ssm' | 'kms' | 'ecs';
+
+/** One request to the simulated AWS APIs (SSM, KMS, ECS), in arrival order. */
 export interface ApiCall {
   time: number;
-  /** e.g. `StartSession`; the raw X-Amz-Target when it is not an AmazonSSM operation. */
+  /** Which fake service answered; undefined for an unknown X-Amz-Target. */
+  service?: ApiService;
+  /**
+   * The operation without its target prefix, e.g. `StartSession`, `GenerateDataKey`,
+   * `ExecuteCommand`; the raw X-Amz-Target when the service is unknown.
+   */
   operation: string;
+  /** `agent` for the simulated agent's own in-process KMS Decrypt calls; else undefined (HTTP). */
+  caller?: 'agent';
   /** Parsed JSON body (undefined when it did not parse). */
   body: unknown;
   status: number;
@@ -27,37 +41,46 @@ export interface SsmApiOptions {
   streamUrl: (session: SimSession) => string;
   /** Well-formed targets that answer TargetNotConnected. */
   disconnectedTargets: ReadonlySet<string>;
-}
-
-/** An error the API returns as an AWS JSON 1.1 error document. */
-export class ApiError extends Error {
-  readonly type: string;
-  readonly status: number;
-  constructor(type: string, status: number, message: string) {
-    super(message);
-    this.name = 'ApiError';
-    this.type = type;
-    this.status = status;
-  }
+  kms: FakeKms;
+  ecs: FakeEcs;
 }
 
 const JSON_11 = 'application/x-amz-json-1.1';
-const TARGET_PREFIX = 'AmazonSSM.';
+const SSM_TARGET_PREFIX = 'AmazonSSM.';
+const KMS_TARGET_PREFIX = 'TrentService.';
 const MAX_BODY_BYTES = 1024 * 1024;
 /** EC2 and hybrid instance ids, and the ECS exec form `ecs:<cluster>_<task>_<runtimeId>` (§1.5). */
 const TARGET_PATTERN = /^(?:(?:i|mi)-[0-9a-f]{8}(?:[0-9a-f]{9})?|ecs:[\w.-]+_[\w.-]+_[\w.-]+)$/;
 
-type Operation = (body: Record<string, unknown>, options: SsmApiOptions) => Record<string, unknown>;
+type Operation = (body: Record<string, unknown>, options: SsmApiOptions, region: string) => Record<string, unknown>;
 
-const operations: Record<string, Operation> = {
+const ssmOperations: Record<string, Operation> = {
   StartSession: startSession,
   ResumeSession: resumeSession,
   TerminateSession: terminateSession,
 };
 
+const kmsOperations: Record<string, Operation> = {
+  GenerateDataKey: (body, options, region) => options.kms.generateDataKey(body, region),
+  Decrypt: (body, options, region) => options.kms.decrypt(body, region),
+};
+
+const ecsOperations: Record<string, Operation> = {
+  ExecuteCommand: executeCommand,
+  DescribeTasks: (body, options, region) => options.ecs.describeTasks(body, region),
+};
+
+const services: ReadonlyArray<{ service: ApiService; prefix: string; operations: Record<string, Operation> }> = [
+  { service: 'ssm', prefix: SSM_TARGET_PREFIX, operations: ssmOperations },
+  { service: 'kms', prefix: KMS_TARGET_PREFIX, operations: kmsOperations },
+  { service: 'ecs', prefix: ECS_TARGET_PREFIX, operations: ecsOperations },
+];
+
 /**
- * HTTP handler for the three SSM operations the plugin world uses. Any request with a
- * SigV4 Authorization header is accepted (the signature is not checked).
+ * HTTP handler for the simulated AWS APIs on one endpoint, routed by X-Amz-Target: the
+ * three SSM operations the plugin world uses, KMS GenerateDataKey/Decrypt and ECS
+ * ExecuteCommand/DescribeTasks. Any request with a SigV4 Authorization header is accepted
+ * (the signature is not checked).
  */
 export function createSsmApiHandler(options: SsmApiOptions): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
@@ -67,14 +90,17 @@ export function createSsmApiHandler(options: SsmApiOptions): (req: IncomingMessa
 
 async function handle(req: IncomingMessage, res: ServerResponse, options: SsmApiOptions): Promise<void> {
   const amzTarget = String(req.headers['x-amz-target'] ?? '');
-  const operation = amzTarget.startsWith(TARGET_PREFIX) ? amzTarget.slice(TARGET_PREFIX.length) : amzTarget;
+  const route = services.find((candidate) => amzTarget.startsWith(candidate.prefix));
+  const operation = route ? amzTarget.slice(route.prefix.length) : amzTarget;
   const call: ApiCall = { time: Date.now(), operation, body: undefined, status: 200 };
+  if (route) call.service = route.service;
   options.apiCalls.push(call);
   let result: Record<string, unknown>;
   try {
     const raw = await readBody(req);
     call.body = parseJson(raw);
-    result = dispatch(req, raw, call.body, operation, amzTarget, options);
+    result = dispatch(req, raw, call.body, route && Object.hasOwn(route.operations, operation) ? route.operations[operation] : undefined,
+      amzTarget, options);
   } catch (error) {
     const apiError =
       error instanceof ApiError ? error : new ApiError('InternalServerError', 500, 'An internal error occurred.');
@@ -90,7 +116,7 @@ function dispatch(
   req: IncomingMessage,
   raw: Buffer,
   body: unknown,
-  operation: string,
+  handler: Operation | undefined,
   amzTarget: string,
   options: SsmApiOptions,
 ): Record<string, unknown> {
@@ -98,14 +124,38 @@ function dispatch(
   if (!authorization.startsWith('AWS4-HMAC-SHA256 ')) {
     throw new ApiError('MissingAuthenticationTokenException', 403, 'Missing Authentication Token');
   }
-  const handler = amzTarget.startsWith(TARGET_PREFIX) ? operations[operation] : undefined;
   if (req.method !== 'POST' || !handler) {
     throw new ApiError('UnknownOperationException', 400, `Unknown operation ${amzTarget || '(none)'}`);
   }
   if (raw.length > 0 && (body === null || typeof body !== 'object' || Array.isArray(body))) {
     throw new ApiError('SerializationException', 400, 'Request body is not a JSON object.');
   }
-  return handler((body ?? {}) as Record<string, unknown>, options);
+  return handler((body ?? {}) as Record<string, unknown>, options, signingRegion(authorization));
+}
+
+/** The region of the SigV4 credential scope (`Credential=AKID/date/region/service/aws4_request`). */
+function signingRegion(authorization: string): string {
+  const scope = /Credential=[^/,\s]+\/\d{8}\/([a-z0-9-]+)\//.exec(authorization);
+  return scope?.[1] ?? DEFAULT_KMS_REGION;
+}
+
+/** ECS ExecuteCommand: an InteractiveCommands session on the ecs:<cluster>_<task>_<runtime> target. */
+function executeCommand(body: Record<string, unknown>, options: SsmApiOptions, region: string): Record<string, unknown> {
+  return options.ecs.executeCommand(body, region, (request) => {
+    const document = findDocument(ECS_EXEC_DOCUMENT);
+    if (!document) throw new ApiError('ServerException', 500, 'The ECS exec document is missing.');
+    const session = options.createSession(
+      {
+        target: request.target,
+        documentName: ECS_EXEC_DOCUMENT,
+        parameters: { command: [request.command] },
+        reason: undefined,
+        idPrefix: ECS_SESSION_ID_PREFIX,
+      },
+      document,
+    );
+    return { sessionId: session.sessionId, streamUrl: options.streamUrl(session), tokenValue: session.token };
+  });
 }
 
 function startSession(body: Record<string, unknown>, options: SsmApiOptions): Record<string, unknown> {

@@ -87,6 +87,8 @@ export interface AgentChannelStats {
   incomingOverflow: number;
   /** Frames sent but not stored because the outgoing buffer was full. */
   outgoingUnstored: number;
+  /** Encrypted input payloads that failed to decrypt. */
+  decryptFailures: number;
 }
 
 export class AgentChannel {
@@ -100,6 +102,7 @@ export class AgentChannel {
     resends: 0,
     incomingOverflow: 0,
     outgoingUnstored: 0,
+    decryptFailures: 0,
   };
   nextOutSeq = 0;
   expectedInSeq = 0;
@@ -107,6 +110,11 @@ export class AgentChannel {
   handshakeRequired = false;
   handshakeComplete = false;
   cipher: PayloadCipher | undefined;
+  /**
+   * Called when an encrypted client payload does not decrypt; the frame is not acked.
+   * The agent fails the session (§8.4).
+   */
+  onDecryptFailure: ((frame: Frame, error: unknown) => void) | undefined;
 
   private readonly sendFrame: (frame: Buffer) => void;
   private readonly now: () => number;
@@ -398,8 +406,10 @@ export class AgentChannel {
     if (this.cipher && frame.payloadType === PayloadType.Output) {
       let plaintext: Buffer;
       try {
-        plaintext = this.cipher.decrypt(frame.payload);
-      } catch {
+        plaintext = this.cipher.decrypt(Buffer.from(frame.payload));
+      } catch (error) {
+        this.stats.decryptFailures++;
+        this.onDecryptFailure?.(frame, error);
         return 'not-ready';
       }
       return this.dataHandler({ ...frame, payload: plaintext });

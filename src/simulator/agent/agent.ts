@@ -1,6 +1,7 @@
 import { AgentChannel } from './agent-channel.ts';
 import type { SessionDocument } from './documents.ts';
 import { performHandshake } from './handshake.ts';
+import type { AgentKmsOptions } from './kms-encryption.ts';
 import type { AgentSettings, SessionPlugin } from './session-plugin.ts';
 
 export type AgentState = 'created' | 'handshaking' | 'running' | 'draining' | 'terminated';
@@ -10,6 +11,13 @@ export interface AgentOptions {
   document: SessionDocument;
   parameters: Readonly<Record<string, readonly string[]>>;
   settings: AgentSettings;
+  /** The agent's own target id (instance id, or the ECS exec target): aws:ssm:TargetId. */
+  targetId?: string;
+  /**
+   * KMS encryption from the session preferences (§8.1): the agent then handshakes for every
+   * non-Port session type, requests KMSEncryption and encrypts payloads.
+   */
+  kms?: Omit<AgentKmsOptions, 'sessionId' | 'targetId'>;
   /** Writes one frame towards the service (gateway). */
   send: (frame: Buffer) => void;
   /** True while the service connection is backed up (see AgentChannelOptions). */
@@ -32,12 +40,15 @@ export class Agent {
   clientVersion: string | undefined;
   /** '' for a normal end, else the error the session ended with. */
   exitMessage: string | undefined;
+  /** Whether the session negotiated KMS encryption (set once the handshake has completed). */
+  encrypted = false;
   /** Resolves once the agent has reported Terminating (or was stopped). */
   readonly finished: Promise<void>;
 
   private readonly options: AgentOptions;
   private readonly abortController = new AbortController();
   private plugin: SessionPlugin | undefined;
+  private failure: string | undefined;
   private resolveFinished!: () => void;
 
   constructor(options: AgentOptions) {
@@ -50,7 +61,11 @@ export class Agent {
       transportBlocked: options.transportBlocked,
       onInputHeld: options.onInputHeld,
     });
-    this.channel.handshakeRequired = options.document.handshake;
+    this.channel.handshakeRequired = options.document.handshake || this.kmsActive;
+    this.channel.onDecryptFailure = (frame, error) => {
+      const reason = error instanceof Error ? error.message : String(error);
+      this.fail(`Error decrypting stream data message sequence ${frame.sequenceNumber}: ${reason}`);
+    };
     this.finished = new Promise((resolve) => {
       this.resolveFinished = resolve;
     });
@@ -58,6 +73,11 @@ export class Agent {
 
   get sessionType(): string {
     return this.document.sessionType;
+  }
+
+  /** KMS is configured and applies to this session type (never Port, §8.1). */
+  get kmsActive(): boolean {
+    return this.options.kms !== undefined && this.document.sessionType !== 'Port';
   }
 
   /** The running session plugin (shell, port, ...), once the handshake is over. */
@@ -82,6 +102,12 @@ export class Agent {
     this.plugin?.stop();
   }
 
+  /** Fails the session with `message` (reported in channel_closed), as the agent does on errors. */
+  fail(message: string): void {
+    this.failure ??= message;
+    this.terminate();
+  }
+
   /** Simulator shutdown: cancel everything, skip the drain, wait for the process to go. */
   async stop(): Promise<void> {
     if (this.state === 'created') {
@@ -99,16 +125,23 @@ export class Agent {
     this.channel.sendSessionState('Connected');
     let message = '';
     try {
-      if (document.handshake) {
+      if (this.channel.handshakeRequired) {
         this.state = 'handshaking';
+        const parameters = this.options.parameters;
+        const kms = this.kmsActive ? this.options.kms : undefined;
         const outcome = await performHandshake(this.channel, {
           agentVersion: settings.agentVersion,
           sessionType: document.sessionType,
-          properties: document.properties(this.options.parameters),
-          customerMessage: document.customerMessage?.bind(document),
+          properties: document.properties(parameters),
+          customerMessage: (clientVersion) => document.customerMessage?.(clientVersion, parameters) ?? '',
           signal: this.abortController.signal,
+          ...(settings.handshakeTimeoutMs !== undefined ? { timeoutMs: settings.handshakeTimeoutMs } : {}),
+          ...(kms
+            ? { kms: { ...kms, sessionId: this.sessionId, targetId: this.options.targetId ?? '' } }
+            : {}),
         });
         this.clientVersion = outcome.clientVersion;
+        this.encrypted = outcome.cipher !== undefined;
       }
       if (!this.abortController.signal.aborted) {
         this.state = 'running';
@@ -125,6 +158,7 @@ export class Agent {
     } catch (error) {
       message = error instanceof Error ? error.message : String(error);
     }
+    if (this.failure !== undefined) message = this.failure;
     this.state = 'draining';
     await this.channel.drain();
     this.exitMessage = message;

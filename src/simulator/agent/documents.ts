@@ -1,14 +1,17 @@
+import { compareVersionsLenient } from '../../protocol/version.ts';
+import { NonInteractiveCommandSession } from './command-session.ts';
 import { createPortSession, LOCAL_PORT_FORWARDING } from './port-session.ts';
 import { ShellSession } from './shell-session.ts';
+import { ECS_EXEC_DOCUMENT } from '../ecs.ts';
 import type { PluginContext, SessionPlugin, SessionType } from './session-plugin.ts';
 
 /**
  * Session documents the simulated agent understands, keyed by StartSession DocumentName:
- * the default shell and the three Port documents (AWS-StartPortForwardingSession,
- * ...ToRemoteHost, AWS-StartSSHSession). This is the extension point for
- * InteractiveCommands and NonInteractiveCommands documents and for KMS-encrypted shells:
- * add an entry with its session type, whether it handshakes without KMS (§5.2), its
- * handshake properties and a plugin factory.
+ * the default shell, the three Port documents (AWS-StartPortForwardingSession,
+ * ...ToRemoteHost, AWS-StartSSHSession), AWS-StartInteractiveCommand,
+ * AWS-StartNonInteractiveCommand and the ECS exec document. Each entry gives its session
+ * type, whether it handshakes without KMS (§5.2), its handshake properties and a plugin
+ * factory. KMS encryption comes from the session preferences, not from the document.
  */
 export interface SessionDocument {
   readonly sessionType: SessionType;
@@ -22,7 +25,7 @@ export interface SessionDocument {
    */
   validateParameters?(parameters: Readonly<Record<string, readonly string[]>>): string | undefined;
   /** Text for HandshakeComplete.CustomerMessage, given the client's version (§11.3). */
-  customerMessage?(clientVersion: string): string;
+  customerMessage?(clientVersion: string, parameters: Readonly<Record<string, readonly string[]>>): string;
   createPlugin(context: PluginContext): SessionPlugin;
 }
 
@@ -99,8 +102,99 @@ const portForwardingToRemoteHost = portDocument(
 );
 const sshSession = portDocument({ portNumber: { defaultValue: '22' } }, undefined);
 
+/** Checks that only known parameters, each with one value, are given, and required ones are. */
+function checkParameters(
+  given: Readonly<Record<string, readonly string[]>>,
+  known: Readonly<Record<string, ParameterSpec>>,
+): string | undefined {
+  for (const [name, list] of Object.entries(given)) {
+    if (!(name in known)) return `Parameter "${name}" is not defined in the document.`;
+    if (list.length > 1) return `Parameter "${name}" takes a single value.`;
+  }
+  for (const [name, spec] of Object.entries(known)) {
+    if (spec.defaultValue === undefined && !spec.passThrough && given[name]?.[0] === undefined) {
+      return `Parameter "${name}" is required.`;
+    }
+  }
+  return undefined;
+}
+
+const COMMAND_PARAMETERS: Readonly<Record<string, ParameterSpec>> = { command: { defaultValue: undefined } };
+
+/**
+ * InteractiveCommands (§7.2): the command runs in a pty like a shell, with input and
+ * resize; no handshake unless KMS is on. Also used for ECS exec sessions.
+ */
+const interactiveCommand: SessionDocument = {
+  sessionType: 'InteractiveCommands',
+  handshake: false,
+  properties: () => null,
+  validateParameters: (given) => checkParameters(given, COMMAND_PARAMETERS),
+  createPlugin: (context) =>
+    new ShellSession(context, {
+      file: context.settings.commandShellPath ?? '/bin/bash',
+      args: ['-c', context.parameters.command?.[0] ?? ''],
+    }),
+};
+
+const NON_INTERACTIVE_PARAMETERS: Readonly<Record<string, ParameterSpec>> = {
+  command: { defaultValue: undefined },
+  separateOutputStream: { defaultValue: 'false' },
+  stdOutSeparatorPrefix: { defaultValue: '' },
+  stdErrSeparatorPrefix: { defaultValue: '' },
+};
+/** 0–30 characters of [0-9a-zA-Z\r\n_:-] (§7.2). */
+const SEPARATOR_PREFIX = /^[0-9a-zA-Z\r\n_:-]{0,30}$/;
+/** Clients at or below this version get an update notice with separate streams (§11.3). */
+export const SEPARATE_STREAMS_MIN_UNSUPPORTED_CLIENT = '1.2.295';
+export const SEPARATE_STREAMS_UPDATE_NOTICE =
+  'This session sends stdout and stderr separately, which this version of the Session Manager ' +
+  'plugin does not show apart. Please update the plugin to the latest version.\r\n';
+
+/** The document property is a boolean or the string "true" (§7.2). */
+export function isSeparateOutputStream(parameters: Readonly<Record<string, readonly string[]>>): boolean {
+  return parameters.separateOutputStream?.[0] === 'true';
+}
+
+/**
+ * NonInteractiveCommands (§7.2, §11.5): always a handshake (Properties null); the command
+ * runs without a pty; optional separate stdout/stderr streams with chunk prefixes.
+ */
+const nonInteractiveCommand: SessionDocument = {
+  sessionType: 'NonInteractiveCommands',
+  handshake: true,
+  properties: () => null,
+  validateParameters(given) {
+    const invalid = checkParameters(given, NON_INTERACTIVE_PARAMETERS);
+    if (invalid !== undefined) return invalid;
+    for (const name of ['stdOutSeparatorPrefix', 'stdErrSeparatorPrefix']) {
+      const value = given[name]?.[0];
+      if (value !== undefined && !SEPARATOR_PREFIX.test(value)) {
+        return `Parameter "${name}" must be 0 to 30 characters of [0-9a-zA-Z\\r\\n_:-].`;
+      }
+    }
+    return undefined;
+  },
+  customerMessage(clientVersion, parameters) {
+    return isSeparateOutputStream(parameters) &&
+      compareVersionsLenient(clientVersion, SEPARATE_STREAMS_MIN_UNSUPPORTED_CLIENT) <= 0
+      ? SEPARATE_STREAMS_UPDATE_NOTICE
+      : '';
+  },
+  createPlugin: (context) =>
+    new NonInteractiveCommandSession(context, {
+      command: context.parameters.command?.[0] ?? '',
+      separateOutputStream: isSeparateOutputStream(context.parameters),
+      stdOutSeparatorPrefix: context.parameters.stdOutSeparatorPrefix?.[0] ?? '',
+      stdErrSeparatorPrefix: context.parameters.stdErrSeparatorPrefix?.[0] ?? '',
+    }),
+};
+
 const documents = new Map<string, SessionDocument>([
   [DEFAULT_DOCUMENT, standardShell],
+  ['AWS-StartInteractiveCommand', interactiveCommand],
+  ['AWS-StartNonInteractiveCommand', nonInteractiveCommand],
+  [ECS_EXEC_DOCUMENT, interactiveCommand],
   ['AWS-StartPortForwardingSession', portForwarding],
   ['AWS-StartPortForwardingSessionToRemoteHost', portForwardingToRemoteHost],
   ['AWS-StartSSHSession', sshSession],

@@ -29,6 +29,10 @@ export interface AgentSettings {
   shellPrompt: string;
   /** Whether port sessions may dial non-loopback destinations (default false). */
   allowRemoteDestinations?: boolean;
+  /** Shell that runs command-session commands with `-c` (default /bin/bash). */
+  commandShellPath?: string;
+  /** The agent's wait for HandshakeResponse and for EncChallengeResponse (default 15 s each). */
+  handshakeTimeoutMs?: number;
 }
 
 /**

@@ -1,0 +1,336 @@
+// A data-channel client for simulator tests, written from the codec and PROTOCOL.md alone
+// (none of the plugin's session code): acks output, reassembles in-order payloads by type,
+// and can answer handshakes, including KMS (GenerateDataKey over HTTP, challenge, cipher).
+import { setTimeout as sleep } from 'node:timers/promises';
+import WebSocket from 'ws';
+import { decodeFrame, encodeFrame, FrameError, type Frame } from '../../src/protocol/frame.ts';
+import { decryptPayload, encryptPayload, splitDataKey } from '../../src/protocol/kms-cipher.ts';
+import { encodeAcknowledgement } from '../../src/protocol/payloads.ts';
+import { newUuid } from '../../src/protocol/uuid.ts';
+
+export const AUTH =
+  'AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240101/us-east-1/ssm/aws4_request, SignedHeaders=host, Signature=00';
+
+export interface ApiResult {
+  status: number;
+  json: any;
+}
+
+/** One JSON 1.1 call to the simulator endpoint with a full X-Amz-Target. */
+export async function callTarget(endpoint: string, target: string, body: unknown): Promise<ApiResult> {
+  const response = await fetch(endpoint, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-amz-json-1.1', 'X-Amz-Target': target, Authorization: AUTH },
+    body: JSON.stringify(body),
+  });
+  return { status: response.status, json: await response.json() };
+}
+
+export async function ssm(endpoint: string, operation: string, body: unknown): Promise<any> {
+  const result = await callTarget(endpoint, `AmazonSSM.${operation}`, body);
+  if (result.status !== 200) throw new Error(`${operation}: ${JSON.stringify(result.json)}`);
+  return result.json;
+}
+
+export interface Received {
+  at: number;
+  bytes: Buffer;
+  frame: Frame | undefined;
+  error: FrameError | undefined;
+}
+
+/** An in-order agent payload as the client sees it (decrypted when KMS is on). */
+export interface Payload {
+  seq: number;
+  payloadType: number;
+  /** Wire bytes (ciphertext when encrypted). */
+  wire: Buffer;
+  /** Plaintext; undefined when decryption failed. */
+  data: Buffer | undefined;
+}
+
+export interface HandshakeBehaviour {
+  /** Answer the HandshakeRequest at all (default true). */
+  respond?: boolean;
+  clientVersion?: string;
+  /** Set ChallengeAcknowledgement and add RandomChallenge to the context (default true if a Challenge came). */
+  acknowledgeChallenge?: boolean;
+  /** Context used for GenerateDataKey; default per §8.2. */
+  contextOverride?: (context: Record<string, string>) => Record<string, string>;
+  /** aws:ssm:TargetId for the context (default: `target` given to open()). */
+  targetId?: string;
+  /** Answer the EncChallengeRequest (default true). */
+  answerChallenge?: boolean;
+  /** Send a wrong challenge answer. */
+  wrongChallengeAnswer?: boolean;
+}
+
+export interface ClientOptions {
+  sessionId: string;
+  target: string;
+  /** The KMS endpoint (the simulator's). */
+  endpoint: string;
+  handshake?: HandshakeBehaviour;
+  clientVersion?: string;
+}
+
+export class RawClient {
+  readonly ws: WebSocket;
+  readonly received: Received[] = [];
+  readonly closed: Promise<{ code: number; reason: string }>;
+  /** In-order output_stream_data payloads. */
+  readonly payloads: Payload[] = [];
+  nextSeq = 0;
+  expectedSeq = 0;
+  handshakeRequest: any;
+  handshakeResponse: any;
+  handshakeComplete: any;
+  challengeRequest: any;
+  /** The 64-byte data key from GenerateDataKey. */
+  dataKey: Buffer | undefined;
+  generateDataKeyContext: Record<string, string> | undefined;
+  readonly options: ClientOptions;
+  private readonly pending = new Map<number, Frame>();
+  private waiters: Array<() => void> = [];
+
+  private constructor(url: string, options: ClientOptions) {
+    this.options = options;
+    this.ws = new WebSocket(url);
+    this.ws.on('message', (data: Buffer) => this.onMessage(data));
+    this.closed = new Promise((resolve) => {
+      this.ws.on('close', (code, reason) => {
+        resolve({ code, reason: reason.toString() });
+        this.notify();
+      });
+    });
+    this.ws.on('error', () => undefined);
+  }
+
+  static async open(url: string, token: string, options: ClientOptions): Promise<RawClient> {
+    const client = new RawClient(url, options);
+    await new Promise<void>((resolve, reject) => {
+      client.ws.once('open', () => resolve());
+      client.ws.once('error', reject);
+    });
+    client.ws.send(
+      JSON.stringify({
+        MessageSchemaVersion: '1.0',
+        RequestId: newUuid(),
+        TokenValue: token,
+        ClientId: 'c0ffee00-0000-4000-8000-000000000002',
+        ClientVersion: options.clientVersion ?? '1.2.700.0',
+      }),
+    );
+    return client;
+  }
+
+  get keys(): { agentEncrypt: Buffer; clientEncrypt: Buffer } | undefined {
+    return this.dataKey ? splitDataKey(this.dataKey) : undefined;
+  }
+
+  get encrypted(): boolean {
+    return this.dataKey !== undefined && this.handshakeComplete !== undefined;
+  }
+
+  /** Sends one input_stream_data frame (PayloadType 1 is encrypted once KMS is on, unless raw). */
+  input(data: string | Buffer, payloadType = 1, options: { raw?: boolean } = {}): Buffer {
+    let payload = typeof data === 'string' ? Buffer.from(data) : data;
+    if (payloadType === 1 && this.encrypted && !options.raw) {
+      payload = encryptPayload((this.keys as { clientEncrypt: Buffer }).clientEncrypt, payload);
+    }
+    const bytes = encodeFrame({
+      messageType: 'input_stream_data',
+      schemaVersion: 1,
+      createdDate: Date.now(),
+      sequenceNumber: this.nextSeq++,
+      flags: 0,
+      messageId: newUuid(),
+      payloadType,
+      payload,
+    });
+    this.ws.send(bytes);
+    return bytes;
+  }
+
+  frames(type?: string): Frame[] {
+    return this.received
+      .map((r) => r.frame)
+      .filter((f): f is Frame => f !== undefined && (type === undefined || f.messageType === type));
+  }
+
+  /** Concatenated plaintext of in-order payloads of these types. */
+  text(...types: number[]): string {
+    const wanted = types.length === 0 ? [1] : types;
+    return this.payloads
+      .filter((p) => wanted.includes(p.payloadType) && p.data)
+      .map((p) => (p.data as Buffer).toString('utf8'))
+      .join('');
+  }
+
+  channelClosed(): any {
+    const frame = this.frames('channel_closed')[0];
+    return frame ? JSON.parse(frame.payload.toString()) : undefined;
+  }
+
+  async until<T>(check: () => T | undefined | false, what: string, timeoutMs = 8000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const value = check();
+      if (value !== undefined && value !== false) return value;
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new Error(`timed out waiting for ${what}; text so far: ${JSON.stringify(this.text(1, 11, 12))}`);
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(left, 20));
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  untilText(pattern: RegExp, types: number[] = [1], timeoutMs = 8000): Promise<RegExpMatchArray> {
+    return this.until(() => this.text(...types).match(pattern) ?? undefined, `text ${pattern}`, timeoutMs);
+  }
+
+  close(): void {
+    this.ws.terminate();
+  }
+
+  private onMessage(data: Buffer): void {
+    let frame: Frame | undefined;
+    let error: FrameError | undefined;
+    try {
+      frame = decodeFrame(data);
+    } catch (e) {
+      if (!(e instanceof FrameError)) throw e;
+      error = e;
+    }
+    this.received.push({ at: Date.now(), bytes: data, frame, error });
+    if (frame?.messageType === 'output_stream_data') this.onOutput(frame);
+    this.notify();
+  }
+
+  private onOutput(frame: Frame): void {
+    // Ack before processing, as the official client does.
+    this.ws.send(
+      encodeFrame({
+        messageType: 'acknowledge',
+        schemaVersion: 1,
+        createdDate: Date.now(),
+        sequenceNumber: 0,
+        flags: 3,
+        messageId: newUuid(),
+        payloadType: 0,
+        payload: encodeAcknowledgement(frame.messageType, frame.messageId, frame.sequenceNumber),
+      }),
+    );
+    if (frame.sequenceNumber < this.expectedSeq) return;
+    this.pending.set(frame.sequenceNumber, frame);
+    for (let next = this.pending.get(this.expectedSeq); next; next = this.pending.get(this.expectedSeq)) {
+      this.pending.delete(this.expectedSeq);
+      this.expectedSeq++;
+      void this.process(next);
+    }
+  }
+
+  private process(frame: Frame): void {
+    const wire = Buffer.from(frame.payload);
+    let data: Buffer | undefined = wire;
+    if ([1, 11, 12].includes(frame.payloadType) && this.encrypted) {
+      try {
+        data = decryptPayload((this.keys as { agentEncrypt: Buffer }).agentEncrypt, wire);
+      } catch {
+        data = undefined;
+      }
+    }
+    this.payloads.push({ seq: frame.sequenceNumber, payloadType: frame.payloadType, wire, data });
+    if (frame.payloadType === 5) void this.onHandshakeRequest(JSON.parse(wire.toString()));
+    else if (frame.payloadType === 8) this.onChallenge(JSON.parse(wire.toString()));
+    else if (frame.payloadType === 7) this.handshakeComplete = JSON.parse(wire.toString());
+  }
+
+  private async onHandshakeRequest(request: any): Promise<void> {
+    this.handshakeRequest = request;
+    const behaviour = this.options.handshake ?? {};
+    if (behaviour.respond === false) return;
+    const processed: any[] = [];
+    for (const action of request.RequestedClientActions as any[]) {
+      if (action.ActionType === 'SessionType') {
+        processed.push({ ActionType: 'SessionType', ActionStatus: 1, ActionResult: null, Error: '' });
+      } else if (action.ActionType === 'KMSEncryption') {
+        const challenge: string | undefined = action.ActionParameters.Challenge || undefined;
+        const acknowledge = challenge !== undefined && (behaviour.acknowledgeChallenge ?? true);
+        let context: Record<string, string> = {
+          'aws:ssm:SessionId': this.options.sessionId,
+          'aws:ssm:TargetId': behaviour.targetId ?? this.options.target,
+        };
+        if (acknowledge) context['aws:ssm:RandomChallenge'] = challenge as string;
+        if (behaviour.contextOverride) context = behaviour.contextOverride(context);
+        this.generateDataKeyContext = context;
+        const result = await callTarget(this.options.endpoint, 'TrentService.GenerateDataKey', {
+          KeyId: action.ActionParameters.KMSKeyId,
+          NumberOfBytes: 64,
+          EncryptionContext: context,
+        });
+        if (result.status !== 200) throw new Error(`GenerateDataKey: ${JSON.stringify(result.json)}`);
+        this.dataKey = Buffer.from(result.json.Plaintext, 'base64');
+        const actionResult: Record<string, unknown> = {
+          KMSCipherTextKey: result.json.CiphertextBlob,
+          KMSCipherTextHash: null,
+        };
+        if (acknowledge) actionResult.ChallengeAcknowledgement = true;
+        processed.push({ ActionType: 'KMSEncryption', ActionStatus: 1, ActionResult: actionResult, Error: '' });
+      } else {
+        processed.push({ ActionType: action.ActionType, ActionStatus: 3, ActionResult: null, Error: 'unsupported' });
+      }
+    }
+    this.handshakeResponse = {
+      ClientVersion: behaviour.clientVersion ?? this.options.clientVersion ?? '1.2.700.0',
+      ProcessedClientActions: processed,
+      Errors: null,
+    };
+    this.input(JSON.stringify(this.handshakeResponse), 6);
+  }
+
+  private onChallenge(request: any): void {
+    this.challengeRequest = request;
+    const behaviour = this.options.handshake ?? {};
+    if (behaviour.answerChallenge === false || !this.keys) return;
+    let secret: Buffer;
+    try {
+      secret = decryptPayload(this.keys.agentEncrypt, Buffer.from(request.Challenge, 'base64'));
+    } catch {
+      return; // a client that cannot decrypt the challenge gives up
+    }
+    if (behaviour.wrongChallengeAnswer) secret = Buffer.alloc(secret.length, 7);
+    const answer = encryptPayload(this.keys.clientEncrypt, secret).toString('base64');
+    this.input(JSON.stringify({ Challenge: answer }), 9);
+  }
+
+  private notify(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const waiter of waiters) waiter();
+  }
+}
+
+/** StartSession and open a raw client on it. */
+export async function startAndOpen(
+  endpoint: string,
+  body: Record<string, unknown>,
+  options: Omit<ClientOptions, 'sessionId' | 'target' | 'endpoint'> = {},
+): Promise<{ client: RawClient; sessionId: string }> {
+  const start = await ssm(endpoint, 'StartSession', body);
+  const client = await RawClient.open(start.StreamUrl, start.TokenValue, {
+    ...options,
+    sessionId: start.SessionId,
+    target: String(body.Target),
+    endpoint,
+  });
+  return { client, sessionId: start.SessionId };
+}
+
+export { sleep };

@@ -1,0 +1,360 @@
+import t from 'tap';
+import { DecryptCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { decryptPayload, encryptPayload } from '../src/protocol/kms-cipher.ts';
+import { encodeSize } from '../src/protocol/payloads.ts';
+import {
+  CHALLENGE_ACK_REQUIRED_MESSAGE,
+  CHALLENGE_TIMEOUT_MESSAGE,
+  HANDSHAKE_TIMEOUT_MESSAGE,
+  KMS_CUSTOMER_MESSAGE,
+  startSimulator,
+  type Simulator,
+} from '../src/simulator/index.ts';
+import { callTarget, startAndOpen, type RawClient } from './helpers/sim-raw-client.ts';
+
+/*
+ * KMS-encrypted sessions (PROTOCOL.md §8) against the simulator, driven by a codec-only
+ * client that does its own GenerateDataKey over HTTP and its own AES-GCM.
+ */
+
+type TestContext = Parameters<Parameters<typeof t.test>[0]>[0];
+
+const TARGET = 'i-0123456789abcdef0';
+const KEY_ID = 'alias/session-key';
+
+function kmsClient(sim: Simulator): KMSClient {
+  return new KMSClient({
+    region: 'us-east-1',
+    endpoint: sim.endpoint,
+    credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
+    maxAttempts: 1,
+  });
+}
+
+async function simulator(t: TestContext, options: Parameters<typeof startSimulator>[0] = {}): Promise<Simulator> {
+  const sim = await startSimulator({ shellDelayMs: 50, kmsKeyId: KEY_ID, ...options });
+  t.teardown(() => sim.close());
+  return sim;
+}
+
+async function open(t: TestContext, sim: Simulator, body: Record<string, unknown>, options: Parameters<typeof startAndOpen>[2] = {}) {
+  const opened = await startAndOpen(sim.endpoint, body, options);
+  t.teardown(() => opened.client.close());
+  return opened;
+}
+
+const nonceCounter = (nonce: Buffer): bigint =>
+  (BigInt(nonce.readUInt32LE(8)) << 64n) | (BigInt(nonce.readUInt32LE(4)) << 32n) | BigInt(nonce.readUInt32LE(0));
+
+t.test('fake KMS through the real SDK: GenerateDataKey / Decrypt and the encryption context', async (t) => {
+  const sim = await simulator(t);
+  const kms = kmsClient(sim);
+  t.teardown(() => kms.destroy());
+  const context = { 'aws:ssm:SessionId': 's-1', 'aws:ssm:TargetId': TARGET };
+  const generated = await kms.send(new GenerateDataKeyCommand({ KeyId: KEY_ID, NumberOfBytes: 64, EncryptionContext: context }));
+  t.equal(generated.Plaintext?.length, 64);
+  t.match(generated.KeyId, /^arn:aws:kms:us-east-1:123456789012:key\/[0-9a-f-]{36}$/);
+  t.ok((generated.CiphertextBlob?.length ?? 0) > 64);
+
+  const reordered = { 'aws:ssm:TargetId': TARGET, 'aws:ssm:SessionId': 's-1' };
+  const decrypted = await kms.send(new DecryptCommand({ CiphertextBlob: generated.CiphertextBlob, EncryptionContext: reordered }));
+  t.same(Buffer.from(decrypted.Plaintext ?? []), Buffer.from(generated.Plaintext ?? []), 'same key back; context order is irrelevant');
+  t.equal(decrypted.KeyId, generated.KeyId);
+
+  for (const wrong of [{ ...context, 'aws:ssm:TargetId': 'i-0fffffffffffffff0' }, {}, { ...context, extra: 'x' }]) {
+    await t.rejects(
+      kms.send(new DecryptCommand({ CiphertextBlob: generated.CiphertextBlob, EncryptionContext: wrong })),
+      { name: 'InvalidCiphertextException' },
+    );
+  }
+  await t.rejects(
+    kms.send(new DecryptCommand({ CiphertextBlob: Buffer.from('not a blob'), EncryptionContext: context })),
+    { name: 'InvalidCiphertextException' },
+  );
+  await t.rejects(kms.send(new GenerateDataKeyCommand({ KeyId: 'no such key', NumberOfBytes: 64 })), {
+    name: 'NotFoundException',
+  });
+  sim.kms.failNext('GenerateDataKey', { errorType: 'KMSInvalidStateException', status: 400, message: 'pending deletion' });
+  await t.rejects(kms.send(new GenerateDataKeyCommand({ KeyId: KEY_ID, NumberOfBytes: 64 })), {
+    name: 'KMSInvalidStateException',
+    message: 'pending deletion',
+  });
+  sim.kms.disableKey(KEY_ID);
+  await t.rejects(
+    kms.send(new DecryptCommand({ CiphertextBlob: generated.CiphertextBlob, EncryptionContext: context })),
+    { name: 'DisabledException' },
+  );
+
+  const kmsCalls = sim.apiCalls.filter((c) => c.service === 'kms');
+  t.same(
+    kmsCalls.map((c) => [c.operation, c.errorType ?? '']),
+    [
+      ['GenerateDataKey', ''],
+      ['Decrypt', ''],
+      ['Decrypt', 'InvalidCiphertextException'],
+      ['Decrypt', 'InvalidCiphertextException'],
+      ['Decrypt', 'InvalidCiphertextException'],
+      ['Decrypt', 'InvalidCiphertextException'],
+      ['GenerateDataKey', 'NotFoundException'],
+      ['GenerateDataKey', 'KMSInvalidStateException'],
+      ['Decrypt', 'DisabledException'],
+    ],
+  );
+  const plaintext64 = Buffer.from(generated.Plaintext ?? []).toString('base64');
+  t.notOk(JSON.stringify(sim.apiCalls).includes(plaintext64), 'key material is never recorded');
+  t.same(sim.apiCalls[0]?.body, { KeyId: KEY_ID, NumberOfBytes: 64, EncryptionContext: context });
+});
+
+t.test('X-Amz-Target routes SSM, KMS and ECS on one port; raw JSON errors', async (t) => {
+  const sim = await simulator(t);
+  const bad = await callTarget(sim.endpoint, 'TrentService.GenerateDataKey', { KeyId: KEY_ID, NumberOfBytes: 2000 });
+  t.equal(bad.status, 400);
+  t.equal(bad.json.__type, 'ValidationException');
+  const unknown = await callTarget(sim.endpoint, 'TrentService.Encrypt', {});
+  t.equal(unknown.json.__type, 'UnknownOperationException');
+  const proto = await callTarget(sim.endpoint, 'TrentService.toString', {});
+  t.equal(proto.json.__type, 'UnknownOperationException', 'no prototype lookups');
+  t.same(
+    sim.apiCalls.map((c) => [c.service, c.operation]),
+    [
+      ['kms', 'GenerateDataKey'],
+      ['kms', 'Encrypt'],
+      ['kms', 'toString'],
+    ],
+  );
+});
+
+/** Everything about a good KMS shell session, in steps on one session. */
+t.test('KMS shell session: handshake, challenge, counter-nonce output, encrypted input', async (t) => {
+  const sim = await simulator(t);
+  const { client, sessionId } = await open(t, sim, { Target: TARGET });
+
+  await client.until(() => client.handshakeComplete, 'HandshakeComplete');
+  const request = client.handshakeRequest;
+  t.equal(request.AgentVersion, '3.3.987.0');
+  t.same(request.RequestedClientActions[0], {
+    ActionType: 'SessionType',
+    ActionParameters: { SessionType: 'Standard_Stream', Properties: null },
+  });
+  const kmsAction = request.RequestedClientActions[1];
+  t.equal(kmsAction.ActionType, 'KMSEncryption');
+  t.equal(kmsAction.ActionParameters.KMSKeyId, KEY_ID);
+  t.match(kmsAction.ActionParameters.Challenge, /^[A-Za-z0-9+/]{22}==$/, '16 random bytes, base64');
+  t.same(Object.keys(kmsAction.ActionParameters), ['KMSKeyId', 'Challenge']);
+
+  const first = client.frames('output_stream_data')[0];
+  t.equal(first?.payloadType, 5, 'a KMS shell starts with a handshake');
+  t.equal(first?.flags, 1);
+
+  t.same(
+    client.payloads.slice(0, 3).map((p) => [p.seq, p.payloadType]),
+    [
+      [0, 5],
+      [1, 8],
+      [2, 7],
+    ],
+    'HandshakeRequest, EncChallengeRequest, HandshakeComplete',
+  );
+  const challenge = Buffer.from(client.challengeRequest.Challenge, 'base64');
+  t.equal(challenge.length, 64 + 28, '64 random bytes, encrypted');
+  t.equal(client.handshakeComplete.CustomerMessage, KMS_CUSTOMER_MESSAGE);
+  t.ok(client.handshakeComplete.HandshakeTimeToComplete > 0);
+
+  const agentDecrypt = sim.apiCalls.find((c) => c.caller === 'agent');
+  t.same(agentDecrypt?.body, {
+    CiphertextBlob: client.handshakeResponse.ProcessedClientActions[1].ActionResult.KMSCipherTextKey,
+    EncryptionContext: {
+      'aws:ssm:SessionId': sessionId,
+      'aws:ssm:TargetId': TARGET,
+      'aws:ssm:RandomChallenge': kmsAction.ActionParameters.Challenge,
+    },
+  });
+  t.equal(agentDecrypt?.operation, 'Decrypt');
+  t.equal(agentDecrypt?.status, 200);
+  t.equal(sim.sessions.get(sessionId)?.agent.encrypted, true);
+
+  await client.untilText(/\$ $/);
+  client.input('echo kms-$((6*7))\r');
+  await client.untilText(/[\r\n]kms-42\r\n/);
+  client.input(encodeSize({ cols: 101, rows: 33 }), 3); // Size goes in clear
+  client.input('stty size\r');
+  await client.untilText(/[\r\n]33 101\r\n/);
+
+  const output = client.payloads.filter((p) => p.payloadType === 1);
+  t.ok(output.length >= 3);
+  t.ok(output.every((p) => p.data !== undefined && p.wire.length === p.data.length + 28), 'nonce||ct||tag');
+  const counters = output.map((p) => nonceCounter(p.wire.subarray(0, 12)));
+  const challengeCounter = nonceCounter(challenge.subarray(0, 12));
+  t.equal(counters[0], challengeCounter + 1n, 'the challenge took the first nonce');
+  t.ok(
+    counters.every((c, i) => i === 0 || c === (counters[i - 1] as bigint) + 1n),
+    'counter nonce: +1 per message',
+  );
+  // The client's frames were encrypted by the helper with random nonces; the agent took them.
+  const inputs = sim.frameLog.filter((e) => e.direction === 'toAgent');
+  t.ok(inputs.length > 0);
+
+  client.input('exit\r');
+  await client.closed;
+  t.equal(client.channelClosed()?.Output, '');
+});
+
+t.test('older agent form: no Challenge, context without RandomChallenge', async (t) => {
+  const sim = await simulator(t, { randomChallenge: false });
+  const { client, sessionId } = await open(t, sim, { Target: TARGET });
+  await client.until(() => client.handshakeComplete, 'HandshakeComplete');
+  t.same(client.handshakeRequest.RequestedClientActions[1].ActionParameters, { KMSKeyId: KEY_ID });
+  t.same((sim.apiCalls.find((c) => c.caller === 'agent')?.body as any)?.EncryptionContext, {
+    'aws:ssm:SessionId': sessionId,
+    'aws:ssm:TargetId': TARGET,
+  });
+  await client.untilText(/\$ $/);
+});
+
+t.test('a client that does not acknowledge the challenge', async (t) => {
+  await t.test('is accepted by default (context without RandomChallenge)', async (t) => {
+    const sim = await simulator(t);
+    const { client } = await open(t, sim, { Target: TARGET }, { handshake: { acknowledgeChallenge: false } });
+    await client.until(() => client.handshakeComplete, 'HandshakeComplete');
+    t.notOk('aws:ssm:RandomChallenge' in ((sim.apiCalls.find((c) => c.caller === 'agent')?.body as any)?.EncryptionContext ?? {}));
+    await client.untilText(/\$ $/);
+  });
+  await t.test('is rejected when the agent requires it', async (t) => {
+    const sim = await simulator(t, { requireChallengeAck: true });
+    const { client } = await open(t, sim, { Target: TARGET }, { handshake: { acknowledgeChallenge: false } });
+    await client.closed;
+    t.equal(client.channelClosed()?.Output, CHALLENGE_ACK_REQUIRED_MESSAGE);
+    t.notOk(client.challengeRequest, 'no challenge was sent');
+    t.notOk(sim.apiCalls.some((c) => c.caller === 'agent'), 'no Decrypt attempted');
+  });
+});
+
+t.test('a data key generated with another context fails the agent Decrypt', async (t) => {
+  const sim = await simulator(t);
+  const { client } = await open(t, sim, { Target: TARGET }, { handshake: { targetId: 'ecs:other_target_x' } });
+  await client.closed;
+  t.match(client.channelClosed()?.Output, /InvalidCiphertextException/);
+  t.equal(sim.apiCalls.find((c) => c.caller === 'agent')?.errorType, 'InvalidCiphertextException');
+  t.notOk(client.handshakeComplete);
+});
+
+t.test('challenge failures and timeouts', async (t) => {
+  await t.test('wrong challenge answer', async (t) => {
+    const sim = await simulator(t);
+    const { client } = await open(t, sim, { Target: TARGET }, { handshake: { wrongChallengeAnswer: true } });
+    await client.closed;
+    t.equal(client.channelClosed()?.Output, 'Encryption challenge does not match.');
+  });
+  await t.test('no challenge answer', async (t) => {
+    // Long enough for the client's GenerateDataKey round trip on a busy machine.
+    const sim = await simulator(t, { handshakeTimeoutMs: 1500 });
+    const { client } = await open(t, sim, { Target: TARGET }, { handshake: { answerChallenge: false } });
+    await client.closed;
+    t.equal(client.channelClosed()?.Output, CHALLENGE_TIMEOUT_MESSAGE);
+  });
+  await t.test('no handshake response', async (t) => {
+    const sim = await simulator(t, { handshakeTimeoutMs: 300 });
+    const { client } = await open(t, sim, { Target: TARGET }, { handshake: { respond: false } });
+    await client.closed;
+    t.equal(client.channelClosed()?.Output, HANDSHAKE_TIMEOUT_MESSAGE);
+  });
+});
+
+t.test('input that does not decrypt fails the session', async (t) => {
+  const sim = await simulator(t);
+  const { client, sessionId } = await open(t, sim, { Target: TARGET });
+  await client.untilText(/\$ $/);
+  const wrongKey = Buffer.alloc(32, 9);
+  client.input(encryptPayload(wrongKey, Buffer.from('echo nope\r')), 1, { raw: true });
+  await client.closed;
+  t.match(client.channelClosed()?.Output, /^Error decrypting stream data message sequence 2: /);
+  t.equal(sim.sessions.get(sessionId)?.agent.channel.stats.decryptFailures, 1);
+  t.notMatch(client.text(), /nope/);
+});
+
+t.test('fault hooks: tampered ciphertext and a wrong agent key', async (t) => {
+  await t.test('tamperEncryptedNext: digest valid, GCM tag fails, once', async (t) => {
+    const sim = await simulator(t);
+    const { client } = await open(t, sim, { Target: TARGET });
+    await client.untilText(/\$ $/);
+    const before = client.payloads.length;
+    sim.faults.tamperEncryptedNext();
+    client.input('echo one\r');
+    await client.until(() => client.payloads.slice(before).some((p) => p.data === undefined), 'a bad payload');
+    client.input('echo two-$((1+1))\r');
+    await client.untilText(/two-2\r\n/);
+    const later = client.payloads.slice(before).filter((p) => p.payloadType === 1);
+    t.equal(later.filter((p) => p.data === undefined).length, 1, 'exactly one payload fails');
+    t.ok(client.received.every((r) => r.error === undefined), 'every frame digest is valid');
+  });
+  await t.test("wrong key 'output': challenge succeeds, payloads fail", async (t) => {
+    const sim = await simulator(t);
+    sim.faults.setWrongAgentKey('output');
+    const { client } = await open(t, sim, { Target: TARGET });
+    await client.until(() => client.handshakeComplete, 'HandshakeComplete');
+    await client.until(() => client.payloads.some((p) => p.payloadType === 1), 'output');
+    t.ok(client.payloads.filter((p) => p.payloadType === 1).every((p) => p.data === undefined));
+    t.ok(decryptPayload(client.keys!.agentEncrypt, Buffer.from(client.challengeRequest.Challenge, 'base64')));
+  });
+  await t.test("wrong key 'all': the client cannot read the challenge", async (t) => {
+    const sim = await simulator(t, { handshakeTimeoutMs: 1500 });
+    sim.faults.setWrongAgentKey('all');
+    const { client } = await open(t, sim, { Target: TARGET });
+    await client.closed;
+    t.ok(client.challengeRequest);
+    t.throws(() => decryptPayload(client.keys!.agentEncrypt, Buffer.from(client.challengeRequest.Challenge, 'base64')));
+    t.equal(client.channelClosed()?.Output, CHALLENGE_TIMEOUT_MESSAGE);
+  });
+});
+
+t.test('preferences: per-session override, and Port is never encrypted', async (t) => {
+  const sim = await startSimulator({ shellDelayMs: 50 });
+  t.teardown(() => sim.close());
+  const plain = await open(t, sim, { Target: TARGET });
+  await plain.client.untilText(/\$ $/);
+  t.equal(plain.client.frames('output_stream_data')[0]?.payloadType, 1, 'no KMS: no handshake');
+
+  sim.nextSessionPreferences({ kmsKeyId: 'arn:aws:kms:us-east-1:123456789012:key/11111111-2222-4333-8444-555555555555' });
+  const encrypted = await open(t, sim, { Target: TARGET });
+  await encrypted.client.until(() => encrypted.client.handshakeComplete, 'HandshakeComplete');
+  t.equal(sim.sessions.get(encrypted.sessionId)?.preferences.kmsKeyId?.startsWith('arn:aws:kms:'), true);
+
+  const again = await open(t, sim, { Target: TARGET });
+  await again.client.untilText(/\$ $/);
+  t.equal(again.client.frames('output_stream_data')[0]?.payloadType, 1, 'the override was one-shot');
+
+  sim.setSessionPreferences({ kmsKeyId: KEY_ID });
+  const port = await open(t, sim, { Target: TARGET, DocumentName: 'AWS-StartPortForwardingSession', Parameters: { portNumber: ['1'] } });
+  await port.client.until(() => port.client.handshakeComplete, 'HandshakeComplete');
+  t.equal(port.client.handshakeRequest.RequestedClientActions.length, 1, 'Port: no KMSEncryption action');
+  t.equal(port.client.handshakeComplete.CustomerMessage, '');
+  sim.setSessionPreferences({ kmsKeyId: undefined });
+  t.equal(sim.sessionPreferences.kmsKeyId, undefined);
+});
+
+t.test('KMS with command sessions: InteractiveCommands handshakes; 1/11/12 encrypted', async (t) => {
+  const sim = await simulator(t);
+  const interactive = await open(t, sim, {
+    Target: TARGET,
+    DocumentName: 'AWS-StartInteractiveCommand',
+    Parameters: { command: ['echo interactive-$((2+3))'] },
+  });
+  await interactive.client.closed;
+  t.equal(interactive.client.handshakeRequest.RequestedClientActions[0].ActionParameters.SessionType, 'InteractiveCommands');
+  t.match(interactive.client.text(), /interactive-5/);
+
+  const separate = await open(t, sim, {
+    Target: TARGET,
+    DocumentName: 'AWS-StartNonInteractiveCommand',
+    Parameters: { command: ['echo out; echo err >&2; exit 4'], separateOutputStream: ['true'] },
+  });
+  const c: RawClient = separate.client;
+  await c.closed;
+  t.equal(c.handshakeComplete.CustomerMessage, KMS_CUSTOMER_MESSAGE);
+  t.equal(c.text(1), 'out\n');
+  t.equal(c.text(11), 'err\n');
+  t.equal(c.text(12), 'EXIT_CODE: 4');
+  const dataPayloads = c.payloads.filter((p) => [1, 11, 12].includes(p.payloadType));
+  t.equal(dataPayloads.length, 3);
+  t.ok(dataPayloads.every((p) => p.wire.length === (p.data?.length ?? -1) + 28), 'all three types encrypted');
+});
