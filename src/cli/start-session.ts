@@ -57,13 +57,14 @@ export async function startSession(request: StartRequest, responseFromEnv: boole
     for (const name of signals) process.off(name, onSignal);
   }
   logger.close();
-  return report(outcome, request.sessionId, responseFromEnv, session.notices, io);
+  return report(outcome, request.sessionId, responseFromEnv, exitStatusFromRemote, session.notices, io);
 }
 
 function report(
   outcome: SessionOutcome,
   sessionId: string,
   responseFromEnv: boolean,
+  exitStatusFromRemote: boolean,
   notices: NodeJS.WritableStream,
   io: SessionIO,
 ): number {
@@ -74,7 +75,7 @@ function report(
           ? `\n\nSessionId: ${sessionId} : ${outcome.output}\n\n`
           : `\n\nExiting session with sessionId: ${sessionId}.\n\n`,
       );
-      return exitStatus(outcome.exitCode);
+      return exitStatusFromRemote ? exitStatus(outcome.exitCode) : 0;
     case 'ended':
       notices.write(`\n\nExiting session with sessionId: ${sessionId}.\n\n`);
       return 0;

@@ -1,0 +1,199 @@
+// End to end for issue 5: KMS-encrypted sessions, command sessions with exit codes, and
+// ECS exec, driven through the real AWS CLI v1 (and the built binary directly) against
+// the simulator. All traffic stays on 127.0.0.1.
+import t from 'tap';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { spawn as spawnPty } from 'node-pty';
+import { startSimulator, type Simulator } from '../src/simulator/index.ts';
+import { createSandbox, findOnPath, PLUGIN_BINARY, REGION, type Sandbox } from './helpers/aws-cli-sandbox.ts';
+import { start } from './helpers/processes.ts';
+import { printable, waitFor } from './helpers/wait.ts';
+
+type TestContext = Parameters<Parameters<typeof t.test>[0]>[0];
+
+const TARGET = 'i-0123456789abcdef0';
+const AWS = findOnPath('aws');
+const PROMPT = /sh-\d+\.\d+[$#] /;
+
+function prerequisites(t: TestContext): boolean {
+  if (!existsSync(PLUGIN_BINARY)) return void t.fail('dist/session-manager-plugin is missing: run `npm run build`'), false;
+  if (!AWS) return void t.fail('the AWS CLI (`aws`) is not on PATH'), false;
+  return true;
+}
+
+async function setup(t: TestContext, options: Parameters<typeof startSimulator>[0] = {}) {
+  const sim = await startSimulator({ shellDelayMs: 200, ...options });
+  t.teardown(() => sim.close());
+  const sandbox: Sandbox = createSandbox();
+  t.teardown(() => sandbox.remove());
+  // The plugin calls KMS itself; AWS_ENDPOINT_URL_KMS points it at the simulator.
+  const env = sandbox.env({ AWS_ENDPOINT_URL_KMS: sim.endpoint });
+  return { sim, sandbox, env };
+}
+
+/** Every frame the gateway relays, both directions, for plaintext checks. */
+function recordWire(sim: Simulator): Buffer[] {
+  const frames: Buffer[] = [];
+  sim.observe((_direction, frame) => frames.push(Buffer.from(frame)));
+  return frames;
+}
+
+const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+
+function commandArgs(sim: Simulator, parameters: Record<string, string[]>): string[] {
+  return [
+    'ssm', 'start-session', '--target', TARGET, '--endpoint-url', sim.endpoint, '--region', REGION,
+    '--document-name', 'AWS-StartNonInteractiveCommand', '--parameters', JSON.stringify(parameters),
+  ];
+}
+
+const KMS_MESSAGE = 'This session is encrypted using AWS KMS.\n';
+
+/** What a command printed, without the plugin's banner, KMS notice and exit message. */
+function commandOutput(stdout: Buffer, sessionId: string): Buffer {
+  const banner = Buffer.from(`\nStarting session with SessionId: ${sessionId}\n`);
+  const exit = Buffer.from(`\n\nExiting session with sessionId: ${sessionId}.\n\n`);
+  let body = stdout;
+  if (body.subarray(0, banner.length).equals(banner)) body = body.subarray(banner.length);
+  if (body.subarray(0, KMS_MESSAGE.length).toString() === KMS_MESSAGE) body = body.subarray(KMS_MESSAGE.length);
+  if (body.subarray(body.length - exit.length).equals(exit)) body = body.subarray(0, body.length - exit.length);
+  return body;
+}
+
+t.test('encrypted shell through the AWS CLI: no plaintext crosses the wire either way', async (t) => {
+  if (!prerequisites(t)) return;
+  const { sim, env } = await setup(t, { kmsKeyId: 'alias/session-key' });
+  const wire = recordWire(sim);
+  const term = spawnPty(AWS!, ['ssm', 'start-session', '--target', TARGET, '--endpoint-url', sim.endpoint, '--region', REGION], {
+    cols: 120, rows: 40, env: env as Record<string, string>,
+  });
+  let screen = '';
+  let exitCode: number | undefined;
+  term.onData((d) => (screen += d));
+  term.onExit((e) => (exitCode = e.exitCode));
+  t.teardown(() => { if (exitCode === undefined) term.kill(); });
+  const opts = (what: string) => ({ timeoutMs: 15_000, what, context: () => printable(screen), abort: () => (exitCode !== undefined ? `aws exited ${exitCode}` : undefined) });
+  await waitFor(() => screen.includes('This session is encrypted using AWS KMS.'), opts('the KMS customer message'));
+  await waitFor(() => PROMPT.test(screen), opts('the prompt'));
+  // The typed marker and the computed output marker must never appear in clear on the wire.
+  term.write('echo typed-zq-marker; echo "out-zq-$((6*7))"\r');
+  await waitFor(() => screen.includes('out-zq-42'), opts('the command output'));
+  term.write('exit\r');
+  await waitFor(() => exitCode !== undefined, opts('aws to exit'));
+  t.equal(exitCode, 0);
+  const session = [...sim.sessions.values()][0]!;
+  t.ok(session.agent.encrypted, 'the agent negotiated encryption');
+  const kmsCalls = sim.apiCalls.filter((c) => c.service === 'kms' && c.operation === 'GenerateDataKey');
+  t.equal(kmsCalls.length, 1, 'the plugin called GenerateDataKey once');
+  t.ok(wire.length > 10, `frames were observed (${wire.length})`);
+  for (const marker of ['typed-zq-marker', 'out-zq-42', 'echo typed']) {
+    t.notOk(wire.some((frame) => frame.includes(marker)), `"${marker}" never crossed the wire in clear`);
+  }
+});
+
+t.test('encrypted NonInteractiveCommands session prints 16 MiB intact', async (t) => {
+  if (!prerequisites(t)) return;
+  const { sim, env } = await setup(t, { kmsKeyId: 'alias/session-key', pacing: false });
+  const dir = mkdtempSync(path.join(tmpdir(), 'smp-kms-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const data = randomBytes(16 * 1024 * 1024);
+  writeFileSync(path.join(dir, 'payload.bin'), data);
+  const run = start(AWS!, commandArgs(sim, { command: [`cat ${path.join(dir, 'payload.bin')}`], separateOutputStream: ['true'] }), { env, timeoutMs: 90_000 });
+  const result = await run.result;
+  t.equal(result.timedOut, false);
+  t.equal(result.code, 0, `aws exit status (stderr: ${result.stderr.toString().slice(0, 300)})`);
+  const session = [...sim.sessions.values()][0]!;
+  t.ok(session.agent.encrypted, 'encrypted');
+  const body = commandOutput(result.stdout, session.sessionId);
+  t.equal(body.length, data.length, 'byte count');
+  t.equal(sha256(body), sha256(data), 'SHA-256 of 16 MiB through KMS encryption');
+});
+
+t.test('tampered ciphertext and a wrong key end the session cleanly', async (t) => {
+  if (!prerequisites(t)) return;
+  for (const fault of ['tamper', 'wrong-key'] as const) {
+    const { sim, env } = await setup(t, { kmsKeyId: 'alias/session-key' });
+    if (fault === 'tamper') sim.faults.tamperEncryptedNext(1);
+    else sim.faults.setWrongAgentKey('output');
+    const run = start(AWS!, commandArgs(sim, { command: ['echo secret-plain-text'], separateOutputStream: ['true'] }), { env, timeoutMs: 30_000 });
+    const result = await run.result;
+    const stdout = result.stdout.toString('latin1');
+    const stderr = result.stderr.toString();
+    t.equal(result.timedOut, false, `${fault}: no hang`);
+    t.match(stderr, /Cannot perform start session: data from the agent failed decryption/, `${fault}: one clear line`);
+    t.notMatch(stdout, /secret-plain-text/, `${fault}: nothing was printed from the failed payload`);
+    t.equal(stdout.replace(/\nStarting session with SessionId: \S+\n/, '').replace(KMS_MESSAGE, ''), '', `${fault}: stdout holds only the banner and KMS notice`);
+    t.equal(result.code, 255, `${fault}: the plugin failed (the AWS CLI reports 255)`);
+    t.match(stderr, /returned non-zero exit status 1\./);
+    t.ok(sim.apiCalls.some((c) => c.operation === 'TerminateSession'), `${fault}: TerminateSession called`);
+  }
+});
+
+t.test('NonInteractiveCommands: exit code and separate streams', async (t) => {
+  if (!prerequisites(t)) return;
+  const { sim, env, sandbox } = await setup(t);
+  const parameters = { command: ['echo to-out; echo to-err >&2; exit 7'], separateOutputStream: ['true'] };
+  // Through the AWS CLI: its own status is 255 for any non-zero plugin status, and it
+  // names ours; the message carries no token because the response came via the env var.
+  const viaCli = await start(AWS!, commandArgs(sim, parameters), { env, timeoutMs: 30_000 }).result;
+  const session = [...sim.sessions.values()][0]!;
+  t.equal(commandOutput(viaCli.stdout, session.sessionId).toString(), 'to-out\n', 'stdout holds only the command stdout');
+  t.match(viaCli.stderr.toString(), /^to-err\n/, 'the command stderr is on stderr');
+  t.match(viaCli.stderr.toString(), /returned non-zero exit status 7\./, 'the AWS CLI reports our exit status 7');
+  t.notOk(viaCli.stderr.toString().includes(session.token), 'no token in the AWS CLI message');
+  t.equal(viaCli.code, 255);
+
+  // The plugin itself, invoked exactly as the AWS CLI does (env-var path), exits 7.
+  const { SSMClient, StartSessionCommand } = await import('@aws-sdk/client-ssm');
+  const ssm = new SSMClient({ region: REGION, endpoint: sim.endpoint, credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'x' } });
+  const response = await ssm.send(new StartSessionCommand({ Target: TARGET, DocumentName: 'AWS-StartNonInteractiveCommand', Parameters: parameters }));
+  ssm.destroy();
+  const args = ['AWS_SSM_START_SESSION_RESPONSE', REGION, 'StartSession', '', JSON.stringify({ Target: TARGET }), sim.endpoint];
+  const responseEnv = { AWS_SSM_START_SESSION_RESPONSE: JSON.stringify(response) };
+  const direct = await start(PLUGIN_BINARY, args, { env: { ...env, ...responseEnv }, timeoutMs: 30_000 }).result;
+  t.equal(direct.code, 7, 'the remote exit code is the plugin exit status');
+  t.equal(direct.stderr.toString(), 'to-err\n');
+  t.notMatch(direct.stdout.toString(), /EXIT_CODE/);
+
+  // The official behaviour on request: EXIT_CODE printed, exit 0.
+  const again = await (async () => {
+    const client = new SSMClient({ region: REGION, endpoint: sim.endpoint, credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'x' } });
+    const r = await client.send(new StartSessionCommand({ Target: TARGET, DocumentName: 'AWS-StartNonInteractiveCommand', Parameters: parameters }));
+    client.destroy();
+    return r;
+  })();
+  const official = await start(PLUGIN_BINARY, args, {
+    env: { ...env, AWS_SSM_START_SESSION_RESPONSE: JSON.stringify(again), SESSION_MANAGER_PLUGIN_EXIT_CODE: 'official' },
+    timeoutMs: 30_000,
+  }).result;
+  t.equal(official.code, 0);
+  t.match(official.stdout.toString(), /EXIT_CODE: 7/);
+  void sandbox;
+});
+
+t.test('ECS exec through the AWS CLI: interactive echo round trip', async (t) => {
+  if (!prerequisites(t)) return;
+  const { sim, env } = await setup(t);
+  const term = spawnPty(AWS!, [
+    'ecs', 'execute-command', '--cluster', 'demo-cluster', '--task', 'a1b2c3d4e5f6', '--container', 'web',
+    '--command', '/bin/bash --noprofile --norc', '--interactive', '--endpoint-url', sim.endpoint, '--region', REGION,
+  ], { cols: 100, rows: 30, env: { ...(env as Record<string, string>), PS1: 'ecs$ ' } });
+  let screen = '';
+  let exitCode: number | undefined;
+  term.onData((d) => (screen += d));
+  term.onExit((e) => (exitCode = e.exitCode));
+  t.teardown(() => { if (exitCode === undefined) term.kill(); });
+  const opts = (what: string) => ({ timeoutMs: 20_000, what, context: () => printable(screen), abort: () => (exitCode !== undefined ? `aws exited ${exitCode}` : undefined) });
+  await waitFor(() => screen.includes('Starting session with SessionId: ecs-execute-command-'), opts('the ECS session banner'));
+  term.write('echo ecs-round-$((20+22))\r');
+  await waitFor(() => screen.includes('ecs-round-42'), opts('the echoed output'));
+  term.write('exit\r');
+  await waitFor(() => exitCode !== undefined, opts('aws to exit'));
+  t.equal(exitCode, 0);
+  const session = [...sim.sessions.values()][0]!;
+  t.match(session.target, /^ecs:demo-cluster_a1b2c3d4e5f6_/, 'the ECS target');
+  t.ok(sim.apiCalls.some((c) => c.service === 'ecs' && c.operation === 'ExecuteCommand'));
+});
