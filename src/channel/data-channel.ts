@@ -281,6 +281,8 @@ export class DataChannel extends EventEmitter {
       return;
     }
     if (this.dispatch(frame, false)) {
+      // A copy kept out of order earlier (its drain refused, then resent) is now stale.
+      this.reorder.delete(seq);
       this.expectedIncomingSequence++;
       this.drainReorderBuffer();
     }
