@@ -71,7 +71,6 @@ export class PluginSession {
   private readonly options: PluginSessionOptions;
   private readonly log: Logger;
   private readonly connection: ConnectionKeeper;
-  private transport: FrameTransport | undefined;
   private handler: SessionHandler | undefined;
   private negotiated: NegotiatedSession | undefined;
   private handshakeStarted = false;
@@ -165,7 +164,6 @@ export class PluginSession {
   }
 
   private onTransport(transport: FrameTransport, resumed: boolean): void {
-    this.transport = transport;
     this.channel.attach(transport);
     this.log.debug(resumed ? 'data channel reopened' : 'data channel open');
     if (resumed) this.options.io.stderr.write('Connection re-established.\n');

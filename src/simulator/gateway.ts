@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { HeaderFlags, MessageType, SCHEMA_VERSION } from '../protocol/constants.ts';
 import { decodeFrame, encodeFrame } from '../protocol/frame.ts';
+import { encodeUnsequencedFrame } from '../protocol/control-frames.ts';
 import { getFold } from '../protocol/payloads.ts';
 import { newUuid } from '../protocol/uuid.ts';
 import type { Direction, FaultInjector } from './faults.ts';
@@ -297,16 +298,7 @@ export class Gateway {
 
 /** A message of the service's own: Seq 0, Flags 3, empty payload. */
 function serviceFrame(messageType: string): Buffer {
-  return encodeFrame({
-    messageType,
-    schemaVersion: SCHEMA_VERSION,
-    createdDate: Date.now(),
-    sequenceNumber: 0,
-    flags: HeaderFlags.SynFin,
-    messageId: newUuid(),
-    payloadType: 0,
-    payload: Buffer.alloc(0),
-  });
+  return encodeUnsequencedFrame(messageType);
 }
 
 /** Reads the MessageType field without decoding the rest of the frame. */

@@ -2,7 +2,8 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HeaderFlags, MessageType, PayloadType, SCHEMA_VERSION } from '../../protocol/constants.ts';
 import { decodeFrame, encodeFrame, FrameError, type Frame } from '../../protocol/frame.ts';
-import { decodeAcknowledgedSequence, encodeAcknowledgement } from '../../protocol/payloads.ts';
+import { encodeAcknowledgeFrame, encodeUnsequencedFrame } from '../../protocol/control-frames.ts';
+import { decodeAcknowledgedSequence } from '../../protocol/payloads.ts';
 import { newUuid } from '../../protocol/uuid.ts';
 import { RtoEstimator } from './rto-estimator.ts';
 
@@ -279,20 +280,8 @@ export class AgentChannel {
   /** Reports the agent's state to the service (§4.8); never seen by the client. */
   sendSessionState(state: SessionState): void {
     if (this.closed) return;
-    this.sendFrame(
-      encodeFrame({
-        messageType: MessageType.AgentSessionState,
-        schemaVersion: SCHEMA_VERSION,
-        createdDate: Date.now(),
-        sequenceNumber: 0,
-        flags: HeaderFlags.SynFin,
-        messageId: newUuid(),
-        payloadType: 0,
-        payload: Buffer.from(
-          JSON.stringify({ SchemaVersion: 1, SessionState: state, SessionId: this.sessionId }),
-        ),
-      }),
-    );
+    const report = { SchemaVersion: 1, SessionState: state, SessionId: this.sessionId };
+    this.sendFrame(encodeUnsequencedFrame(MessageType.AgentSessionState, Buffer.from(JSON.stringify(report))));
   }
 
   /** Handles one frame arriving from the service. */
@@ -419,18 +408,7 @@ export class AgentChannel {
 
   private acknowledge(frame: Frame): void {
     this.stats.acksSent++;
-    this.sendFrame(
-      encodeFrame({
-        messageType: MessageType.Acknowledge,
-        schemaVersion: SCHEMA_VERSION,
-        createdDate: Date.now(),
-        sequenceNumber: 0,
-        flags: HeaderFlags.SynFin,
-        messageId: newUuid(),
-        payloadType: 0,
-        payload: encodeAcknowledgement(frame.messageType, frame.messageId, frame.sequenceNumber),
-      }),
-    );
+    this.sendFrame(encodeAcknowledgeFrame(frame));
   }
 
   private receiveAck(frame: Frame): void {
