@@ -134,13 +134,9 @@ export class PluginSession {
     return outcome;
   }
 
-  /** A signal the CLI caught. Shell-like sessions forward it; otherwise it ends the session. */
+  /** A signal the CLI caught: the handler's business (forward, or end cleanly), else the end. */
   signal(name: NodeJS.Signals): void {
     if (this.handler?.signal(name)) return;
-    if (name === 'SIGINT' || name === 'SIGQUIT' || name === 'SIGTSTP') {
-      if (!this.handler) this.end(`${name} received`, true);
-      return;
-    }
     this.end(`${name} received`, true);
   }
 
