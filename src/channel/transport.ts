@@ -11,6 +11,11 @@ export interface FrameTransport extends EventEmitter {
   send(frame: Buffer): boolean;
   /** Bytes queued on the connection but not yet handed to the OS. */
   readonly bufferedAmount: number;
+  /**
+   * Set when the peer closed the connection on purpose (a WebSocket close frame) with
+   * this code; undefined while open, after a local close, or when the connection broke.
+   */
+  readonly closeCode?: number;
   /** Stops reading from the connection (TCP backpressure towards the sender). */
   pause(): void;
   resume(): void;

@@ -80,7 +80,7 @@ function report(
       notices.write(`\n\nExiting session with sessionId: ${sessionId}.\n\n`);
       return 0;
     case 'failed':
-      io.stderr.write(`Cannot perform start session: ${outcome.error.message}\n`);
+      io.stderr.write(outcome.error.verbatim ? `${outcome.error.message}\n` : `Cannot perform start session: ${outcome.error.message}\n`);
       return responseFromEnv ? 1 : 0;
   }
 }

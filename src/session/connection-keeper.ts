@@ -29,6 +29,9 @@ export interface ConnectionKeeperOptions {
   maxBackoffMs?: number;
 }
 
+/** A connection the service closes sooner than this, with nothing received, counts as a failed attempt. */
+const FRUITLESS_CONNECTION_MS = 5000;
+
 /** API errors after which the session cannot be resumed, whatever we retry. */
 const FINAL_API_ERRORS = new Set([
   'DoesNotExistException',
@@ -59,6 +62,13 @@ export class ConnectionKeeper extends EventEmitter {
   private streamUrl: string;
   private current: FrameTransport | undefined;
   private everConnected = false;
+  /**
+   * Reconnects in a row whose connection the service closed on purpose, soon and before
+   * anything arrived on it (it accepts the socket, then refuses the channel). Those count
+   * as failed attempts, so the backoff keeps growing instead of restarting: otherwise a
+   * tight loop of ResumeSession calls. A connection that merely breaks is retried at once.
+   */
+  private fruitless = 0;
   private stopped = false;
   private readonly backoffBase = 100 + randomInt(100);
 
@@ -110,8 +120,20 @@ export class ConnectionKeeper extends EventEmitter {
   private use(transport: FrameTransport, resumed: boolean): void {
     if (this.stopped) return void transport.close();
     this.current = transport;
-    transport.once('frame', () => (this.everConnected = true));
-    transport.once('close', (err?: Error) => this.onClose(transport, err));
+    const openedAt = performance.now();
+    let heard = false;
+    transport.once('frame', () => {
+      heard = true;
+      this.everConnected = true;
+      this.fruitless = 0;
+    });
+    transport.once('close', (err?: Error) => {
+      // Refused: closed by the service, soon, with nothing received. Not a long idle
+      // connection, and not one the network broke.
+      const refused = !heard && transport.closeCode !== undefined && performance.now() - openedAt < FRUITLESS_CONNECTION_MS;
+      this.fruitless = refused ? this.fruitless + 1 : 0;
+      this.onClose(transport, err);
+    });
     this.emit('transport', transport, resumed);
   }
 
@@ -134,11 +156,17 @@ export class ConnectionKeeper extends EventEmitter {
 
   private async reconnect(): Promise<void> {
     const resume = this.options.resume!;
-    for (let attempt = 0; !this.stopped; attempt++) {
+    const first = this.fruitless;
+    if (first > 0) {
+      this.log.debug(`the service closed the last ${first} connection(s) before anything arrived; backing off`);
+      await this.pause(first - 1);
+    }
+    for (let attempt = first; !this.stopped; attempt++) {
       try {
         const resumed = await resume(this.options.sessionId);
         if (!resumed.tokenValue) {
-          this.emit('failed', new SessionError(`Session ${this.options.sessionId} timed out.`));
+          // The official client's words (§6.7).
+          this.emit('failed', new SessionError(`Session: ${this.options.sessionId} timed out.`, { verbatim: true }));
           return;
         }
         this.tokenValue = resumed.tokenValue;
@@ -146,7 +174,7 @@ export class ConnectionKeeper extends EventEmitter {
         if (resumed.streamUrl) this.streamUrl = resumed.streamUrl;
         const transport = await this.options.connect(this.streamUrl, this.openDataChannel());
         this.reconnects++;
-        this.log.debug(`reconnected after ${attempt + 1} attempt(s)`);
+        this.log.debug(`reconnected after ${attempt - first + 1} attempt(s)`);
         this.use(transport, true);
         return;
       } catch (err) {
@@ -156,7 +184,7 @@ export class ConnectionKeeper extends EventEmitter {
           this.emit('failed', new SessionError(`the session cannot be resumed: ${message(err)}`));
           return;
         }
-        this.log.debug(`reconnect attempt ${attempt + 1} failed: ${name || 'error'}: ${message(err)}`);
+        this.log.debug(`reconnect attempt ${attempt - first + 1} failed: ${name || 'error'}: ${message(err)}`);
         await this.pause(attempt);
       }
     }

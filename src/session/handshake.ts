@@ -38,7 +38,8 @@ export async function answerHandshake(
   for (const action of request.RequestedClientActions) {
     let processed: ProcessedClientAction;
     if (action.ActionType === 'SessionType') {
-      const type = String(getFold(action.ActionParameters, 'SessionType') ?? '');
+      const raw = getFold(action.ActionParameters, 'SessionType');
+      const type = typeof raw === 'string' ? raw : JSON.stringify(raw ?? '');
       const properties = getFold(action.ActionParameters, 'Properties');
       if ((SESSION_TYPES as readonly string[]).includes(type)) {
         session.sessionType = type as SessionType;

@@ -35,6 +35,8 @@ export interface PluginSessionOptions extends SessionParameters {
   api?: SessionApi;
   /** WebSocket liveness: ping interval and silence limit. */
   liveness?: Liveness;
+  /** Give up when the agent acknowledges nothing for this long while connected (default 5 min). */
+  stallTimeoutMs?: number;
   /** Attempts for the first connection (the official client makes 6). */
   connectAttempts?: number;
   /** Handles a KMSEncryption request; without it such sessions are refused. */
@@ -85,7 +87,7 @@ export class PluginSession {
   constructor(options: PluginSessionOptions) {
     this.options = options;
     this.log = options.logger ?? silentLogger;
-    this.channel = new DataChannel({ logger: this.log });
+    this.channel = new DataChannel({ logger: this.log, stallTimeoutMs: options.stallTimeoutMs });
     const api = options.api;
     this.connection = new ConnectionKeeper({
       sessionId: options.sessionId,
@@ -129,7 +131,7 @@ export class PluginSession {
     this.channel.on('stalled', () => this.fail('the agent stopped acknowledging data; giving up', true));
     this.connection.on('transport', (transport: FrameTransport, resumed: boolean) => this.onTransport(transport, resumed));
     this.connection.on('lost', (reason: string) => this.onConnectionLost(reason));
-    this.connection.on('failed', (error: SessionError) => this.fail(error.message, true));
+    this.connection.on('failed', (error: SessionError) => this.fail(error, true));
     this.connection.start();
     return outcome;
   }
@@ -266,9 +268,9 @@ export class PluginSession {
       );
   }
 
-  private fail(reason: string, terminate: boolean): void {
+  private fail(reason: string | SessionError, terminate: boolean): void {
     if (terminate) void this.terminateRemote();
-    this.finish({ status: 'failed', error: new SessionError(reason) });
+    this.finish({ status: 'failed', error: reason instanceof SessionError ? reason : new SessionError(reason) });
   }
 
   /** Calls TerminateSession once; finish() waits for it, at most a few seconds. */

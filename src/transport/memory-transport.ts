@@ -19,6 +19,7 @@ export interface LinkFaults {
 export class MemoryTransport extends EventEmitter implements FrameTransport {
   peer: MemoryTransport | undefined;
   readonly bufferedAmount = 0;
+  closeCode: number | undefined;
   framesSent = 0;
   private open = true;
   private paused = false;
@@ -76,12 +77,22 @@ export class MemoryTransport extends EventEmitter implements FrameTransport {
     while (!this.paused && this.backlog.length > 0) this.emit('frame', this.backlog.shift()!);
   }
 
-  close(): void {
+  /**
+   * Closes this end; the other end closes on the next turn of the event loop. With a
+   * code, the other end sees a deliberate close by its peer (`closeCode`), as after a
+   * WebSocket close frame; without one, a broken connection.
+   */
+  close(code?: number): void {
     if (!this.open) return;
     this.open = false;
     this.emit('close');
     const peer = this.peer;
-    if (peer?.open) setImmediate(() => peer.close());
+    if (peer?.open) {
+      setImmediate(() => {
+        if (peer.open && code !== undefined) peer.closeCode = code;
+        peer.close();
+      });
+    }
   }
 }
 

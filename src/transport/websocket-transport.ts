@@ -28,8 +28,12 @@ export interface ConnectOptions {
   env?: NodeJS.ProcessEnv;
 }
 
+/** What ws reports when the connection ended without a close frame from the peer. */
+const ABNORMAL_CLOSURE = 1006;
+
 /** A connected data-channel WebSocket: binary frames both ways (§2). */
 export class WebSocketTransport extends EventEmitter implements FrameTransport {
+  closeCode: number | undefined;
   private readonly socket: WebSocket;
   private closed = false;
   private lastHeard = performance.now();
@@ -46,7 +50,10 @@ export class WebSocketTransport extends EventEmitter implements FrameTransport {
       const buffer = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
       this.emit('frame', buffer);
     });
-    socket.on('close', (code: number, reason: Buffer) => this.finish(code, reason.toString()));
+    socket.on('close', (code: number, reason: Buffer) => {
+      if (!this.closed && code !== ABNORMAL_CLOSURE) this.closeCode = code;
+      this.finish(code, reason.toString());
+    });
     socket.on('error', (err: Error) => this.finish(undefined, err.message));
   }
 
