@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { WebSocketServer } from 'ws';
 import pty from 'node-pty';
 import { startSimulator } from '../src/simulator/index.ts';
+import { benchPort } from './bench-port.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const binary = path.join(root, 'dist', 'session-manager-plugin');
@@ -123,4 +124,6 @@ process.stderr.write('session-manager-plugin benchmark (single binary, loopback 
 versionFigures();
 await execToOpenDataChannel();
 await keystrokeEcho();
+process.stderr.write('port forwarding (see scripts/bench-port.mjs)\n');
+await benchPort(row);
 process.stdout.write('\n| figure | value |\n|---|---|\n' + rows.map(([n, v]) => `| ${n} | ${v} |`).join('\n') + '\n');

@@ -136,6 +136,7 @@ await writeFile(
       useCodeCache: true,
       useSnapshot: false, // crashes once http/ws are loaded
       execArgvExtension: 'none', // NODE_OPTIONS and --node-options are not honoured
+      execArgv: ['--max-semi-space-size=1'], // a young generation of 2 MiB, not 128
       assets: { [SDK_ASSET]: fromRoot(out.sdk), [SDK_CACHE_ASSET]: fromRoot(out.sdkCache) },
     },
     null,

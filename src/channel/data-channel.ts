@@ -50,6 +50,13 @@ export interface DataChannelStats {
   acksReceived: number;
 }
 
+/**
+ * No frame is resent sooner than this after its last send, whatever the RTT estimate:
+ * over one TCP connection a late ack means a busy peer (or our own event loop), and
+ * resending into the queue only makes it later.
+ */
+const MIN_RESEND_MS = 300;
+
 /** Payload types whose frames are acknowledged before they are processed (§5.3). */
 const HANDSHAKE_TYPES = new Set<number>([
   PayloadType.HandshakeRequest,
@@ -97,6 +104,7 @@ export class DataChannel extends EventEmitter {
   private incomingHeld = false;
   private producerBlocked = false;
   private timer: NodeJS.Timeout | undefined;
+  private immediate: NodeJS.Immediate | undefined;
   private lastProgressAt = 0;
   private stallReported = false;
   private closed = false;
@@ -335,7 +343,8 @@ export class DataChannel extends EventEmitter {
     if (!entry) return;
     this.lastProgressAt = this.now();
     this.stallReported = false;
-    if (entry.lastSent !== undefined) this.rto.sample(this.now() - entry.lastSent);
+    // Karn's rule: the ack of a resent frame may answer any of its sends; no RTT sample.
+    if (entry.lastSent !== undefined && entry.sends === 1) this.rto.sample(this.now() - entry.lastSent);
     if (this.window.size === 0) this.stopTimer();
     this.emit('acknowledged', seq);
     if (this.producerBlocked && this.window.size <= this.window.limit / 2) {
@@ -381,7 +390,7 @@ export class DataChannel extends EventEmitter {
 
   /** The one retransmission timer: armed for the earliest deadline of any pending frame. */
   private armTimer(): void {
-    if (this.timer || this.window.size === 0 || !this.canTransmit()) return;
+    if (this.timer || this.immediate || this.window.size === 0 || !this.canTransmit()) return;
     let earliest = Infinity;
     for (const entry of this.window.values()) {
       const sent = entry.lastSent ?? this.now();
@@ -392,14 +401,35 @@ export class DataChannel extends EventEmitter {
 
   private stopTimer(): void {
     if (this.timer) clearTimeout(this.timer);
+    if (this.immediate) clearImmediate(this.immediate);
     this.timer = undefined;
+    this.immediate = undefined;
   }
 
   private readonly onTimer = (): void => {
+    // Timers run before the poll phase: let acks already received be read first.
     this.timer = undefined;
+    this.immediate = setImmediate(this.onTimerAfterIo);
+  };
+
+  private readonly onTimerAfterIo = (): void => {
+    this.immediate = undefined;
     if (!this.canTransmit()) return;
+    // Over one TCP connection a frame is only lost if the agent refused it. While acks
+    // still arrive (or cannot: we hold incoming, or our own frames are still queued
+    // locally) the unacked frames are just queued behind others: resending them would
+    // only add duplicates to the queue, and did (as many resends as first sends).
+    const sinceProgress = this.now() - this.lastProgressAt;
+    if (!this.stallReported && sinceProgress > this.stallTimeoutMs) {
+      this.stallReported = true;
+      this.emit('stalled');
+    }
+    const rto = Math.max(this.rto.rto, MIN_RESEND_MS);
+    if (this.incomingHeld || (this.transport?.bufferedAmount ?? 0) > 0 || sinceProgress < rto) {
+      this.timer = setTimeout(this.onTimer, Math.max(10, rto - sinceProgress));
+      return;
+    }
     const now = this.now();
-    const rto = this.rto.rto;
     let resent = 0;
     // Every overdue frame goes again, not only the oldest (official quirk Q2).
     for (const entry of this.window.values()) {
@@ -408,6 +438,7 @@ export class DataChannel extends EventEmitter {
         resent++;
       }
     }
+    if (resent > 0) this.rto.backoff();
     if (resent > 0) this.log.debug(`retransmitted ${resent} frames (rto ${rto.toFixed(1)} ms, window ${this.window.size})`);
     if (!this.stallReported && now - this.lastProgressAt > this.stallTimeoutMs) {
       this.stallReported = true;

@@ -13,6 +13,11 @@ export class RtoEstimator {
   rttvar = 0;
   rto = RtoEstimator.INITIAL_RTO_MS;
 
+  /** A retransmission timeout fired: back off until the next sample (RFC 6298 §5.5). */
+  backoff(): void {
+    this.rto = Math.min(this.rto * 2, RtoEstimator.MAX_RTO_MS);
+  }
+
   sample(rttMs: number): void {
     const rtt = Math.max(0, rttMs);
     this.rttvar = 0.75 * this.rttvar + 0.25 * Math.abs(this.srtt - rtt);

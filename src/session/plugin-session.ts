@@ -80,6 +80,7 @@ export class PluginSession {
   private noticeStream: NodeJS.WritableStream;
   private finished = false;
   private ending = false;
+  private terminateApiPending = false;
   private terminating: Promise<void> | undefined;
   private remoteExitCode: number | undefined;
   private resolveOutcome: (outcome: SessionOutcome) => void = () => {};
@@ -153,6 +154,7 @@ export class PluginSession {
     if (this.finished || this.ending) return;
     this.ending = true;
     this.log.debug(`ending session: ${request.reason}`);
+    this.terminateApiPending = request.terminateApi ?? false;
     if (request.terminateFlag) {
       this.channel.send(PayloadType.Flag, encodeFlag(FlagCode.TerminateSession));
       const delivered = await this.channel.flushed(FLAG_ACK_WAIT_MS);
@@ -289,6 +291,8 @@ export class PluginSession {
   private finish(outcome: SessionOutcome): void {
     if (this.finished) return;
     this.finished = true;
+    // channel_closed may overtake the acknowledgement of our TerminateSession flag.
+    if (this.terminateApiPending) void this.terminateRemote();
     this.showBanner();
     this.handler?.stop();
     this.channel.close();

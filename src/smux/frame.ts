@@ -76,6 +76,8 @@ export function encodeFrame(cmd: number, streamId: number, data?: Buffer): Buffe
  * a Buffer after pushing it. Only a frame that straddles input Buffers is copied, once.
  */
 export class FrameParser {
+  /** Where copies of frames that straddle input Buffers go (a new Buffer by default). */
+  private readonly allocate: (size: number) => Buffer;
   private chunks: Buffer[] = [];
   /** Index of the first unconsumed chunk. */
   private head = 0;
@@ -89,6 +91,10 @@ export class FrameParser {
   private pendingLength = 0;
   private failure: SmuxProtocolError | undefined;
   private readonly scratch = Buffer.allocUnsafe(HEADER_SIZE);
+
+  constructor(options: { allocate?: (size: number) => Buffer } = {}) {
+    this.allocate = options.allocate ?? ((size) => Buffer.allocUnsafe(size));
+  }
 
   /** Bytes pushed but not yet returned as frames. */
   get buffered(): number {
@@ -167,7 +173,7 @@ export class FrameParser {
       else this.offset = end;
       return first.subarray(start, end);
     }
-    const out = into ?? Buffer.allocUnsafe(n);
+    const out = into ?? this.allocate(n);
     let filled = 0;
     while (filled < n) {
       const chunk = this.chunks[this.head]!;

@@ -43,6 +43,11 @@ export interface SmuxSessionOptions {
   receiveBufferLimit?: number;
   /** High-water mark of each stream's readable and writable sides (Node default otherwise). */
   streamHighWaterMark?: number;
+  /**
+   * Allocates the Buffer a received PSH frame is copied into when it straddles carrier
+   * chunks (a pool lets the owner recycle them once written; default: a new Buffer).
+   */
+  allocate?: (size: number) => Buffer;
 }
 
 /** The session closed because no frame arrived during a keep-alive window. */
@@ -92,7 +97,7 @@ export class SmuxSession extends EventEmitter {
 
   private readonly writeToCarrier: (bytes: Buffer) => boolean;
   private readonly streamHighWaterMark: number | undefined;
-  private readonly parser = new FrameParser();
+  private readonly parser: FrameParser;
   private readonly streamMap = new Map<number, SmuxStream>();
   private nextStreamId: number;
 
@@ -127,6 +132,7 @@ export class SmuxSession extends EventEmitter {
     this.receiveBufferLimit = options.receiveBufferLimit ?? DEFAULT_RECEIVE_BUFFER_LIMIT;
     this.writeToCarrier = options.write;
     this.streamHighWaterMark = options.streamHighWaterMark;
+    this.parser = new FrameParser(options.allocate ? { allocate: options.allocate } : {});
     this.nextStreamId = options.role === 'client' ? 3 : 2;
     const keepAlive = options.keepAlive === undefined ? DEFAULT_KEEPALIVE : options.keepAlive;
     if (keepAlive) this.startKeepAlive(keepAlive);

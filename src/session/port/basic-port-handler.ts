@@ -7,6 +7,7 @@ import { listenLocal, listenSpecFrom, type LocalListener } from './local-listene
 import { terminateFlagSupported } from './port-mode.ts';
 import { IncomingGate } from '../incoming-gate.ts';
 import { isTerminateSignal } from './port-limits.ts';
+import { corkUntilNextTick } from './tick-cork.ts';
 
 /**
  * Basic port forwarding (§7.3.3): one local connection at a time over the raw Output
@@ -37,6 +38,7 @@ export class BasicPortHandler implements SessionHandler {
     const socket = this.active?.socket;
     // No local connection yet: leave the frame unacked, as the official client does.
     if (!socket) return false;
+    corkUntilNextTick(socket);
     this.gate.write(socket, payload);
     return true;
   }

@@ -1,12 +1,14 @@
 import type net from 'node:net';
 import { FlagCode, PayloadType, STREAM_CHUNK_SIZE } from '../../protocol/constants.ts';
 import { decodeFlag } from '../../protocol/payloads.ts';
+import { MAX_FRAME_SIZE } from '../../smux/frame.ts';
 import { SmuxSession } from '../../smux/session.ts';
 import type { SmuxStream } from '../../smux/stream.ts';
 import type { HandlerContext, SessionHandler } from '../session-handler.ts';
 import { listenLocal, listenSpecFrom, type LocalListener } from './local-listener.ts';
 import { IncomingGate } from '../incoming-gate.ts';
 import { isTerminateSignal, MUX_RECEIVE_LIMIT } from './port-limits.ts';
+import { BufferPool } from './buffer-pool.ts';
 
 export interface MuxOptions {
   /** smux keep-alive (NOP every 10 s, dead after 30 s), only for old agents (§7.3.2). */
@@ -26,6 +28,8 @@ export class MuxPortHandler implements SessionHandler {
   private readonly context: HandlerContext;
   private readonly smux: SmuxSession;
   private readonly gate: IncomingGate;
+  /** Received PSH data is copied into these, and they return once written locally. */
+  private readonly pool = new BufferPool(MAX_FRAME_SIZE, Math.ceil(MUX_RECEIVE_LIMIT / MAX_FRAME_SIZE) + 16);
   private readonly connections = new Set<net.Socket>();
   private listener: LocalListener | undefined;
   private announcedAccept = false;
@@ -38,6 +42,7 @@ export class MuxPortHandler implements SessionHandler {
       write: (bytes) => this.sendCarrier(bytes),
       keepAlive: options.keepAlive ? { intervalMs: 10_000, timeoutMs: 30_000 } : false,
       receiveBufferLimit: MUX_RECEIVE_LIMIT,
+      allocate: (size) => this.pool.allocate(size),
     });
     this.gate = new IncomingGate(context.channel);
     this.smux.on('receiveDrain', () => this.gate.release(this.smux));
@@ -109,16 +114,22 @@ export class MuxPortHandler implements SessionHandler {
 
   /**
    * Copies both ways with backpressure; a local EOF travels as FIN and a FIN as a
-   * local EOF. Each side closes itself once both directions are done.
+   * local EOF. Each side closes itself once both directions are done. Towards the socket
+   * this is pipe() plus one thing: each chunk goes back to the pool once written.
    */
   private bridge(socket: net.Socket, stream: SmuxStream): void {
     socket.pipe(stream);
-    stream.pipe(socket);
-    socket.once('error', (err) => {
+    const pool = this.pool;
+    stream.on('data', (chunk: Buffer) => {
+      if (!socket.write(chunk, () => pool.release(chunk))) stream.pause();
+    });
+    socket.on('drain', () => stream.resume());
+    stream.once('end', () => socket.end());
+    socket.on('error', (err) => {
       this.context.logger.debug(`local connection error: ${err.message}`);
       stream.destroy();
     });
-    stream.once('error', () => socket.destroy());
+    stream.on('error', () => socket.destroy());
     socket.once('close', () => {
       this.connections.delete(socket);
       stream.destroy();

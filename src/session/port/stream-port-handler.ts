@@ -3,9 +3,15 @@ import { InputPump } from '../input-pump.ts';
 import type { HandlerContext, SessionHandler } from '../session-handler.ts';
 import { IncomingGate } from '../incoming-gate.ts';
 import { isTerminateSignal } from './port-limits.ts';
+import { corkUntilNextTick } from './tick-cork.ts';
 
 /** How long, after stdin ends, we wait for the agent to acknowledge what we sent. */
 const FLUSH_ON_EOF_MS = 2000;
+/**
+ * After a terminate signal, how long stdin may stay silent (while the channel could take
+ * more) before we stop waiting for its end.
+ */
+const INPUT_IDLE_ON_SIGNAL_MS = 500;
 
 /**
  * Standard-stream port sessions, e.g. AWS-StartSSHSession as an ssh ProxyCommand
@@ -18,6 +24,9 @@ export class StreamPortHandler implements SessionHandler {
   private readonly input: InputPump;
   private readonly gate: IncomingGate;
   private stopped = false;
+  private finishing = false;
+  private inputEnded = false;
+  private inputActivity: (() => void) | undefined;
 
   constructor(context: HandlerContext) {
     this.context = context;
@@ -35,13 +44,19 @@ export class StreamPortHandler implements SessionHandler {
 
   receive(payloadType: number, payload: Buffer): boolean {
     if (payloadType !== PayloadType.Output) return true;
+    corkUntilNextTick(this.context.io.stdout);
     this.gate.write(this.context.io.stdout, payload);
     return true;
   }
 
+  /**
+   * ssh closes the ProxyCommand's stdin and sends it SIGHUP right away, often before we
+   * have read what it wrote last (its goodbye to sshd): read stdin to its end first, so
+   * nothing written before the signal is lost, then leave as on EOF.
+   */
   signal(name: NodeJS.Signals): boolean {
     if (!isTerminateSignal(name)) return false;
-    void this.finish(`${name} received`);
+    void this.finish(`${name} received`, true);
     return true;
   }
 
@@ -58,16 +73,49 @@ export class StreamPortHandler implements SessionHandler {
 
   private readonly onInput = (data: Buffer | string): void => {
     this.input.push(typeof data === 'string' ? Buffer.from(data) : data);
+    this.inputActivity?.();
   };
 
   /** ssh closed our stdin: deliver what is in flight, then leave (no flag, as the official client). */
   private readonly onInputEnd = (): void => {
+    this.inputEnded = true;
+    this.inputActivity?.();
     void this.finish('stdin closed');
   };
 
-  private async finish(reason: string): Promise<void> {
+  private async finish(reason: string, readInputToEnd = false): Promise<void> {
+    if (this.stopped || this.finishing) return;
+    this.finishing = true;
+    if (readInputToEnd && !this.inputEnded) {
+      this.context.logger.debug(`${reason}: reading stdin to its end first`);
+      await this.inputDrained();
+    }
     if (this.stopped) return;
     await this.context.channel.flushed(FLUSH_ON_EOF_MS);
     this.context.end({ reason });
+  }
+
+  /**
+   * Resolves at stdin's end, or once stdin has been silent for INPUT_IDLE_ON_SIGNAL_MS
+   * while the channel could have taken more (a stdin that never ends must not keep us).
+   */
+  private inputDrained(): Promise<void> {
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = (): void => {
+        if (timer) clearTimeout(timer);
+        this.inputActivity = undefined;
+        resolve();
+      };
+      const arm = (): void => {
+        if (timer) clearTimeout(timer);
+        timer = setTimeout(() => {
+          if (!this.context.channel.writable) arm(); // stdin is paused by us, not silent
+          else done();
+        }, INPUT_IDLE_ON_SIGNAL_MS);
+      };
+      this.inputActivity = () => (this.inputEnded || this.stopped ? done() : arm());
+      arm();
+    });
   }
 }
