@@ -7,7 +7,7 @@
 import t from 'tap';
 import { existsSync } from 'node:fs';
 import { createServer, type IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect as connectTcp, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { spawn as spawnPty } from 'node-pty';
@@ -75,11 +75,11 @@ function onApiCall(t: TestContext, sim: Simulator, listener: (call: ApiCall) => 
 }
 
 /** A shell session through the built plugin; stdin stays open for typing. */
-async function shell(t: TestContext, sim: Simulator, sandbox: Sandbox, endpoint?: string) {
+async function shell(t: TestContext, sim: Simulator, sandbox: Sandbox, endpoint?: string, extraEnv: Record<string, string> = {}) {
   const response = await sdkStartSession(sim);
   const run = startPlugin(sim, sandbox, response, {
     timeoutMs: 45_000,
-    env: { SESSION_MANAGER_PLUGIN_LIVENESS_MS: String(LIVENESS_MS) },
+    env: { SESSION_MANAGER_PLUGIN_LIVENESS_MS: String(LIVENESS_MS), ...extraEnv },
     ...(endpoint ? { endpoint } : {}),
   });
   t.teardown(() => run.kill());
@@ -417,4 +417,36 @@ t.test('connections the service closes before any frame: backoff, not a hot loop
   session.end('test over', false);
   t.same(await outcome, { status: 'ended', reason: 'test over' });
   agent.close();
+});
+
+t.test('through an HTTP proxy: the WebSocket and ResumeSession both use the CONNECT tunnel', async (t) => {
+  if (!prerequisites(t)) return;
+  const sim = await withSimulator(t);
+  const sandbox = withSandbox(t);
+  const tunnels: string[] = [];
+  const proxy = createServer();
+  proxy.on('connect', (request, client, head) => {
+    tunnels.push(request.url ?? '');
+    const [host, port] = (request.url ?? '').split(':');
+    const upstream = connectTcp(Number(port), host, () => {
+      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      upstream.write(head);
+      upstream.pipe(client);
+      client.pipe(upstream);
+    });
+    upstream.on('error', () => client.destroy());
+    client.on('error', () => upstream.destroy());
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => void proxy.close());
+  const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+  // The sandbox exempts 127.0.0.1 from proxies; this test wants the opposite.
+  const { id, command } = await shell(t, sim, sandbox, undefined, { HTTP_PROXY: proxyUrl, NO_PROXY: '', no_proxy: '' });
+  await command('before')();
+  const target = `127.0.0.1:${sim.port}`;
+  t.same(tunnels, [target], 'the first WebSocket went through the proxy');
+  sim.disconnectClient(id);
+  await command('after')(20_000);
+  t.equal(apiCallsFor(sim, 'ResumeSession', id).length, 1, 'one ResumeSession');
+  t.ok(tunnels.length >= 3 && tunnels.every((tunnel) => tunnel === target), `ResumeSession and the new WebSocket were tunnelled too (${tunnels.length} tunnels)`);
 });
