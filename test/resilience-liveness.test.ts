@@ -5,8 +5,10 @@
 // with a clear message; and `~.` gets the user out of a hung shell in a real pty, with
 // the terminal restored.
 import t from 'tap';
-import { existsSync } from 'node:fs';
-import { createServer, type IncomingMessage } from 'node:http';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
+import { createServer, request as httpRequest, type IncomingMessage } from 'node:http';
 import { connect as connectTcp, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -449,4 +451,50 @@ t.test('through an HTTP proxy: the WebSocket and ResumeSession both use the CONN
   await command('after')(20_000);
   t.equal(apiCallsFor(sim, 'ResumeSession', id).length, 1, 'one ResumeSession');
   t.ok(tunnels.length >= 3 && tunnels.every((tunnel) => tunnel === target), `ResumeSession and the new WebSocket were tunnelled too (${tunnels.length} tunnels)`);
+});
+
+/** A throwaway CA and a server certificate for 127.0.0.1 signed by it (openssl). */
+function throwawayCa(dir: string): { ca: string; key: Buffer; cert: Buffer } {
+  const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  run('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=throwaway test CA', '-keyout', 'ca.key', '-out', 'ca.pem');
+  run('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', 'server.key', '-out', 'server.csr');
+  writeFileSync(path.join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
+  run('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1', '-extfile', 'san.ext', '-out', 'server.pem');
+  return { ca: path.join(dir, 'ca.pem'), key: readFileSync(path.join(dir, 'server.key')), cert: readFileSync(path.join(dir, 'server.pem')) };
+}
+
+t.test('AWS_CA_BUNDLE: ResumeSession over HTTPS trusts the given CA; an unreadable bundle is a clear, final error', async (t) => {
+  if (!prerequisites(t)) return;
+  const sandbox = withSandbox(t);
+  const pki = throwawayCa(sandbox.dir);
+  const sim = await withSimulator(t);
+  // An HTTPS front for the simulator's API, with a certificate only the throwaway CA vouches for.
+  let httpsRequests = 0;
+  const front = createHttpsServer({ key: pki.key, cert: pki.cert }, (request, response) => {
+    httpsRequests++;
+    const upstream = httpRequest(`${sim.endpoint}${request.url ?? '/'}`, { method: request.method, headers: request.headers }, (answer) => {
+      response.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(response);
+    });
+    upstream.on('error', () => response.destroy());
+    request.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => void front.close());
+  const httpsEndpoint = `https://127.0.0.1:${(front.address() as AddressInfo).port}`;
+
+  const { id, command } = await shell(t, sim, sandbox, httpsEndpoint, { AWS_CA_BUNDLE: pki.ca });
+  await command('before')();
+  sim.disconnectClient(id);
+  await command('after')(20_000);
+  t.equal(apiCallsFor(sim, 'ResumeSession', id).length, 1, 'ResumeSession reached the service through the HTTPS front');
+  t.ok(httpsRequests >= 1, `the plugin trusted the throwaway CA (${httpsRequests} HTTPS requests)`);
+
+  const second = await shell(t, sim, sandbox, httpsEndpoint, { AWS_CA_BUNDLE: path.join(sandbox.dir, 'missing.pem') });
+  await second.command('before')();
+  sim.disconnectClient(second.id);
+  const exit = await second.run.result;
+  t.notOk(exit.timedOut, 'no endless retry');
+  t.match(exit.stderr.toString(), /Cannot perform start session: the session cannot be resumed: cannot read AWS_CA_BUNDLE \S*missing\.pem/);
+  t.equal(exit.code, 1);
 });
