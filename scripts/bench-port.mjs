@@ -15,8 +15,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import WebSocket, { WebSocketServer } from 'ws';
 import { startSimulator } from '../src/simulator/index.ts';
 import { encodeFrame, decodeFrame } from '../src/protocol/frame.ts';
-import { encodeAcknowledgement, decodeHandshakeRequest } from '../src/protocol/payloads.ts';
+import { decodeHandshakeRequest } from '../src/protocol/payloads.ts';
 import { newUuid } from '../src/protocol/uuid.ts';
+import { encodeAcknowledgeFrame } from '../src/protocol/control-frames.ts';
 import { createSandbox, PLUGIN_BINARY } from '../test/helpers/aws-cli-sandbox.ts';
 import { portRequest, sdkStartSession, startPlugin } from '../test/helpers/port-session.ts';
 import { HEADER_BYTES, startDestination, transfer } from '../test/helpers/port-traffic.ts';
@@ -223,16 +224,7 @@ async function agentPacingLimit(bytes) {
       const frame = decodeFrame(data, { verifyDigest: false });
       if (frame.messageType !== 'output_stream_data') return;
       ws.send(
-        encodeFrame({
-          messageType: 'acknowledge',
-          schemaVersion: 1,
-          createdDate: Date.now(),
-          sequenceNumber: 0,
-          flags: 3,
-          messageId: newUuid(),
-          payloadType: 0,
-          payload: encodeAcknowledgement(frame.messageType, frame.messageId, frame.sequenceNumber),
-        }),
+        encodeAcknowledgeFrame(frame),
       );
       if (seen.has(frame.sequenceNumber)) return;
       seen.add(frame.sequenceNumber);

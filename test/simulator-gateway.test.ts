@@ -2,9 +2,10 @@ import t from 'tap';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { decodeFrame, encodeFrame, FrameError, type Frame } from '../src/protocol/frame.ts';
-import { encodeAcknowledgement, encodeSize } from '../src/protocol/payloads.ts';
+import { encodeSize } from '../src/protocol/payloads.ts';
 import { newUuid } from '../src/protocol/uuid.ts';
 import { startSimulator, type Simulator } from '../src/simulator/index.ts';
+import { encodeAcknowledgeFrame } from '../src/protocol/control-frames.ts';
 
 /*
  * Drives the simulator with a client written here from the codec alone (no client
@@ -173,16 +174,7 @@ class RawClient {
     const seq = frame.sequenceNumber;
     if (this.withholdAck.delete(seq)) return;
     this.ws.send(
-      encodeFrame({
-        messageType: 'acknowledge',
-        schemaVersion: 1,
-        createdDate: Date.now(),
-        sequenceNumber: 0,
-        flags: 3,
-        messageId: newUuid(),
-        payloadType: 0,
-        payload: encodeAcknowledgement(frame.messageType, frame.messageId, seq),
-      }),
+      encodeAcknowledgeFrame(frame),
     );
     if (seq < this.expectedSeq) return;
     this.pending.set(seq, Buffer.from(frame.payload));

@@ -8,7 +8,6 @@ import {
   decodeChannelClosedOutput,
   decodeHandshakeComplete,
   decodeHandshakeRequest,
-  encodeAcknowledgement,
   encodeFlag,
   decodeAcknowledgedSequence,
   type HandshakeComplete,
@@ -19,6 +18,7 @@ import { SmuxSession } from '../src/smux/session.ts';
 import type { SmuxStream } from '../src/smux/stream.ts';
 import type { BasicPortSession, MuxPortSession, PortSession } from '../src/simulator/agent/port-session.ts';
 import { startSimulator, type Simulator, type SimulatorOptions } from '../src/simulator/index.ts';
+import { encodeAcknowledgeFrame } from '../src/protocol/control-frames.ts';
 
 /*
  * Port sessions on the simulated agent, driven by a client written here from the codec
@@ -196,16 +196,7 @@ class PortClient {
         return;
     }
     this.ws.send(
-      encodeFrame({
-        messageType: 'acknowledge',
-        schemaVersion: 1,
-        createdDate: Date.now(),
-        sequenceNumber: 0,
-        flags: 3,
-        messageId: newUuid(),
-        payloadType: 0,
-        payload: encodeAcknowledgement(frame.messageType, frame.messageId, frame.sequenceNumber),
-      }),
+      encodeAcknowledgeFrame(frame),
     );
     if (frame.sequenceNumber < this.expectedSeq) return;
     this.pending.set(frame.sequenceNumber, { frame, raw: data });

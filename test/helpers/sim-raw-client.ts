@@ -5,8 +5,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { decodeFrame, encodeFrame, FrameError, type Frame } from '../../src/protocol/frame.ts';
 import { decryptPayload, encryptPayload, splitDataKey } from '../../src/protocol/kms-cipher.ts';
-import { encodeAcknowledgement } from '../../src/protocol/payloads.ts';
 import { newUuid } from '../../src/protocol/uuid.ts';
+import { encodeAcknowledgeFrame } from '../../src/protocol/control-frames.ts';
 
 export const AUTH =
   'AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240101/us-east-1/ssm/aws4_request, SignedHeaders=host, Signature=00';
@@ -216,16 +216,7 @@ export class RawClient {
   private onOutput(frame: Frame): void {
     // Ack before processing, as the official client does.
     this.ws.send(
-      encodeFrame({
-        messageType: 'acknowledge',
-        schemaVersion: 1,
-        createdDate: Date.now(),
-        sequenceNumber: 0,
-        flags: 3,
-        messageId: newUuid(),
-        payloadType: 0,
-        payload: encodeAcknowledgement(frame.messageType, frame.messageId, frame.sequenceNumber),
-      }),
+      encodeAcknowledgeFrame(frame),
     );
     if (frame.sequenceNumber < this.expectedSeq) return;
     this.pending.set(frame.sequenceNumber, frame);
