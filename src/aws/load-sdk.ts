@@ -26,6 +26,7 @@
 export interface SdkPackages {
   '@aws-sdk/client-ssm': typeof import('@aws-sdk/client-ssm');
   '@aws-sdk/client-kms': typeof import('@aws-sdk/client-kms');
+  '@aws-sdk/client-ecs': typeof import('@aws-sdk/client-ecs');
 }
 
 export type SdkPackageName = keyof SdkPackages;
@@ -44,6 +45,11 @@ export function loadSsmSdk(): Promise<SdkPackages['@aws-sdk/client-ssm']> {
 /** Loads `@aws-sdk/client-kms` (once), for KMS-encrypted sessions. */
 export function loadKmsSdk(): Promise<SdkPackages['@aws-sdk/client-kms']> {
   return loadSdk('@aws-sdk/client-kms', () => import('@aws-sdk/client-kms'));
+}
+
+/** Loads `@aws-sdk/client-ecs` (once), for ECS targets of `ssm-session`. */
+export function loadEcsSdk(): Promise<SdkPackages['@aws-sdk/client-ecs']> {
+  return loadSdk('@aws-sdk/client-ecs', () => import('@aws-sdk/client-ecs'));
 }
 
 /** What the SDK bundle's `module.exports` is: one getter per bundled package. */
