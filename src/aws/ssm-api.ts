@@ -51,19 +51,26 @@ export class SsmSessionApi implements SessionApi {
   }
 
   private getClient(): Promise<import('@aws-sdk/client-ssm').SSMClient> {
-    this.client ??= loadSsmSdk().then((sdk) => {
-      const endpoint = ssmEndpointFor(this.settings.endpoint);
-      const region = this.settings.region || undefined;
-      return new sdk.SSMClient({
-        region,
-        ...(this.settings.profile ? { profile: this.settings.profile } : {}),
-        ...(endpoint ? { endpoint } : {}),
-        maxAttempts: 3,
-        requestHandler: requestHandlerOptions(endpoint ?? `https://ssm.${region ?? 'us-east-1'}.amazonaws.com`),
-      });
-    });
+    this.client ??= createSsmClient(this.settings);
     return this.client;
   }
+}
+
+/**
+ * An SSM client for these settings (region, profile, endpoint; empty strings mean the
+ * SDK's defaults), with proxy and CA bundle support. Loads the SDK on first use.
+ */
+export async function createSsmClient(settings: ApiSettings): Promise<import('@aws-sdk/client-ssm').SSMClient> {
+  const sdk = await loadSsmSdk();
+  const endpoint = ssmEndpointFor(settings.endpoint);
+  const region = settings.region || undefined;
+  return new sdk.SSMClient({
+    region,
+    ...(settings.profile ? { profile: settings.profile } : {}),
+    ...(endpoint ? { endpoint } : {}),
+    maxAttempts: 3,
+    requestHandler: requestHandlerOptions(endpoint ?? `https://ssm.${region ?? 'us-east-1'}.amazonaws.com`),
+  });
 }
 
 /**

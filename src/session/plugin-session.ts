@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { DataChannel } from '../channel/data-channel.ts';
 import type { FrameTransport } from '../channel/transport.ts';
 import { FlagCode, PayloadType } from '../protocol/constants.ts';
@@ -43,7 +44,16 @@ export interface PluginSessionOptions extends SessionParameters {
   encryption?: SessionEncryption;
   /** The command's ExitCode payload becomes our exit status instead of being printed (§7.2). */
   exitStatusFromRemote?: boolean;
+  /**
+   * Builds the handler for a negotiated session instead of the built-in ones (library use:
+   * e.g. port streams handed to the caller instead of a local listener). Returning
+   * undefined falls back to the built-in handler for that session type.
+   */
+  handlerFactory?: (context: HandlerContext, session: NegotiatedSession) => SessionHandler | undefined;
 }
+
+/** What a session is doing, as reported by the 'state' event. */
+export type SessionState = 'connecting' | 'connected' | 'reconnecting' | 'closed';
 
 export type SessionOutcome =
   | { status: 'closed'; output: string; exitCode?: number }
@@ -67,8 +77,11 @@ const HANDLERS: Record<SessionType, HandlerFactory> = {
 /**
  * One plugin session: connects the data channel, learns the session type (handshake or
  * first output, §5), runs the matching handler, and resolves when the session ends.
+ *
+ * Events: 'state' (SessionState), 'handler' (SessionHandler, NegotiatedSession) once the
+ * session type is known and its handler started.
  */
-export class PluginSession {
+export class PluginSession extends EventEmitter {
   readonly channel: DataChannel;
   private readonly options: PluginSessionOptions;
   private readonly log: Logger;
@@ -84,8 +97,10 @@ export class PluginSession {
   private terminating: Promise<void> | undefined;
   private remoteExitCode: number | undefined;
   private resolveOutcome: (outcome: SessionOutcome) => void = () => {};
+  private currentState: SessionState = 'connecting';
 
   constructor(options: PluginSessionOptions) {
+    super();
     this.options = options;
     this.log = options.logger ?? silentLogger;
     this.channel = new DataChannel({ logger: this.log, stallTimeoutMs: options.stallTimeoutMs });
@@ -100,6 +115,26 @@ export class PluginSession {
       firstAttempts: options.connectAttempts,
     });
     this.noticeStream = options.io.stdout;
+  }
+
+  get state(): SessionState {
+    return this.currentState;
+  }
+
+  /** The session-type handler, once the handshake has chosen it. */
+  get activeHandler(): SessionHandler | undefined {
+    return this.handler;
+  }
+
+  /** Reconnections made so far (each one a ResumeSession plus a new WebSocket). */
+  get reconnects(): number {
+    return this.connection.reconnects;
+  }
+
+  private setState(state: SessionState): void {
+    if (this.currentState === state || this.currentState === 'closed') return;
+    this.currentState = state;
+    this.emit('state', state);
   }
 
   /** Where user-facing messages go (stderr once stdout carries session data). */
@@ -166,12 +201,14 @@ export class PluginSession {
   private onTransport(transport: FrameTransport, resumed: boolean): void {
     this.channel.attach(transport);
     this.log.debug(resumed ? 'data channel reopened' : 'data channel open');
+    this.setState('connected');
     if (resumed) this.options.io.stderr.write('Connection re-established.\n');
   }
 
   private onConnectionLost(reason: string): void {
     this.log.debug(reason);
     this.channel.detach();
+    this.setState('reconnecting');
     this.options.io.stderr.write(`\nConnection to the session lost; re-establishing it...\n`);
   }
 
@@ -238,8 +275,8 @@ export class PluginSession {
 
   private startHandler(session: NegotiatedSession, customerMessage = ''): void {
     if (this.handler || this.finished) return;
-    const factory = session.sessionType ? HANDLERS[session.sessionType] : undefined;
-    if (!factory) {
+    const builtIn = session.sessionType ? HANDLERS[session.sessionType] : undefined;
+    if (!builtIn) {
       this.fail(`session type ${session.sessionType} is not supported by this client`, true);
       return;
     }
@@ -256,7 +293,7 @@ export class PluginSession {
       end: (request) => void this.endWith(request),
       fail: (reason) => this.fail(reason, true),
     };
-    const handler = factory(context);
+    const handler = this.options.handlerFactory?.(context, session) ?? builtIn(context);
     this.handler = handler;
     if (handler.dataOnStdout) this.noticeStream = this.options.io.stderr;
     this.showBanner();
@@ -265,7 +302,10 @@ export class PluginSession {
     Promise.resolve()
       .then(() => handler.start())
       .then(
-        () => this.channel.deliverPending(),
+        () => {
+          this.emit('handler', handler, session);
+          this.channel.deliverPending();
+        },
         (err: unknown) => this.fail(message(err), true),
       );
   }
@@ -291,6 +331,7 @@ export class PluginSession {
   private finish(outcome: SessionOutcome): void {
     if (this.finished) return;
     this.finished = true;
+    this.setState('closed');
     // channel_closed may overtake the acknowledgement of our TerminateSession flag.
     if (this.terminateApiPending) void this.terminateRemote();
     this.showBanner();
