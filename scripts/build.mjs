@@ -1,13 +1,17 @@
-// Builds the plugin (`npm run build`; needs Node 24+, which `npm run` takes from node_modules/.bin):
+// Builds the plugin and `ssm-session` (`npm run build`; needs Node 24+, which `npm run` takes
+// from node_modules/.bin):
 //
-//   dist/session-manager-plugin.cjs  the CLI bundle (src/cli/main.ts), @aws-sdk/* left external;
-//                                    the npm `bin` entry runs it with whatever node is installed
+//   dist/session-manager-plugin.cjs  the plugin's CLI bundle (src/cli/main.ts), @aws-sdk/* left
+//                                    external; the npm `bin` entry runs it with whatever node is
+//                                    installed
+//   dist/ssm-session.cjs             the same for `ssm-session` (src/ssm-session/main.ts)
 //   dist/aws-sdk.cjs                 every @aws-sdk/client-* dependency in one CommonJS bundle,
 //                                    loaded on first use by src/aws/load-sdk.ts
 //   dist/aws-sdk.cache               V8 code cache for it (made by running it once, here)
-//   dist/sea-config.json, dist/sea-prep.blob
-//   dist/session-manager-plugin      the single executable: this Node binary + the blob
-//                                    (main script = the CLI bundle, assets = the SDK files)
+//   dist/<program>.sea-config.json, dist/<program>.sea-prep.blob
+//   dist/session-manager-plugin      the single executables: this Node binary + a blob (main
+//   dist/ssm-session                 script = the program's bundle, assets = the SDK files,
+//                                    shared by both)
 //
 // Quiet on success apart from one summary line.
 
@@ -49,18 +53,31 @@ const sdkPackages = Object.keys(pkg.dependencies ?? {}).filter((name) => name.st
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 // Start of the placeholder blob in a cached template binary (see injectViaTemplate).
 const TEMPLATE_MARKER = Buffer.from('session-manager-plugin: reserved space for the SEA blob\0');
-const exeName = process.platform === 'win32' ? 'session-manager-plugin.exe' : 'session-manager-plugin';
+const exe = (name) => path.join(dist, process.platform === 'win32' ? `${name}.exe` : name);
+/** The two single executables: the drop-in plugin and the standalone `ssm-session` CLI. */
+const programs = [
+  { name: 'session-manager-plugin', entry: 'src/cli/main.ts' },
+  { name: 'ssm-session', entry: 'src/ssm-session/main.ts' },
+].map(({ name, entry }) => ({
+  name,
+  entry: path.join(root, entry),
+  bundle: path.join(dist, `${name}.cjs`),
+  seaConfig: path.join(dist, `${name}.sea-config.json`),
+  blob: path.join(dist, `${name}.sea-prep.blob`),
+  exe: exe(name),
+}));
 const out = {
-  bundle: path.join(dist, 'session-manager-plugin.cjs'),
   sdk: path.join(dist, SDK_ASSET),
   sdkCache: path.join(dist, SDK_CACHE_ASSET),
-  seaConfig: path.join(dist, 'sea-config.json'),
-  blob: path.join(dist, 'sea-prep.blob'),
-  exe: path.join(dist, exeName),
 };
+const oldIntermediates = [path.join(dist, 'sea-config.json'), path.join(dist, 'sea-prep.blob')];
 
 await mkdir(dist, { recursive: true });
-await Promise.all(Object.values(out).map((file) => rm(file, { force: true })));
+await Promise.all(
+  [...Object.values(out), ...oldIntermediates, ...programs.flatMap((p) => [p.bundle, p.seaConfig, p.blob, p.exe])].map((file) =>
+    rm(file, { force: true }),
+  ),
+);
 
 const common = {
   bundle: true,
@@ -81,14 +98,16 @@ const common = {
 
 try {
   await Promise.all([
-    // The CLI, the SDK kept out. Not minified: minifying changes neither the start-up time
+    // The CLIs, the SDK kept out. Not minified: minifying changes neither the start-up time
     // (the SEA uses a code cache) nor the binary's size to speak of, and this stays readable.
-    esbuild.build({
-      ...common,
-      entryPoints: [path.join(root, 'src/cli/main.ts')],
-      outfile: out.bundle,
-      external: ['@aws-sdk/*'],
-    }),
+    ...programs.map((program) =>
+      esbuild.build({
+        ...common,
+        entryPoints: [program.entry],
+        outfile: program.bundle,
+        external: ['@aws-sdk/*'],
+      }),
+    ),
     // The SDK: one file, minified (it is read only by V8), one getter per client package.
     esbuild.build({
       ...common,
@@ -126,42 +145,45 @@ try {
   if (check.cachedDataRejected) fail('V8 rejected the SDK code cache it has just made');
 }
 
-await writeFile(
-  out.seaConfig,
-  JSON.stringify(
-    {
-      main: fromRoot(out.bundle),
-      output: fromRoot(out.blob),
-      disableExperimentalSEAWarning: true,
-      useCodeCache: true,
-      useSnapshot: false, // crashes once http/ws are loaded
-      execArgvExtension: 'none', // NODE_OPTIONS and --node-options are not honoured
-      execArgv: ['--max-semi-space-size=1'], // a young generation of 2 MiB, not 128
-      assets: { [SDK_ASSET]: fromRoot(out.sdk), [SDK_CACHE_ASSET]: fromRoot(out.sdkCache) },
-    },
-    null,
-    2,
-  ) + '\n',
-);
-
-run(process.execPath, ['--experimental-sea-config', fromRoot(out.seaConfig)]);
-
-const blob = await readFile(out.blob);
-if (!(await injectViaTemplate(blob))) {
-  await copyFile(process.execPath, out.exe);
-  await chmod(out.exe, 0o755);
-  await injectWithPostject(out.exe, out.blob);
+// Both blobs are made first: the template (see injectViaTemplate) is sized for the larger.
+const blobs = [];
+for (const program of programs) {
+  await writeFile(
+    program.seaConfig,
+    JSON.stringify(
+      {
+        main: fromRoot(program.bundle),
+        output: fromRoot(program.blob),
+        disableExperimentalSEAWarning: true,
+        useCodeCache: true,
+        useSnapshot: false, // crashes once http/ws are loaded
+        execArgvExtension: 'none', // NODE_OPTIONS and --node-options are not honoured
+        execArgv: ['--max-semi-space-size=1'], // a young generation of 2 MiB, not 128
+        assets: { [SDK_ASSET]: fromRoot(out.sdk), [SDK_CACHE_ASSET]: fromRoot(out.sdkCache) },
+      },
+      null,
+      2,
+    ) + '\n',
+  );
+  run(process.execPath, ['--experimental-sea-config', fromRoot(program.seaConfig)]);
+  blobs.push(await readFile(program.blob));
 }
-// Smoke test: the binary must start.
-run(out.exe, ['--version'], { env: { ...process.env, NODE_OPTIONS: '' } });
+const largestBlob = Math.max(...blobs.map((blob) => blob.length));
+for (const [i, program] of programs.entries()) {
+  if (!(await injectViaTemplate(blobs[i], program.exe, largestBlob))) {
+    await copyFile(process.execPath, program.exe);
+    await chmod(program.exe, 0o755);
+    await injectWithPostject(program.exe, program.blob);
+  }
+  // Smoke test: the binary must start.
+  run(program.exe, ['--version'], { env: { ...process.env, NODE_OPTIONS: '' } });
+}
 
 const mb = (bytes) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
-const exeSize = (await stat(out.exe)).size;
+const sizes = await Promise.all(programs.map(async (program) => `${rel(program.exe)} (${mb((await stat(program.exe)).size)})`));
 const sdkSize = (await stat(out.sdk)).size;
 const seconds = ((performance.now() - started) / 1000).toFixed(1);
-console.log(
-  `built ${rel(out.exe)} (${mb(exeSize)}, Node ${process.versions.node}; SDK asset ${mb(sdkSize)}) in ${seconds}s`,
-);
+console.log(`built ${sizes.join(', ')} with Node ${process.versions.node}; SDK asset ${mb(sdkSize)}; in ${seconds}s`);
 
 /** Runs a command, showing its output only if it fails. */
 function run(command, args, options = {}) {
@@ -197,10 +219,12 @@ async function injectWithPostject(exe, blobPath) {
  * a template under node_modules/.cache. Each build copies the template, writes the real blob
  * over the placeholder (zero-filling the rest) and sets the note's size to the blob's. The
  * note stays in its PT_NOTE segment, which still covers the whole reserve (trailing zeros),
- * so the file is at most ~1.3 MB bigger than with postject alone. Returns false (caller
- * then uses postject directly) when not on ELF or when the template does not check out.
+ * so the file is at most ~1.3 MB bigger than with postject alone. The reserve is sized for
+ * the largest blob of the build (`largestBlob`), so both programs share one template.
+ * Returns false (caller then uses postject directly) when not on ELF or when the template
+ * does not check out.
  */
-async function injectViaTemplate(blob) {
+async function injectViaTemplate(blob, exePath, largestBlob) {
   if (process.platform !== 'linux') return false;
   const MiB = 1024 * 1024;
   const { size: nodeSize, mtimeMs } = await stat(process.execPath);
@@ -211,13 +235,13 @@ async function injectViaTemplate(blob) {
     .map((file) => ({ file, match: /^(.*)-reserve(\d+)\.bin$/.exec(file) }))
     .filter(({ match }) => match?.[1] === key)
     .map(({ file, match }) => ({ file: path.join(cacheDir, file), reserve: Number(match[2]) }))
-    .find(({ reserve }) => reserve >= blob.length && reserve - blob.length <= 2 * MiB);
+    .find(({ reserve }) => reserve >= largestBlob && reserve - largestBlob <= 2 * MiB);
   let template = existing;
   if (template === undefined) {
     // One template at a time: drop those for other Node binaries or blob sizes.
     await rm(cacheDir, { recursive: true, force: true });
     await mkdir(cacheDir, { recursive: true });
-    const reserve = Math.ceil((blob.length + MiB / 4) / MiB) * MiB;
+    const reserve = Math.ceil((largestBlob + MiB / 4) / MiB) * MiB;
     template = { file: path.join(cacheDir, `${key}-reserve${reserve}.bin`), reserve };
     const placeholderPath = `${template.file}.placeholder`;
     const placeholder = Buffer.alloc(reserve);
@@ -248,7 +272,7 @@ async function injectViaTemplate(blob) {
   exe.fill(0, descOffset, descOffset + template.reserve);
   blob.copy(exe, descOffset);
   exe.writeUInt32LE(blob.length, noteOffset + 4);
-  await writeFile(out.exe, exe, { mode: 0o755 });
-  await chmod(out.exe, 0o755);
+  await writeFile(exePath, exe, { mode: 0o755 });
+  await chmod(exePath, 0o755);
   return true;
 }
