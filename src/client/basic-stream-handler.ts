@@ -1,0 +1,165 @@
+import { EventEmitter } from 'node:events';
+import { Duplex } from 'node:stream';
+import { FlagCode, PayloadType, STREAM_CHUNK_SIZE } from '../protocol/constants.ts';
+import { decodeFlag, encodeFlag } from '../protocol/payloads.ts';
+import { IncomingGate } from '../session/incoming-gate.ts';
+import { isTerminateSignal } from '../session/port/port-limits.ts';
+import { terminateFlagSupported } from '../session/port/port-mode.ts';
+import type { HandlerContext } from '../session/session-handler.ts';
+import { ClientError } from './errors.ts';
+import type { StreamHandler } from './stream-handler.ts';
+
+/**
+ * Port sessions in basic mode (§7.3.3, agents without smux): the session is one raw
+ * byte stream, so there is one connection at a time. Closing a stream sends
+ * DisconnectToPort, and the agent dials the destination again for the next one;
+ * openStream() waits meanwhile, in order.
+ *
+ * Basic mode cannot tell us that the destination closed its side: a stream ends only
+ * when the library user (or the session) closes it. A local EOF is not passed on
+ * either, since the protocol has no half-close; the stream stays open for reading.
+ */
+export class BasicStreamHandler extends EventEmitter implements StreamHandler {
+  readonly mode = 'basic' as const;
+  private readonly context: HandlerContext;
+  private readonly gate: IncomingGate;
+  private readonly reusable: boolean;
+  private active: BasicStream | undefined;
+  private readonly waiting: Array<{ resolve: (stream: Duplex) => void; reject: (err: Error) => void }> = [];
+  private refusals = 0;
+  private stopped = false;
+
+  /** `reusable`: LocalPortForwarding (DisconnectToPort, then a new stream); else one stream ends the session. */
+  constructor(context: HandlerContext, options: { reusable: boolean }) {
+    super();
+    this.context = context;
+    this.reusable = options.reusable;
+    this.gate = new IncomingGate(context.channel);
+  }
+
+  get activeStreams(): number {
+    return this.active ? 1 : 0;
+  }
+
+  get pendingRefusals(): number {
+    return this.refusals;
+  }
+
+  start(): void {}
+
+  openStream(): Promise<Duplex> {
+    if (this.stopped) return Promise.reject(new ClientError('session-closed', `session ${this.context.sessionId} is closed`));
+    if (!this.active) return Promise.resolve(this.activate());
+    return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
+  }
+
+  takeRefusal(): boolean {
+    if (this.refusals === 0) return false;
+    this.refusals--;
+    return true;
+  }
+
+  recycle(): void {}
+
+  receive(payloadType: number, payload: Buffer): boolean {
+    if (payloadType === PayloadType.Flag) {
+      if (decodeFlag(payload) === FlagCode.ConnectToPortError) {
+        this.refusals++;
+        this.emit('refused');
+      }
+      return true;
+    }
+    if (payloadType !== PayloadType.Output) return true;
+    const stream = this.active;
+    // No stream yet: leave the frame unacknowledged, as the official client does.
+    if (!stream) return false;
+    if (!stream.push(payload)) this.gate.hold(stream);
+    return true;
+  }
+
+  signal(name: NodeJS.Signals): boolean {
+    if (!isTerminateSignal(name)) return false;
+    this.context.end({
+      reason: `${name} received`,
+      terminateFlag: terminateFlagSupported(this.context.agentVersion),
+      terminateApi: true,
+    });
+    return true;
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.active?.destroy();
+    for (const waiter of this.waiting.splice(0)) {
+      waiter.reject(new ClientError('session-closed', `session ${this.context.sessionId} is closed`));
+    }
+  }
+
+  private activate(): BasicStream {
+    const stream = new BasicStream({
+      send: (chunk, done) => this.send(chunk, done),
+      readMore: () => this.gate.release(stream),
+      closed: () => this.onClosed(stream),
+    });
+    this.active = stream;
+    return stream;
+  }
+
+  private send(chunk: Buffer, done: (err?: Error | null) => void): void {
+    const channel = this.context.channel;
+    let open = true;
+    for (let offset = 0; offset < chunk.length; offset += STREAM_CHUNK_SIZE) {
+      open = channel.send(PayloadType.Output, chunk.subarray(offset, offset + STREAM_CHUNK_SIZE));
+    }
+    if (open) done();
+    else channel.once('drain', () => done());
+  }
+
+  private onClosed(stream: BasicStream): void {
+    if (this.active !== stream) return;
+    this.active = undefined;
+    this.gate.forget(stream);
+    if (this.stopped) return;
+    if (!this.reusable) {
+      this.context.end({ reason: 'the stream was closed' });
+      return;
+    }
+    this.context.channel.send(PayloadType.Flag, encodeFlag(FlagCode.DisconnectToPort));
+    const next = this.waiting.shift();
+    if (next) next.resolve(this.activate());
+  }
+}
+
+interface BasicStreamLink {
+  send(chunk: Buffer, done: (err?: Error | null) => void): void;
+  readMore(): void;
+  closed(): void;
+}
+
+/** The session's byte stream as a Duplex; writes complete when the channel window has room. */
+class BasicStream extends Duplex {
+  readonly #link: BasicStreamLink;
+
+  constructor(link: BasicStreamLink) {
+    super({ allowHalfOpen: true });
+    this.#link = link;
+  }
+
+  override _read(): void {
+    this.#link.readMore();
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
+    this.#link.send(chunk, callback);
+  }
+
+  override _final(callback: (err?: Error | null) => void): void {
+    callback();
+  }
+
+  override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    this.#link.closed();
+    callback(err);
+  }
+}

@@ -1,0 +1,31 @@
+/**
+ * The `ssm-session` library: sessions, port streams, pooled port forwards and a SOCKS5
+ * proxy over AWS Systems Manager Session Manager, started with the AWS SDK and the
+ * caller's normal credential chain. See src/client/README.md for examples and for what
+ * pooling can and cannot do (striping).
+ */
+export type { AwsOptions } from './aws-options.ts';
+export { ClientError, type ClientErrorCode } from './errors.ts';
+export {
+  startSession,
+  describeOutcome,
+  type Session,
+  type SessionStats,
+  type SessionState,
+  type SessionOutcome,
+  type StartSessionOptions,
+  type SessionRunOptions,
+} from './session.ts';
+export { openPortSession, type PortSession, type PortMode, type OpenPortSessionOptions } from './port-session.ts';
+export { forwardPort } from './forward.ts';
+export { startSocksProxy } from './socks-proxy.ts';
+export type {
+  Forward,
+  ForwardEvent,
+  ForwardPortOptions,
+  ForwardStats,
+  PoolOptions,
+  SocksProxyOptions,
+} from './forward-types.ts';
+export type { SessionIO } from '../session/io.ts';
+export type { Logger } from '../util/logger.ts';
