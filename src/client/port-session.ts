@@ -54,7 +54,12 @@ export interface PortSession extends Session {
  * stream.pipe(process.stdout);
  * ```
  */
-export async function openPortSession(options: OpenPortSessionOptions, context = new AwsContext(options.aws)): Promise<PortSession> {
+export function openPortSession(options: OpenPortSessionOptions): Promise<PortSession> {
+  return startPortSession(options, new AwsContext(options.aws));
+}
+
+/** openPortSession() with a shared AWS context, for pools. */
+export async function startPortSession(options: OpenPortSessionOptions, context: AwsContext): Promise<ClientPortSession> {
   if (!Number.isInteger(options.port) || options.port < 1 || options.port > 65535) {
     throw new ClientError('invalid-argument', `invalid destination port ${options.port}`);
   }

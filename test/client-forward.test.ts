@@ -1,0 +1,133 @@
+// forwardPort() against the simulator: several connections with distinct payloads over
+// a pool of sessions, idle sessions terminated, a session killed under a live listener
+// (its connection reset, the next one served by a new session), and an IPv6 listener.
+import t from 'tap';
+import net from 'node:net';
+import { forwardPort, type ForwardEvent } from '../src/client/index.ts';
+import { startDestination } from './helpers/port-traffic.ts';
+import { tcpTransfer, transferIntact } from './helpers/client-traffic.ts';
+import { MiB, simulatorFor, TARGET } from './helpers/client-env.ts';
+import { waitFor } from './helpers/wait.ts';
+
+t.test('several connections, distinct payloads, spread over the pool', async (t) => {
+  const { sim, aws } = await simulatorFor(t, { pacing: false });
+  const dest = await startDestination();
+  t.teardown(() => dest.close());
+  const forward = await forwardPort({ target: TARGET, localPort: 0, port: dest.port, aws, pool: { maxSessions: 3, idleTimeoutMs: 200 } });
+  t.teardown(() => forward.close());
+  const events: ForwardEvent[] = [];
+  forward.on('event', (event: ForwardEvent) => events.push(event));
+  t.equal(forward.address.address, '127.0.0.1', 'binds 127.0.0.1 by default');
+  t.match(forward.description, new RegExp(`^127\\.0\\.0\\.1:${forward.address.port} -> ${TARGET} localhost:${dest.port}$`));
+
+  const specs = [1, 2, 3, 4, 5, 6].map((seed) => ({ seed, upload: seed * 100_000, download: MiB + seed * 77_777 }));
+  const results = await Promise.all(specs.map((spec) => tcpTransfer('127.0.0.1', forward.address.port, spec)));
+  t.ok(results.every(transferIntact), 'six concurrent connections, every byte intact both ways');
+  const stats = forward.stats;
+  t.equal(stats.connections, 6);
+  t.equal(stats.sessionsStarted, 3, 'three sessions (the cap); the other connections shared them');
+  const expectedUp = specs.reduce((sum, spec) => sum + spec.upload + 16, 0);
+  const expectedDown = specs.reduce((sum, spec) => sum + spec.download + 32, 0);
+  t.equal(stats.bytesUp, expectedUp, 'bytes up counted exactly');
+  t.equal(stats.bytesDown, expectedDown, 'bytes down counted exactly');
+  t.type(stats.rttMs, 'number', 'RTT reported');
+  t.equal(stats.resets, 0);
+
+  // Idle sessions go after the grace period.
+  await waitFor(() => forward.stats.activeSessions === 0, { what: 'idle sessions to be terminated', timeoutMs: 10_000 });
+  const terminated = sim.apiCalls.filter((call) => call.operation === 'TerminateSession').length;
+  t.equal(terminated, 3, 'TerminateSession for each idle session');
+  t.equal(events.filter((e) => e.type === 'session-started').length, 3, 'session-started events');
+  await waitFor(() => events.filter((e) => e.type === 'session-closed').length === 3, { what: 'session-closed events', timeoutMs: 10_000 });
+  t.equal(events.filter((e) => e.type === 'connection-opened').length, 6);
+  t.equal(events.filter((e) => e.type === 'connection-closed').length, 6);
+
+  // The listener still works with no session: a new one starts.
+  const again = await tcpTransfer('127.0.0.1', forward.address.port, { seed: 9, upload: 1000, download: 5000 });
+  t.ok(transferIntact(again), 'a connection after the idle timeout works');
+  t.equal(forward.stats.sessionsStarted, 4);
+});
+
+t.test('a session killed under a live listener: its connection is reset, the next one works', async (t) => {
+  const { sim, aws } = await simulatorFor(t, { pacing: true });
+  const dest = await startDestination();
+  t.teardown(() => dest.close());
+  const forward = await forwardPort({ target: TARGET, localPort: 0, port: dest.port, aws, pool: { maxSessions: 2 } });
+  t.teardown(() => forward.close());
+  const events: ForwardEvent[] = [];
+  forward.on('event', (event: ForwardEvent) => events.push(event));
+
+  // A long paced download, so the connection is busy when the session goes.
+  const socket = net.connect({ host: '127.0.0.1', port: forward.address.port });
+  let received = 0;
+  socket.on('data', (data: Buffer) => (received += data.length));
+  const ended = new Promise<string>((resolve) => {
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+    socket.once('close', () => resolve('closed without an error'));
+  });
+  const header = Buffer.alloc(16);
+  header.writeUInt32LE(1, 0);
+  header.writeUInt32LE(0, 4);
+  header.writeUInt32LE(64 * MiB, 8);
+  socket.write(header);
+  await waitFor(() => received > 50_000, { what: 'download bytes through the forward', timeoutMs: 10_000 });
+  const started = events.find((e) => e.type === 'session-started');
+  if (started?.type !== 'session-started') throw new Error('no session-started event');
+  sim.terminateSession(started.sessionId);
+
+  t.equal(await ended, 'ECONNRESET', 'the local connection is reset, not ended cleanly');
+  await waitFor(() => events.some((e) => e.type === 'connection-closed' && e.reset), { what: 'a reset connection-closed event', timeoutMs: 5000 });
+  t.equal(forward.stats.resets, 1, 'one reset counted');
+
+  const next = await tcpTransfer('127.0.0.1', forward.address.port, { seed: 2, upload: 50_000, download: 200_000 });
+  t.ok(transferIntact(next), 'the next connection works');
+  const sessions = events.filter((e) => e.type === 'session-started').map((e) => (e.type === 'session-started' ? e.sessionId : ''));
+  t.equal(sessions.length, 2, 'on a fresh session');
+  t.not(sessions[1], started.sessionId);
+  t.ok(events.some((e) => e.type === 'session-closed' && e.sessionId === started.sessionId), 'session-closed reported');
+});
+
+t.test('a session that cannot start: the connection is reset, the listener stays', async (t) => {
+  const { aws } = await simulatorFor(t, { pacing: false, disconnectedTargets: [TARGET] });
+  const forward = await forwardPort({ target: TARGET, localPort: 0, port: 80, aws });
+  t.teardown(() => forward.close());
+  const failures: string[] = [];
+  forward.on('failure', (event: ForwardEvent) => failures.push(event.type === 'failure' ? event.message : ''));
+  for (let i = 0; i < 2; i++) {
+    const code = await new Promise<string>((resolve) => {
+      const socket = net.connect({ host: '127.0.0.1', port: forward.address.port });
+      socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+      socket.once('close', () => resolve('closed'));
+    });
+    t.equal(code, 'ECONNRESET', `connection ${i + 1} reset`);
+  }
+  t.equal(failures.length, 2);
+  t.match(failures[0], /TargetNotConnected/, 'the failure names the reason');
+});
+
+t.test('IPv6: a forward bound to ::1', async (t) => {
+  const supported = await new Promise<boolean>((resolve) => {
+    const probe = net.createServer().once('error', () => resolve(false));
+    probe.listen(0, '::1', () => probe.close(() => resolve(true)));
+  });
+  if (!supported) {
+    t.skip('this machine cannot listen on ::1 (no IPv6 loopback)');
+    return;
+  }
+  const { aws } = await simulatorFor(t, { pacing: false });
+  const dest = await startDestination();
+  t.teardown(() => dest.close());
+  const forward = await forwardPort({ target: TARGET, bind: '[::1]', localPort: 0, port: dest.port, aws });
+  t.teardown(() => forward.close());
+  t.equal(forward.address.address, '::1');
+  t.equal(forward.address.family, 'IPv6');
+  t.match(forward.description, /^\[::1\]:\d+ -> /);
+  const result = await tcpTransfer('::1', forward.address.port, { seed: 6, upload: 300_000, download: MiB });
+  t.ok(transferIntact(result), 'a transfer over ::1 intact');
+  await t.rejects(
+    forwardPort({ target: TARGET, bind: '::1', localPort: forward.address.port, port: dest.port, aws }),
+    { code: 'listen-failed', message: /address already in use/ },
+    'a taken port is a clear listen error',
+  );
+});
+
