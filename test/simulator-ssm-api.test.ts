@@ -110,7 +110,7 @@ t.test('unsigned and unknown requests get AWS JSON errors', async (t) => {
   const authorization = 'AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240101/us-east-1/ssm/aws4_request, SignedHeaders=host, Signature=00';
   const unknown = await fetch(sim.endpoint, {
     method: 'POST',
-    headers: { ...headers, 'X-Amz-Target': 'AmazonSSM.DescribeInstanceInformation', Authorization: authorization },
+    headers: { ...headers, 'X-Amz-Target': 'AmazonSSM.SendCommand', Authorization: authorization },
     body: '{}',
   });
   t.equal(unknown.status, 400);
@@ -135,7 +135,7 @@ t.test('unsigned and unknown requests get AWS JSON errors', async (t) => {
     sim.apiCalls.map((c) => [c.operation, c.errorType]),
     [
       ['StartSession', 'MissingAuthenticationTokenException'],
-      ['DescribeInstanceInformation', 'UnknownOperationException'],
+      ['SendCommand', 'UnknownOperationException'],
       ['StartSession', 'SerializationException'],
       ['StartSession', 'ValidationException'],
     ],

@@ -1,6 +1,6 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { DEFAULT_AGENT_VERSION, startSimulator } from './index.ts';
+import { DEFAULT_AGENT_VERSION, DEFAULT_INSTANCES, parseInstanceSpec, startSimulator, type InstanceSpec } from './index.ts';
 
 /** Runs the simulator standalone: `node src/simulator/cli.ts --port 4566`. */
 async function main(): Promise<void> {
@@ -37,9 +37,28 @@ async function main(): Promise<void> {
       describe: 'reject clients that do not acknowledge the random challenge',
     })
     .option('command-shell', { type: 'string', describe: 'shell that runs command-session commands with -c (default /bin/bash)' })
+    .option('instance', {
+      type: 'string',
+      array: true,
+      describe: 'a managed instance for DescribeInstanceInformation, ID[:Key=Value,...] (repeatable), e.g. i-0123456789abcdef0:Name=web,env=prod',
+    })
+    .option('connection-lost', {
+      type: 'string',
+      array: true,
+      describe: 'a target whose agent is offline: ConnectionLost in listings, TargetNotConnected for StartSession (repeatable)',
+    })
+    .option('default-instances', {
+      type: 'boolean',
+      default: true,
+      describe: 'start with the built-in sample instances (--no-default-instances for only those given)',
+    })
     .strict()
     .help()
     .parse();
+  const instances: InstanceSpec[] = [
+    ...(argv['default-instances'] ? DEFAULT_INSTANCES : []),
+    ...(argv.instance ?? []).map((text) => parseInstanceSpec(text)),
+  ];
 
   const simulator = await startSimulator({
     port: argv.port,
@@ -54,18 +73,31 @@ async function main(): Promise<void> {
     randomChallenge: argv['random-challenge'],
     requireChallengeAck: argv['require-challenge-ack'],
     ...(argv['command-shell'] !== undefined ? { commandShellPath: argv['command-shell'] } : {}),
+    instances,
+    disconnectedTargets: argv['connection-lost'] ?? [],
   });
   process.stdout.write(`${simulator.endpoint}\n`);
   process.stderr.write(
     `SSM simulator listening. Try:\n` +
       `  AWS_ACCESS_KEY_ID=AKIDEXAMPLE AWS_SECRET_ACCESS_KEY=secret aws ssm start-session ` +
-      `--region us-east-1 --endpoint-url ${simulator.endpoint} --target i-0123456789abcdef0\n`,
+      `--region us-east-1 --endpoint-url ${simulator.endpoint} --target i-0123456789abcdef0\n` +
+      `Managed instances (aws ssm describe-instance-information):\n` +
+      simulator.instances
+        .list()
+        .map((i) => `  ${i.id.padEnd(20)} ${i.pingStatus.padEnd(14)} ${formatTags(i.tags)}\n`)
+        .join(''),
   );
   const shutdown = (): void => {
     void simulator.close().then(() => process.exit(0));
   };
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
+}
+
+function formatTags(tags: Readonly<Record<string, string>>): string {
+  return Object.entries(tags)
+    .map(([key, value]) => `${key}=${value}`)
+    .join(',');
 }
 
 main().catch((error: unknown) => {

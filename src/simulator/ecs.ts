@@ -19,6 +19,8 @@ export const ECS_EXEC_DOCUMENT = 'AmazonECS-ExecuteInteractiveCommand';
 export const ECS_SESSION_ID_PREFIX = 'ecs-execute-command-';
 const DEFAULT_CLUSTER = 'default';
 const DEFAULT_CONTAINER = 'app';
+/** Task states in which containers have been started (and so have a runtimeId). */
+const STARTED_STATUSES = new Set(['RUNNING', 'DEACTIVATING', 'STOPPING', 'DEPROVISIONING', 'STOPPED']);
 
 export interface EcsTaskSpec {
   cluster?: string;
@@ -177,7 +179,8 @@ export class FakeEcs {
           containerArn: this.containerArn(region, cluster, taskId, name),
           taskArn,
           name,
-          runtimeId: this.runtimeId(cluster, taskId, name),
+          // A container gets its runtime id once it has been started.
+          ...(STARTED_STATUSES.has(task.lastStatus) ? { runtimeId: this.runtimeId(cluster, taskId, name) } : {}),
           lastStatus: task.lastStatus,
           managedAgents: [{ name: 'ExecuteCommandAgent', lastStatus: task.agentStatus }],
         })),

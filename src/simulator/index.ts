@@ -7,6 +7,7 @@ import { ApiError } from './api-error.ts';
 import { FakeEcs } from './ecs.ts';
 import { FaultInjector, type Direction } from './faults.ts';
 import { Gateway, type PublicationKind } from './gateway.ts';
+import { DEFAULT_INSTANCES, INSTANCE_ID_PATTERN, InstanceRegistry, type InstanceSpec } from './instances.ts';
 import { FakeKms } from './kms.ts';
 import { SessionRegistry, type OpenDataChannelRecord, type SessionPreferences, type SimSession } from './sessions.ts';
 import { createSsmApiHandler, type ApiCall } from './ssm-api.ts';
@@ -18,6 +19,8 @@ export type { FaultInjector } from './faults.ts';
 export type { OpenDataChannelRecord, SessionPreferences, SimSession } from './sessions.ts';
 export type { FakeKms, KmsFailure, KmsOperation, EncryptionContext } from './kms.ts';
 export type { FakeEcs, EcsTaskSpec } from './ecs.ts';
+export type { InstanceRegistry, InstanceSpec, ManagedInstance, PingStatus, PlatformType } from './instances.ts';
+export { DEFAULT_INSTANCES, parseInstanceSpec } from './instances.ts';
 export type { WrongKeyMode } from './agent/kms-encryption.ts';
 export { KMS_CUSTOMER_MESSAGE, CHALLENGE_ACK_REQUIRED_MESSAGE, CHALLENGE_TIMEOUT_MESSAGE } from './agent/kms-encryption.ts';
 export { HANDSHAKE_TIMEOUT_MESSAGE } from './agent/handshake.ts';
@@ -47,8 +50,17 @@ export interface SimulatorOptions {
   pauseAgentWhileDetached?: boolean;
   /** How many frames the wire log keeps (default 10 000; 0 disables the log). */
   frameLogLimit?: number;
-  /** Well-formed targets that StartSession reports as TargetNotConnected. */
+  /**
+   * Well-formed targets that StartSession reports as TargetNotConnected; instance ids among
+   * them are also registered (or marked) as ConnectionLost managed instances.
+   */
   disconnectedTargets?: string[];
+  /**
+   * The managed instances DescribeInstanceInformation lists (default DEFAULT_INSTANCES;
+   * `[]` for none). StartSession still accepts any well-formed target that is not
+   * registered; a registered one must be Online.
+   */
+  instances?: InstanceSpec[];
   /**
    * Unsent bytes on a client WebSocket above which the agent's writes count as blocked
    * (default 4 MiB, like a large TCP buffer); its output loops then stop reading.
@@ -95,6 +107,8 @@ export interface Simulator {
   readonly kms: FakeKms;
   /** The fake ECS behind the endpoint: addTask(), runtimeId(). */
   readonly ecs: FakeEcs;
+  /** Managed instances behind DescribeInstanceInformation: add(), remove(), setPingStatus(), list(). */
+  readonly instances: InstanceRegistry;
   /** The preferences sessions started from now on get (before any one-shot override). */
   readonly sessionPreferences: Readonly<SessionPreferences>;
   /**
@@ -142,6 +156,11 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   const oneShotPreferences: SessionPreferences[] = [];
   const kms = new FakeKms();
   const ecs = new FakeEcs();
+  const instances = new InstanceRegistry(settings.agentVersion, options.instances ?? DEFAULT_INSTANCES);
+  const disconnectedTargets = options.disconnectedTargets ?? [];
+  for (const target of disconnectedTargets) {
+    if (INSTANCE_ID_PATTERN.test(target)) instances.setPingStatus(target, 'ConnectionLost');
+  }
   const registry = new SessionRegistry();
   const faults = new FaultInjector(options.seed);
   const wireLog = new WireLog(options.frameLogLimit ?? 10_000);
@@ -161,7 +180,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     gateway,
     faults,
     apiCalls,
-    disconnectedTargets: new Set(options.disconnectedTargets ?? []),
+    disconnectedTargets: new Set(disconnectedTargets),
+    instances,
     streamUrl: (session) =>
       `ws://127.0.0.1:${port}/v1/data-channel/${session.sessionId}` +
       `?role=publish_subscribe&cell-number=${session.cellNumber}`,
@@ -240,6 +260,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     apiCalls,
     kms,
     ecs,
+    instances,
     get sessionPreferences() {
       return preferences;
     },

@@ -6,6 +6,8 @@ import { ECS_EXEC_DOCUMENT, ECS_SESSION_ID_PREFIX, ECS_TARGET_PREFIX, type FakeE
 import type { FaultInjector } from './faults.ts';
 import { DEFAULT_KMS_REGION, type FakeKms } from './kms.ts';
 import type { Gateway } from './gateway.ts';
+import { describeInstanceInformation } from './instance-information.ts';
+import type { InstanceRegistry } from './instances.ts';
 import type { SessionRegistry, SessionSpec, SimSession } from './sessions.ts';
 
 export { ApiError } from './api-error.ts';
@@ -41,6 +43,8 @@ export interface SsmApiOptions {
   streamUrl: (session: SimSession) => string;
   /** Well-formed targets that answer TargetNotConnected. */
   disconnectedTargets: ReadonlySet<string>;
+  /** Managed instances (DescribeInstanceInformation); registered ones not Online are not connected. */
+  instances: InstanceRegistry;
   kms: FakeKms;
   ecs: FakeEcs;
 }
@@ -58,6 +62,7 @@ const ssmOperations: Record<string, Operation> = {
   StartSession: startSession,
   ResumeSession: resumeSession,
   TerminateSession: terminateSession,
+  DescribeInstanceInformation: (body, options) => describeInstanceInformation(body, options.instances),
 };
 
 const kmsOperations: Record<string, Operation> = {
@@ -78,7 +83,7 @@ const services: ReadonlyArray<{ service: ApiService; prefix: string; operations:
 
 /**
  * HTTP handler for the simulated AWS APIs on one endpoint, routed by X-Amz-Target: the
- * three SSM operations the plugin world uses, KMS GenerateDataKey/Decrypt and ECS
+ * three SSM session operations plus DescribeInstanceInformation, KMS GenerateDataKey/Decrypt and ECS
  * ExecuteCommand/DescribeTasks. Any request with a SigV4 Authorization header is accepted
  * (the signature is not checked).
  */
@@ -161,7 +166,8 @@ function executeCommand(body: Record<string, unknown>, options: SsmApiOptions, r
 function startSession(body: Record<string, unknown>, options: SsmApiOptions): Record<string, unknown> {
   const target = requireString(body, 'Target');
   if (!TARGET_PATTERN.test(target)) throw new ApiError('InvalidTarget', 400, `Invalid target: ${target}`);
-  if (options.disconnectedTargets.has(target)) {
+  const registered = options.instances.get(target);
+  if (options.disconnectedTargets.has(target) || (registered && registered.pingStatus !== 'Online')) {
     throw new ApiError('TargetNotConnected', 400, `${target} is not connected.`);
   }
   const documentName = optionalString(body, 'DocumentName') ?? DEFAULT_DOCUMENT;

@@ -1,0 +1,288 @@
+import type { InstanceInformation } from '@aws-sdk/client-ssm';
+import type { Task } from '@aws-sdk/client-ecs';
+import { createEcsClient } from '../aws/ecs-api.ts';
+import { loadEcsSdk, loadSsmSdk } from '../aws/load-sdk.ts';
+import { createSsmClient } from '../aws/ssm-api.ts';
+import { ecsSettings, ssmSettings, type AwsOptions } from './aws-options.ts';
+import { messageOf } from './errors.ts';
+
+/**
+ * Target specs, as users type them, resolved to what SSM StartSession takes:
+ *
+ * - `i-0123456789abcdef0`, `mi-0123456789abcdef0`: an instance id, used as it is.
+ * - `tag:KEY=VALUE`: the managed instance with that tag (SSM DescribeInstanceInformation).
+ * - `KEY=VALUE`, e.g. `Name=web`: short for `tag:KEY=VALUE`.
+ * - `ecs:CLUSTER/TASK[/CONTAINER]`: a container of an ECS task (ECS DescribeTasks); the
+ *   container may be left out when the task has exactly one.
+ * - `ecs:CLUSTER_TASK_RUNTIMEID`: the SSM form of an ECS container, used as it is.
+ *
+ * A tag that matches several instances picks the one that is Online if only one is;
+ * otherwise the TargetError lists every match. The first `=` splits key from value.
+ */
+
+/** What StartSession takes (`i-…`, `mi-…`, `ecs:cluster_task_runtimeId`), and a name for people. */
+export interface ResolvedTarget {
+  target: string;
+  label: string;
+}
+
+export type TargetSpec =
+  | { kind: 'instance'; id: string }
+  | { kind: 'tag'; key: string; value: string }
+  | { kind: 'ecs-task'; cluster: string; task: string; container: string | undefined }
+  | { kind: 'ecs-target'; target: string };
+
+/** Why a target could not be resolved. */
+export type TargetErrorReason =
+  | 'invalid-spec' // the text is none of the accepted forms
+  | 'not-found' // nothing matches
+  | 'ambiguous' // several instances (or containers) match
+  | 'not-online' // matches exist but none can take a session now
+  | 'lookup-failed'; // the AWS call failed (credentials, permissions, network)
+
+/** A managed instance that matched a tag, as listed in an error. */
+export interface TargetCandidate {
+  id: string;
+  pingStatus: string;
+  computerName: string | undefined;
+  ipAddress: string | undefined;
+  platform: string | undefined;
+}
+
+/** A target that cannot be used; the message is for the user as it is. */
+export class TargetError extends Error {
+  readonly reason: TargetErrorReason;
+  /** The instances that matched, for 'ambiguous' and 'not-online' (else empty). */
+  readonly candidates: readonly TargetCandidate[];
+
+  constructor(reason: TargetErrorReason, message: string, candidates: readonly TargetCandidate[] = []) {
+    super(message);
+    this.name = 'TargetError';
+    this.reason = reason;
+    this.candidates = candidates;
+  }
+}
+
+const INSTANCE_ID = /^(?:i-(?:[0-9a-f]{8}|[0-9a-f]{17})|mi-[0-9a-f]{17})$/;
+const ECS_SSM_TARGET = /^ecs:[\w.-]+_[\w.-]+_[\w.-]+$/;
+const ECS_NAME = /^[\w.-]+$/;
+const USAGE =
+  'use an instance id (i-…, mi-…), Name=VALUE, tag:KEY=VALUE, ecs:CLUSTER/TASK[/CONTAINER] or ecs:CLUSTER_TASK_RUNTIMEID';
+/** Bounds the DescribeInstanceInformation loop (50 per page) should a service keep paging. */
+const MAX_PAGES = 2000;
+
+/** Reads a target spec without calling AWS; throws TargetError('invalid-spec'). */
+export function parseTargetSpec(text: string): TargetSpec {
+  const spec = text.trim();
+  if (spec.length === 0) throw new TargetError('invalid-spec', `no target given: ${USAGE}`);
+  if (/^m?i-/.test(spec)) {
+    if (!INSTANCE_ID.test(spec)) {
+      throw new TargetError(
+        'invalid-spec',
+        `${JSON.stringify(spec)} is not a valid instance id (i- and 8 or 17 hex digits, or mi- and 17)`,
+      );
+    }
+    return { kind: 'instance', id: spec };
+  }
+  if (spec.startsWith('ecs:')) return parseEcs(spec);
+  const tag = spec.startsWith('tag:') ? spec.slice('tag:'.length) : spec;
+  const eq = tag.indexOf('=');
+  if (eq > 0 && eq < tag.length - 1 && (spec.startsWith('tag:') || !tag.slice(0, eq).includes(':'))) {
+    return { kind: 'tag', key: tag.slice(0, eq), value: tag.slice(eq + 1) };
+  }
+  throw new TargetError('invalid-spec', `cannot read target ${JSON.stringify(spec)}: ${USAGE}`);
+}
+
+function parseEcs(spec: string): TargetSpec {
+  const rest = spec.slice('ecs:'.length);
+  if (!rest.includes('/')) {
+    if (ECS_SSM_TARGET.test(spec)) return { kind: 'ecs-target', target: spec };
+    throw new TargetError('invalid-spec', `cannot read ECS target ${JSON.stringify(spec)}: ${USAGE}`);
+  }
+  const parts = rest.split('/');
+  const [cluster, task, container] = parts;
+  if (parts.length > 3 || !cluster || !task || container === '' || !parts.every((p) => ECS_NAME.test(p))) {
+    throw new TargetError('invalid-spec', `cannot read ECS target ${JSON.stringify(spec)}: use ecs:CLUSTER/TASK[/CONTAINER]`);
+  }
+  return { kind: 'ecs-task', cluster, task, container };
+}
+
+/**
+ * Resolves a target spec (see above) to a StartSession target. Instance ids and the SSM
+ * form of ECS targets are returned as they are, without calling AWS. Throws TargetError.
+ */
+export async function resolveTarget(spec: string, aws: AwsOptions = {}): Promise<ResolvedTarget> {
+  const parsed = parseTargetSpec(spec);
+  switch (parsed.kind) {
+    case 'instance':
+      return { target: parsed.id, label: parsed.id };
+    case 'ecs-target':
+      return { target: parsed.target, label: parsed.target };
+    case 'tag':
+      return resolveTag(parsed.key, parsed.value, aws);
+    case 'ecs-task':
+      return resolveEcsTask(parsed.cluster, parsed.task, parsed.container, aws);
+  }
+}
+
+async function resolveTag(key: string, value: string, aws: AwsOptions): Promise<ResolvedTarget> {
+  const what = `${key}=${value}`;
+  const { instances, region } = await instancesWithTag(key, value, aws);
+  if (instances.length === 0) {
+    throw new TargetError(
+      'not-found',
+      `no managed instance has the tag ${what} (SSM DescribeInstanceInformation${region ? ` in ${region}` : ''}); ` +
+        'is the instance registered with Systems Manager and tagged?',
+    );
+  }
+  const candidates = instances
+    .map(candidateOf)
+    .sort((a, b) => Number(b.pingStatus === 'Online') - Number(a.pingStatus === 'Online'));
+  const online = candidates.filter((c) => c.pingStatus === 'Online');
+  const only = online.length === 1 ? online[0] : undefined;
+  if (only) return { target: only.id, label: `${only.id} (${what})` };
+  const count = `${candidates.length} managed instance${candidates.length === 1 ? '' : 's'}`;
+  if (online.length === 0) {
+    throw new TargetError(
+      'not-online',
+      `the tag ${what} matches ${count}, none of them Online:\n${table(candidates)}`,
+      candidates,
+    );
+  }
+  throw new TargetError(
+    'ambiguous',
+    `the tag ${what} matches ${online.length} Online managed instances; choose one by id:\n${table(candidates)}`,
+    candidates,
+  );
+}
+
+/** Every managed instance with the tag, following NextToken (pages may be short or empty). */
+async function instancesWithTag(
+  key: string,
+  value: string,
+  aws: AwsOptions,
+): Promise<{ instances: InstanceInformation[]; region: string | undefined }> {
+  const lookup = `look up the tag ${key}=${value}`;
+  const { sdk, client } = await callAws(lookup, async () => ({
+    sdk: await loadSsmSdk(),
+    client: await createSsmClient(ssmSettings(aws)),
+  }));
+  try {
+    const instances: InstanceInformation[] = [];
+    let nextToken: string | undefined;
+    let pages = 0;
+    do {
+      if (++pages > MAX_PAGES) throw new TargetError('lookup-failed', `cannot ${lookup}: too many result pages`);
+      const out = await callAws(lookup, () =>
+        client.send(
+          new sdk.DescribeInstanceInformationCommand({
+            // Tag filters cannot be combined with a PingStatus filter; status is checked here.
+            Filters: [{ Key: `tag:${key}`, Values: [value] }],
+            MaxResults: 50,
+            ...(nextToken ? { NextToken: nextToken } : {}),
+          }),
+        ),
+      );
+      instances.push(...(out.InstanceInformationList ?? []).filter((i) => i.InstanceId));
+      nextToken = out.NextToken || undefined;
+    } while (nextToken);
+    const region = await client.config.region().catch(() => undefined);
+    return { instances, region };
+  } finally {
+    client.destroy();
+  }
+}
+
+async function resolveEcsTask(
+  cluster: string,
+  taskRef: string,
+  containerName: string | undefined,
+  aws: AwsOptions,
+): Promise<ResolvedTarget> {
+  const lookup = `look up ECS task ${taskRef} in cluster ${cluster}`;
+  const { sdk, client } = await callAws(lookup, async () => ({
+    sdk: await loadEcsSdk(),
+    client: await createEcsClient(ecsSettings(aws)),
+  }));
+  let task: Task | undefined;
+  try {
+    const out = await callAws(lookup, () => client.send(new sdk.DescribeTasksCommand({ cluster, tasks: [taskRef] })));
+    task = out.tasks?.[0];
+  } finally {
+    client.destroy();
+  }
+  if (!task) throw new TargetError('not-found', `ECS task ${taskRef} was not found in cluster ${cluster}`);
+  const taskId = lastSegment(task.taskArn) ?? taskRef;
+  const clusterName = lastSegment(task.clusterArn) ?? cluster;
+  if (task.lastStatus !== 'RUNNING') {
+    throw new TargetError('not-online', `ECS task ${taskId} is ${task.lastStatus ?? 'in an unknown state'}, not RUNNING`);
+  }
+  const containers = task.containers ?? [];
+  const names = containers.map((c) => c.name ?? '?').join(', ');
+  let container = containerName === undefined ? undefined : containers.find((c) => c.name === containerName);
+  if (containerName !== undefined && !container) {
+    throw new TargetError('not-found', `ECS task ${taskId} has no container ${containerName} (it has: ${names || 'none'})`);
+  }
+  if (!container) {
+    if (containers.length !== 1) {
+      throw new TargetError(
+        containers.length === 0 ? 'not-found' : 'ambiguous',
+        containers.length === 0
+          ? `ECS task ${taskId} has no containers`
+          : `ECS task ${taskId} has ${containers.length} containers (${names}); add one: ecs:${clusterName}/${taskId}/CONTAINER`,
+      );
+    }
+    container = containers[0];
+  }
+  const name = container?.name ?? '?';
+  const agent = container?.managedAgents?.find((a) => a.name === 'ExecuteCommandAgent');
+  if (task.enableExecuteCommand === false || (agent && agent.lastStatus !== 'RUNNING')) {
+    throw new TargetError(
+      'not-online',
+      `ECS exec is not available on container ${name} of task ${taskId}: the task must be started with ` +
+        'execute command enabled and its ExecuteCommandAgent must be RUNNING',
+    );
+  }
+  if (!container?.runtimeId) {
+    throw new TargetError('not-online', `container ${name} of ECS task ${taskId} has no runtime id yet (not started)`);
+  }
+  return {
+    target: `ecs:${clusterName}_${taskId}_${container.runtimeId}`,
+    label: `ecs:${clusterName}/${taskId}/${name}`,
+  };
+}
+
+/** Runs an AWS call; its failure becomes a TargetError naming the call's purpose. */
+async function callAws<T>(purpose: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (err instanceof TargetError) throw err;
+    const name = (err as { name?: string }).name;
+    const message = messageOf(err);
+    const detail = name && name !== 'Error' && !message.startsWith(name) ? `${name}: ${message}` : message;
+    // No `cause`: SDK errors carry raw responses, which must not end up in a user's log.
+    throw new TargetError('lookup-failed', `cannot ${purpose}: ${detail}`);
+  }
+}
+
+function candidateOf(info: InstanceInformation): TargetCandidate {
+  const platform = [info.PlatformName, info.PlatformVersion].filter(Boolean).join(' ');
+  return {
+    id: info.InstanceId ?? '?',
+    pingStatus: info.PingStatus ?? 'unknown',
+    computerName: info.ComputerName,
+    ipAddress: info.IPAddress,
+    platform: platform || info.PlatformType,
+  };
+}
+
+function table(candidates: readonly TargetCandidate[]): string {
+  const rows = candidates.map((c) => [c.id, c.pingStatus, c.computerName ?? '', c.ipAddress ?? '', c.platform ?? '']);
+  const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length))) ?? [];
+  return rows.map((row) => `  ${row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd()}`).join('\n');
+}
+
+function lastSegment(arn: string | undefined): string | undefined {
+  return arn?.split('/').at(-1) || undefined;
+}
