@@ -11,11 +11,15 @@ export const EXIT_USAGE = 2;
 const SECRET_FIELD = /("?(?:TokenValue|tokenValue|token|Plaintext|SecretAccessKey|SessionToken)"?\s*[:=]\s*)"?[^"\s,}]+"?/g;
 
 /**
- * One line for the user: the error's message only (never a stack trace), on one line,
- * with anything shaped like a secret field blanked out as a last line of defence.
+ * The error's message for the user (never a stack trace): one line, except for indented
+ * listing lines that follow it (e.g. the instances an ambiguous tag matched). Anything
+ * shaped like a secret field is blanked out as a last line of defence.
  */
 export function userMessage(err: unknown): string {
   const raw = err instanceof Error ? err.message : String(err);
-  const oneLine = raw.replace(/\s*\n\s*/g, '; ').trim() || (err instanceof Error ? err.name : 'unknown error');
-  return oneLine.replace(SECRET_FIELD, '$1<hidden>');
+  const text = raw
+    .trim()
+    .replace(/\s*\n(?! {2}\S)\s*/g, '; ')
+    .replace(/\s+$/gm, '');
+  return (text || (err instanceof Error ? err.name : 'unknown error')).replace(SECRET_FIELD, '$1<hidden>');
 }

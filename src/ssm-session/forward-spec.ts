@@ -10,7 +10,7 @@ export interface LocalForwardSpec {
   readonly bind: string;
   /** 0 picks a free port. */
   readonly localPort: number;
-  /** Undefined means the target itself (HOST was `localhost`): AWS-StartPortForwardingSession. */
+  /** Undefined means the target itself (HOST was `localhost`). */
   readonly host: string | undefined;
   readonly port: number;
 }
@@ -22,8 +22,12 @@ export interface SocksSpec {
   readonly port: number;
 }
 
-/** HOST values that mean "the target itself", as with ssh -L. */
-const TARGET_ITSELF = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
+/**
+ * HOST that means "the target itself" (AWS-StartPortForwardingSession, which every agent
+ * supports); any other host, 127.0.0.1 and ::1 included, is dialled as written
+ * (AWS-StartPortForwardingSessionToRemoteHost).
+ */
+const TARGET_ITSELF = 'localhost';
 
 /**
  * Splits on colons outside square brackets, so IPv6 addresses are written `[::1]`.
@@ -84,7 +88,7 @@ export function parseLocalForward(text: string): LocalForwardSpec {
     text,
     bind: bindPart === undefined ? DEFAULT_BIND : address(bindPart, '-L', text, 'bind address'),
     localPort: portNumber(localPart!, '-L', text, true),
-    host: TARGET_ITSELF.has(host.toLowerCase()) ? undefined : host,
+    host: host.toLowerCase() === TARGET_ITSELF ? undefined : host,
     port: portNumber(portPart!, '-L', text, false),
   };
 }

@@ -1,2 +1,17 @@
+import { startSession } from '../../client/index.ts';
 import type { Command } from '../args.ts';
-export async function shell(command: Extract<Command, { kind: 'shell' }>): Promise<number> { void command; return 1; }
+import { awsOptions, exitStatus, runToEnd, targetFor } from '../session-runner.ts';
+
+/**
+ * `ssm-session shell TARGET`: the default shell document in this terminal (raw mode,
+ * resize, `~.` escape, Ctrl-C to the remote side), as with the drop-in plugin.
+ */
+export async function shell(command: Extract<Command, { kind: 'shell' }>): Promise<number> {
+  const { global } = command;
+  const target = await targetFor(command.target, global);
+  const session = await startSession({ target, aws: awsOptions(global) });
+  if (!global.quiet) process.stderr.write(`Starting session with SessionId: ${session.sessionId}\n`);
+  const outcome = await runToEnd(session, global);
+  if (!global.quiet) process.stderr.write(`\nExiting session with sessionId: ${session.sessionId}.\n`);
+  return outcome.status === 'closed' ? exitStatus(outcome.exitCode) : 0;
+}

@@ -1,0 +1,57 @@
+import type { AwsOptions, Session, SessionOutcome } from '../client/index.ts';
+import { resolveTarget } from '../client/targets.ts';
+import type { GlobalOptions } from './args.ts';
+import { formatSessionSummary } from './status-format.ts';
+
+/** The library's AWS options from the command line (undefined fields: SDK defaults). */
+export function awsOptions(global: GlobalOptions): AwsOptions {
+  const { region, profile, endpoint, ecsEndpoint } = global.aws;
+  return {
+    ...(region ? { region } : {}),
+    ...(profile ? { profile } : {}),
+    ...(endpoint ? { endpoint } : {}),
+    ...(ecsEndpoint ? { ecsEndpoint } : {}),
+  };
+}
+
+/**
+ * The session target for TARGET. Instance ids need no API call; for names, tags and ECS
+ * tasks the choice is shown on stderr (unless -q), since it was not typed verbatim.
+ */
+export async function targetFor(spec: string, global: GlobalOptions): Promise<string> {
+  const resolved = await resolveTarget(spec, awsOptions(global));
+  if (!global.quiet && resolved.target !== spec) process.stderr.write(`Target ${spec}: ${resolved.label}\n`);
+  return resolved.target;
+}
+
+/** Signals a session's CLI passes on to it; the session decides what each one means. */
+const SESSION_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGQUIT', 'SIGTSTP', 'SIGTERM', 'SIGHUP'];
+
+/** Passes the signals to `session` until the returned function is called. */
+export function routeSignals(session: Pick<Session, 'signal'>): () => void {
+  const onSignal = (name: NodeJS.Signals): void => session.signal(name);
+  for (const name of SESSION_SIGNALS) process.on(name, onSignal);
+  return () => {
+    for (const name of SESSION_SIGNALS) process.off(name, onSignal);
+  };
+}
+
+/** Runs a started session to its end: signals routed, `--stats` summary, failures thrown. */
+export async function runToEnd(session: Session, global: GlobalOptions): Promise<Exclude<SessionOutcome, { status: 'failed' }>> {
+  const unroute = routeSignals(session);
+  let outcome: SessionOutcome;
+  try {
+    outcome = await session.done;
+  } finally {
+    unroute();
+  }
+  if (global.stats) process.stderr.write(`${formatSessionSummary({ sessionId: session.sessionId, ...session.stats })}\n`);
+  if (outcome.status === 'failed') throw outcome.error;
+  return outcome;
+}
+
+/** A remote exit code as a process exit status (0-255; anything else, e.g. a signal's -1, is 255). */
+export function exitStatus(code: number | undefined): number {
+  if (code === undefined) return 0;
+  return Number.isInteger(code) && code >= 0 && code <= 255 ? code : 255;
+}
