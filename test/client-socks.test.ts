@@ -223,6 +223,10 @@ t.test('reply codes', async (t) => {
   t.equal(unknownName.reply[1], 0x04, 'host unreachable: the target cannot resolve the name');
   unknownName.socket.destroy();
 
+  const forbidden = await socksConnect(proxy, connectRequest(1, Buffer.from([169, 254, 169, 254]), 80));
+  t.equal(forbidden.reply[1], 0x02, 'not allowed: the agent refuses the metadata address');
+  forbidden.socket.destroy();
+
   const bind = await socksConnect(proxy, connectRequest(1, Buffer.from([127, 0, 0, 1]), 80, 2));
   t.equal(bind.reply[1], 0x07, 'BIND: command not supported');
   const udp = await socksConnect(proxy, connectRequest(1, Buffer.from([127, 0, 0, 1]), 80, 3));

@@ -6,7 +6,6 @@ export type ClientErrorCode =
   | 'start-failed' // StartSession was refused or could not be called
   | 'session-failed' // the session ended before it was usable
   | 'session-closed' // the session is over; no new streams
-  | 'connect-refused' // the agent could not connect to the destination
   | 'listen-failed' // a local listener could not be opened
   | 'invalid-argument';
 

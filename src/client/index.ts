@@ -5,6 +5,15 @@
  * pooling can and cannot do (striping).
  */
 export type { AwsOptions } from './aws-options.ts';
+export {
+  resolveTarget,
+  parseTargetSpec,
+  TargetError,
+  type ResolvedTarget,
+  type TargetSpec,
+  type TargetCandidate,
+  type TargetErrorReason,
+} from './targets.ts';
 export { ClientError, type ClientErrorCode } from './errors.ts';
 export {
   startSession,
