@@ -75,7 +75,8 @@ export async function forward(command: ForwardCommand): Promise<number> {
 function track(listener: Listener, event: ForwardEvent): string | undefined {
   switch (event.type) {
     case 'session-started':
-      listener.states.set(event.sessionId, 'connecting');
+      // A pooled session is reported once it is ready; a state seen before stays.
+      if (!listener.states.has(event.sessionId)) listener.states.set(event.sessionId, 'connected');
       return undefined;
     case 'session-state':
       if (event.state === 'closed') listener.states.delete(event.sessionId);
