@@ -1,13 +1,12 @@
-import { EventEmitter } from 'node:events';
 import { Duplex } from 'node:stream';
-import { FlagCode, PayloadType, STREAM_CHUNK_SIZE } from '../protocol/constants.ts';
-import { decodeFlag, encodeFlag } from '../protocol/payloads.ts';
+import { FlagCode, PayloadType } from '../protocol/constants.ts';
+import { encodeFlag } from '../protocol/payloads.ts';
 import { IncomingGate } from '../session/incoming-gate.ts';
 import { isTerminateSignal } from '../session/port/port-limits.ts';
 import { terminateFlagSupported } from '../session/port/port-mode.ts';
 import type { HandlerContext } from '../session/session-handler.ts';
 import { ClientError } from './errors.ts';
-import type { StreamHandler } from './stream-handler.ts';
+import { RefusalCounter, sendOutput, type StreamHandler } from './stream-handler.ts';
 
 /**
  * Port sessions in basic mode (§7.3.3, agents without smux): the session is one raw
@@ -19,14 +18,13 @@ import type { StreamHandler } from './stream-handler.ts';
  * when the library user (or the session) closes it. A local EOF is not passed on
  * either, since the protocol has no half-close; the stream stays open for reading.
  */
-export class BasicStreamHandler extends EventEmitter implements StreamHandler {
+export class BasicStreamHandler extends RefusalCounter implements StreamHandler {
   readonly mode = 'basic' as const;
   private readonly context: HandlerContext;
   private readonly gate: IncomingGate;
   private readonly reusable: boolean;
   private active: BasicStream | undefined;
   private readonly waiting: Array<{ resolve: (stream: Duplex) => void; reject: (err: Error) => void }> = [];
-  private refusals = 0;
   private stopped = false;
 
   /** `reusable`: LocalPortForwarding (DisconnectToPort, then a new stream); else one stream ends the session. */
@@ -41,10 +39,6 @@ export class BasicStreamHandler extends EventEmitter implements StreamHandler {
     return this.active ? 1 : 0;
   }
 
-  get pendingRefusals(): number {
-    return this.refusals;
-  }
-
   start(): void {}
 
   openStream(): Promise<Duplex> {
@@ -53,20 +47,11 @@ export class BasicStreamHandler extends EventEmitter implements StreamHandler {
     return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
   }
 
-  takeRefusal(): boolean {
-    if (this.refusals === 0) return false;
-    this.refusals--;
-    return true;
-  }
-
   recycle(): void {}
 
   receive(payloadType: number, payload: Buffer): boolean {
     if (payloadType === PayloadType.Flag) {
-      if (decodeFlag(payload) === FlagCode.ConnectToPortError) {
-        this.refusals++;
-        this.emit('refused');
-      }
+      this.noteFlag(payload);
       return true;
     }
     if (payloadType !== PayloadType.Output) return true;
@@ -106,14 +91,10 @@ export class BasicStreamHandler extends EventEmitter implements StreamHandler {
     return stream;
   }
 
+  /** A stream write completes once the channel window has room again. */
   private send(chunk: Buffer, done: (err?: Error | null) => void): void {
-    const channel = this.context.channel;
-    let open = true;
-    for (let offset = 0; offset < chunk.length; offset += STREAM_CHUNK_SIZE) {
-      open = channel.send(PayloadType.Output, chunk.subarray(offset, offset + STREAM_CHUNK_SIZE));
-    }
-    if (open) done();
-    else channel.once('drain', () => done());
+    if (sendOutput(this.context.channel, chunk)) done();
+    else this.context.channel.once('drain', () => done());
   }
 
   private onClosed(stream: BasicStream): void {

@@ -58,6 +58,8 @@ export abstract class ForwardBase extends EventEmitter implements Forward {
   abstract readonly description: string;
   protected readonly server: net.Server;
   private readonly connections = new Map<number, LocalConnection>();
+  /** Every accepted socket, including SOCKS clients still in their handshake. */
+  private readonly sockets = new Set<net.Socket>();
   private readonly liveSessions = new Set<ClientPortSession>();
   private readonly counters = { connections: 0, resets: 0, up: 0, down: 0, sessions: 0, retransmissions: 0, reconnects: 0 };
   private readonly meter = new RateMeter();
@@ -71,6 +73,8 @@ export abstract class ForwardBase extends EventEmitter implements Forward {
     this.address = server.address() as AddressInfo;
     server.on('connection', (socket: net.Socket) => {
       if (this.closing) return void socket.destroy();
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
       this.onConnection(socket);
     });
     this.sampler = setInterval(() => this.meter.sample(this.counters.up, this.counters.down), SAMPLE_INTERVAL_MS);
@@ -118,6 +122,7 @@ export abstract class ForwardBase extends EventEmitter implements Forward {
       clearInterval(this.sampler);
       const listening = new Promise<void>((resolve) => this.server.close(() => resolve()));
       for (const connection of this.connections.values()) this.reset(connection);
+      for (const socket of this.sockets) socket.destroy();
       await this.closePools();
       await listening;
     })();

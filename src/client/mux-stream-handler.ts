@@ -1,7 +1,5 @@
-import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import { FlagCode, PayloadType, STREAM_CHUNK_SIZE } from '../protocol/constants.ts';
-import { decodeFlag } from '../protocol/payloads.ts';
+import { PayloadType } from '../protocol/constants.ts';
 import { MAX_FRAME_SIZE } from '../smux/frame.ts';
 import { SmuxSession } from '../smux/session.ts';
 import { IncomingGate } from '../session/incoming-gate.ts';
@@ -9,7 +7,7 @@ import { BufferPool } from '../session/port/buffer-pool.ts';
 import { isTerminateSignal, MUX_RECEIVE_LIMIT } from '../session/port/port-limits.ts';
 import type { HandlerContext } from '../session/session-handler.ts';
 import { ClientError } from './errors.ts';
-import type { StreamHandler } from './stream-handler.ts';
+import { RefusalCounter, sendOutput, type StreamHandler } from './stream-handler.ts';
 
 /**
  * Port sessions in mux mode (§7.3.4) for the library: an smux v1 client whose streams
@@ -20,13 +18,12 @@ import type { StreamHandler } from './stream-handler.ts';
  * channel's window has room; received data that the streams' readers leave unread
  * stops the channel from reading once MUX_RECEIVE_LIMIT is buffered.
  */
-export class MuxStreamHandler extends EventEmitter implements StreamHandler {
+export class MuxStreamHandler extends RefusalCounter implements StreamHandler {
   readonly mode = 'mux' as const;
   private readonly context: HandlerContext;
   private readonly smux: SmuxSession;
   private readonly gate: IncomingGate;
   private readonly pool = new BufferPool(MAX_FRAME_SIZE, Math.ceil(MUX_RECEIVE_LIMIT / MAX_FRAME_SIZE) + 16);
-  private refusals = 0;
   private stopped = false;
 
   constructor(context: HandlerContext, options: { keepAlive: boolean }) {
@@ -34,7 +31,8 @@ export class MuxStreamHandler extends EventEmitter implements StreamHandler {
     this.context = context;
     this.smux = new SmuxSession({
       role: 'client',
-      write: (bytes) => this.sendCarrier(bytes),
+      // smux output travels as Output payloads; false (window full) holds smux back until 'drain'.
+      write: (bytes) => sendOutput(context.channel, bytes),
       keepAlive: options.keepAlive ? { intervalMs: 10_000, timeoutMs: 30_000 } : false,
       receiveBufferLimit: MUX_RECEIVE_LIMIT,
       allocate: (size) => this.pool.allocate(size),
@@ -60,27 +58,13 @@ export class MuxStreamHandler extends EventEmitter implements StreamHandler {
     return Promise.resolve(this.smux.openStream());
   }
 
-  takeRefusal(): boolean {
-    if (this.refusals === 0) return false;
-    this.refusals--;
-    return true;
-  }
-
-  get pendingRefusals(): number {
-    return this.refusals;
-  }
-
   recycle(chunk: Buffer): void {
     this.pool.release(chunk);
   }
 
   receive(payloadType: number, payload: Buffer): boolean {
     if (payloadType === PayloadType.Flag) {
-      // The agent could not connect a stream to the destination; that stream's FIN follows.
-      if (decodeFlag(payload) === FlagCode.ConnectToPortError) {
-        this.refusals++;
-        this.emit('refused');
-      }
+      this.noteFlag(payload);
       return true;
     }
     if (payloadType !== PayloadType.Output) return true;
@@ -100,16 +84,6 @@ export class MuxStreamHandler extends EventEmitter implements StreamHandler {
     this.stopped = true;
     this.context.channel.off('drain', this.onChannelDrain);
     this.smux.close();
-  }
-
-  /** smux output becomes Output payloads of at most 1 KiB; false when the window is full. */
-  private sendCarrier(bytes: Buffer): boolean {
-    const channel = this.context.channel;
-    let open = true;
-    for (let offset = 0; offset < bytes.length; offset += STREAM_CHUNK_SIZE) {
-      open = channel.send(PayloadType.Output, bytes.subarray(offset, offset + STREAM_CHUNK_SIZE));
-    }
-    return open;
   }
 
   private readonly onChannelDrain = (): void => {

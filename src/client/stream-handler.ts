@@ -1,5 +1,8 @@
-import type { EventEmitter } from 'node:events';
+import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
+import type { DataChannel } from '../channel/data-channel.ts';
+import { FlagCode, PayloadType, STREAM_CHUNK_SIZE } from '../protocol/constants.ts';
+import { decodeFlag } from '../protocol/payloads.ts';
 import type { SessionHandler } from '../session/session-handler.ts';
 
 /** How a port session carries connections: smux streams, or one raw stream at a time. */
@@ -23,4 +26,35 @@ export interface StreamHandler extends SessionHandler, EventEmitter {
   takeRefusal(): boolean;
   /** Gives back a chunk read from one of its streams once it is no longer used (optional recycling). */
   recycle(chunk: Buffer): void;
+}
+
+/** The ConnectToPortError bookkeeping both modes share. */
+export abstract class RefusalCounter extends EventEmitter {
+  private refusals = 0;
+
+  get pendingRefusals(): number {
+    return this.refusals;
+  }
+
+  takeRefusal(): boolean {
+    if (this.refusals === 0) return false;
+    this.refusals--;
+    return true;
+  }
+
+  /** Counts a Flag payload if it is ConnectToPortError (its stream's FIN follows). */
+  protected noteFlag(payload: Buffer): void {
+    if (decodeFlag(payload) !== FlagCode.ConnectToPortError) return;
+    this.refusals++;
+    this.emit('refused');
+  }
+}
+
+/** Sends bytes as Output payloads of at most 1 KiB; false when the channel window is full. */
+export function sendOutput(channel: DataChannel, bytes: Buffer): boolean {
+  let open = true;
+  for (let offset = 0; offset < bytes.length; offset += STREAM_CHUNK_SIZE) {
+    open = channel.send(PayloadType.Output, bytes.subarray(offset, offset + STREAM_CHUNK_SIZE));
+  }
+  return open;
 }
