@@ -158,7 +158,9 @@ for (const program of programs) {
         useCodeCache: true,
         useSnapshot: false, // crashes once http/ws are loaded
         execArgvExtension: 'none', // NODE_OPTIONS and --node-options are not honoured
-        execArgv: ['--max-semi-space-size=1'], // a young generation of 2 MiB, not 128
+        // A young generation of 4 MiB, not 128; one V8 worker thread, not four: fewer
+        // malloc arenas (measured: peak anonymous memory of a 256 MiB upload 28 instead of 33 MiB).
+        execArgv: ['--max-semi-space-size=2', '--v8-pool-size=1'],
         assets: { [SDK_ASSET]: fromRoot(out.sdk), [SDK_CACHE_ASSET]: fromRoot(out.sdkCache) },
       },
       null,
@@ -272,7 +274,13 @@ async function injectViaTemplate(blob, exePath, largestBlob) {
   exe.fill(0, descOffset, descOffset + template.reserve);
   blob.copy(exe, descOffset);
   exe.writeUInt32LE(blob.length, noteOffset + 4);
-  await writeFile(exePath, exe, { mode: 0o755 });
+  // Written aside, then copied into place: one big write() leaves the page cache in large
+  // folios, and every run of the fresh binary then maps ~30 MB more of it (measured: 65
+  // instead of 44 MiB RSS for --version), as if it were a different program.
+  const staged = `${exePath}.staged`;
+  await writeFile(staged, exe, { mode: 0o755 });
+  await copyFile(staged, exePath);
+  await rm(staged, { force: true });
   await chmod(exePath, 0o755);
   return true;
 }

@@ -1,11 +1,11 @@
 import { EventEmitter } from 'node:events';
-import { MessageType, PayloadType, HeaderFlags } from '../protocol/constants.ts';
+import { MessageType, PayloadType, HeaderFlags, PAYLOAD_OFFSET, STREAM_CHUNK_SIZE } from '../protocol/constants.ts';
 import { decodeFrame, encodeFrame, FrameError, type Frame } from '../protocol/frame.ts';
 import { decodeAcknowledgedSequence, decodeChannelClosedOutput } from '../protocol/payloads.ts';
 import { encodeAcknowledgeFrame } from '../protocol/control-frames.ts';
-import { newUuid } from '../protocol/uuid.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
 import { OutgoingWindow, type PendingFrame } from './outgoing-window.ts';
+import { FrameBufferPool } from './frame-buffer-pool.ts';
 import { ReorderBuffer } from './reorder-buffer.ts';
 import { RtoEstimator } from './rto.ts';
 import type { FrameTransport } from './transport.ts';
@@ -93,6 +93,8 @@ export class DataChannel extends EventEmitter {
   private readonly now: () => number;
   private readonly log: Logger;
   private readonly window: OutgoingWindow;
+  private readonly frameBuffers: FrameBufferPool;
+  private readonly allocateFrame = (size: number): Buffer => this.frameBuffers.take(size);
   private readonly reorder: ReorderBuffer;
 
   private transport: FrameTransport | undefined;
@@ -121,6 +123,8 @@ export class DataChannel extends EventEmitter {
     this.now = options.now ?? (() => performance.now());
     this.log = options.logger ?? silentLogger;
     this.window = new OutgoingWindow(options.windowFrames ?? 1024);
+    // Slots fit a full 1 KiB payload plus the header; the pool never holds more than a window.
+    this.frameBuffers = new FrameBufferPool(PAYLOAD_OFFSET + STREAM_CHUNK_SIZE, this.window.limit);
     this.reorder = new ReorderBuffer(options.reorderCapacity ?? 10_000);
   }
 
@@ -199,10 +203,9 @@ export class DataChannel extends EventEmitter {
       createdDate: Date.now(),
       sequenceNumber,
       flags: this.headerFlags(sequenceNumber),
-      messageId: newUuid(),
       payloadType,
       payload,
-    });
+    }, this.allocateFrame);
     if (this.window.size === 0) this.lastProgressAt = this.now();
     const entry = this.window.add(sequenceNumber, bytes);
     if (this.canTransmit()) this.transmit(entry);
@@ -344,7 +347,11 @@ export class DataChannel extends EventEmitter {
     this.lastProgressAt = this.now();
     this.stallReported = false;
     // Karn's rule: the ack of a resent frame may answer any of its sends; no RTT sample.
-    if (entry.lastSent !== undefined && entry.sends === 1) this.rto.sample(this.now() - entry.lastSent);
+    if (entry.lastSent !== undefined && entry.sends === 1) {
+      this.rto.sample(this.now() - entry.lastSent);
+      this.frameBuffers.give(entry.bytes);
+    }
+    this.window.release(entry);
     if (this.window.size === 0) this.stopTimer();
     this.emit('acknowledged', seq);
     if (this.producerBlocked && this.window.size <= this.window.limit / 2) {

@@ -1,7 +1,6 @@
 import { HeaderFlags, MessageType, SCHEMA_VERSION } from './constants.ts';
 import { encodeFrame, type Frame } from './frame.ts';
 import { encodeAcknowledgement } from './payloads.ts';
-import { newUuid } from './uuid.ts';
 
 /**
  * A frame outside the sequence (acknowledge, channel_closed, publication control,
@@ -14,7 +13,6 @@ export function encodeUnsequencedFrame(messageType: string, payload: Buffer = Bu
     createdDate: Date.now(),
     sequenceNumber: 0,
     flags: HeaderFlags.SynFin,
-    messageId: newUuid(),
     payloadType,
     payload,
   });

@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash } from 'node:crypto';
 import {
   HEADER_LENGTH,
   MESSAGE_TYPE_WIDTH,
@@ -6,7 +6,7 @@ import {
   PAYLOAD_OFFSET,
   SCHEMA_VERSION,
 } from './constants.ts';
-import { readMessageId, writeMessageId } from './uuid.ts';
+import { readMessageId, writeMessageId, writeRandomMessageId } from './uuid.ts';
 
 /** One data-channel message ("client message", PROTOCOL.md §3). */
 export interface Frame {
@@ -20,6 +20,9 @@ export interface Frame {
   payloadType: number;
   payload: Buffer;
 }
+
+/** What encodeFrame needs: a Frame whose messageId may be left out (a random one is written). */
+export type OutgoingFrame = Omit<Frame, 'messageId'> & { messageId?: string };
 
 export interface DecodeOptions {
   /** Check the SHA-256 payload digest (default true). */
@@ -37,34 +40,92 @@ export class FrameError extends Error {
 }
 
 export function sha256(data: Buffer): Buffer {
-  return createHash('sha256').update(data).digest();
+  // One-shot: no Hash object per frame.
+  return hash('sha256', data, 'buffer');
 }
 
-/** Serialises a frame: 120-byte header, space-padded type, swapped UUID halves, SHA-256 digest. */
-export function encodeFrame(frame: Frame): Buffer {
+const TWO_TO_32 = 0x1_0000_0000;
+
+/**
+ * 64-bit big-endian integer fields. Values up to 2^53 (Date.now(), sequence numbers, flags)
+ * are written without BigInt; anything larger (only hostile test input) takes the slow path.
+ */
+function writeInt64(out: Buffer, value: number, offset: number): void {
+  if (!Number.isSafeInteger(value)) {
+    out.writeBigInt64BE(BigInt(value), offset);
+    return;
+  }
+  out.writeInt32BE(Math.floor(value / TWO_TO_32), offset);
+  out.writeUInt32BE(value >>> 0, offset + 4);
+}
+
+function writeUInt64(out: Buffer, value: number, offset: number): void {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    out.writeBigUInt64BE(BigInt(value), offset);
+    return;
+  }
+  out.writeUInt32BE(Math.floor(value / TWO_TO_32), offset);
+  out.writeUInt32BE(value >>> 0, offset + 4);
+}
+
+function readUInt64(data: Buffer, offset: number): number {
+  return data.readUInt32BE(offset) * TWO_TO_32 + data.readUInt32BE(offset + 4);
+}
+
+function readInt64(data: Buffer, offset: number): number {
+  return data.readInt32BE(offset) * TWO_TO_32 + data.readUInt32BE(offset + 4);
+}
+
+/** Message types already checked to be printable ASCII (there are only a handful). */
+const validTypes = new Set<string>();
+
+function isValidType(type: string): boolean {
+  if (validTypes.has(type)) return true;
+  if (type.length === 0 || type.length > MESSAGE_TYPE_WIDTH || !/^[\x21-\x7e]+$/.test(type)) return false;
+  if (validTypes.size < 64) validTypes.add(type);
+  return true;
+}
+
+/**
+ * Serialises a frame: 120-byte header, space-padded type, swapped UUID halves, SHA-256
+ * digest, into a buffer from `allocate` (which must return exactly the size asked for).
+ */
+export function encodeFrame(frame: OutgoingFrame, allocate: (size: number) => Buffer = Buffer.allocUnsafe): Buffer {
   const type = frame.messageType;
-  if (type.length === 0 || type.length > MESSAGE_TYPE_WIDTH || !/^[\x21-\x7e]+$/.test(type)) {
+  if (!isValidType(type)) {
     throw new TypeError(`invalid message type: ${JSON.stringify(type)}`);
   }
   const payload = frame.payload;
-  const out = Buffer.allocUnsafe(PAYLOAD_OFFSET + payload.length);
+  const out = allocate(PAYLOAD_OFFSET + payload.length);
   out.writeUInt32BE(HEADER_LENGTH, 0);
   out.fill(0x20, 4, 4 + MESSAGE_TYPE_WIDTH);
   out.write(type, 4, 'latin1');
   out.writeUInt32BE(frame.schemaVersion >>> 0, 36);
-  out.writeBigUInt64BE(BigInt(frame.createdDate), 40);
-  out.writeBigInt64BE(BigInt(frame.sequenceNumber), 48);
-  out.writeBigUInt64BE(BigInt(frame.flags), 56);
-  writeMessageId(frame.messageId, out, 64);
-  sha256(payload).copy(out, 80);
+  writeUInt64(out, frame.createdDate, 40);
+  writeInt64(out, frame.sequenceNumber, 48);
+  writeUInt64(out, frame.flags, 56);
+  if (frame.messageId === undefined) writeRandomMessageId(out, 64);
+  else writeMessageId(frame.messageId, out, 64);
+  // As a one-byte string: a short-lived heap string is cheaper than a Buffer per frame.
+  out.write(hash('sha256', payload, 'binary'), 80, 32, 'latin1');
   out.writeUInt32BE(frame.payloadType >>> 0, 112);
   out.writeUInt32BE(payload.length, 116);
   payload.copy(out, PAYLOAD_OFFSET);
   return out;
 }
 
+/** The type fields of the frames that make up nearly all traffic, as they appear on the wire. */
+const COMMON_TYPES = [MessageType.Acknowledge, MessageType.OutputStreamData, MessageType.InputStreamData].map((type) => {
+  const field = Buffer.alloc(MESSAGE_TYPE_WIDTH, 0x20);
+  field.write(type, 'latin1');
+  return { type, field };
+});
+
 /** Strips NULs from both ends of the type field, then white space (§3.2). */
 function readMessageType(data: Buffer): string {
+  for (const { type, field } of COMMON_TYPES) {
+    if (data.compare(field, 0, MESSAGE_TYPE_WIDTH, 4, 4 + MESSAGE_TYPE_WIDTH) === 0) return type;
+  }
   let start = 4;
   let end = 4 + MESSAGE_TYPE_WIDTH;
   while (start < end && data[start] === 0) start++;
@@ -91,10 +152,10 @@ export function decodeFrame(data: Buffer, options: DecodeOptions = {}): Frame {
   }
   const messageType = readMessageType(data);
   const control = isPublicationControl(messageType);
-  if (!control && (messageType.length === 0 || !/^[\x21-\x7e]+$/.test(messageType))) {
+  if (!control && !isValidType(messageType)) {
     throw new FrameError('bad message type');
   }
-  const createdDate = Number(data.readBigUInt64BE(40));
+  const createdDate = readUInt64(data, 40);
   if (!control && createdDate === 0) throw new FrameError('zero created date');
   const payloadLength = data.readUInt32BE(headerLength);
   const payload = data.subarray(headerLength + 4);
@@ -102,15 +163,15 @@ export function decodeFrame(data: Buffer, options: DecodeOptions = {}): Frame {
     throw new FrameError(`truncated payload (${payload.length} of ${payloadLength} bytes)`);
   }
   if (!control && payloadLength !== 0 && options.verifyDigest !== false) {
-    const digest = sha256(payload);
-    if (!timingSafeEqual(digest, data.subarray(80, 112))) throw new FrameError('digest mismatch');
+    // An integrity check, not a secret: a plain comparison is fine.
+    if (hash('sha256', payload, 'binary') !== data.toString('latin1', 80, 112)) throw new FrameError('digest mismatch');
   }
   return {
     messageType,
     schemaVersion: data.readUInt32BE(36),
     createdDate,
-    sequenceNumber: Number(data.readBigInt64BE(48)),
-    flags: Number(data.readBigUInt64BE(56)),
+    sequenceNumber: readInt64(data, 48),
+    flags: readUInt64(data, 56),
     messageId: readMessageId(data, 64),
     payloadType: data.readUInt32BE(112),
     payload,

@@ -40,9 +40,35 @@ function parseJson(payload: Buffer): unknown {
 }
 
 /** Returns the acknowledged sequence number, or undefined for an unusable ack. */
+const SEQUENCE_KEY = Buffer.from('"AcknowledgedMessageSequenceNumber":');
+
 export function decodeAcknowledgedSequence(payload: Buffer): number | undefined {
+  const fast = acknowledgedSequenceFast(payload);
+  if (fast !== undefined) return fast;
   const seq = getFold(parseJson(payload), 'AcknowledgedMessageSequenceNumber');
   return typeof seq === 'number' && Number.isSafeInteger(seq) ? seq : undefined;
+}
+
+/**
+ * The common case without building a string or an object (one ack per frame sent): the
+ * exact key once, followed by plain digits and a `,` or `}`. Anything else (other
+ * spacing or case, a repeated key, a fraction) goes through the JSON parser.
+ */
+function acknowledgedSequenceFast(payload: Buffer): number | undefined {
+  const at = payload.indexOf(SEQUENCE_KEY);
+  if (at < 0 || payload[0] !== 0x7b || payload.indexOf(SEQUENCE_KEY, at + 1) >= 0) return undefined;
+  let i = at + SEQUENCE_KEY.length;
+  let value = 0;
+  const start = i;
+  for (; i < payload.length; i++) {
+    const c = payload[i]!;
+    if (c < 0x30 || c > 0x39) break;
+    value = value * 10 + (c - 0x30);
+  }
+  const digits = i - start;
+  if (digits === 0 || digits > 15 || (digits > 1 && payload[start] === 0x30)) return undefined;
+  const next = payload[i];
+  return next === 0x2c || next === 0x7d ? value : undefined;
 }
 
 export function encodeFlag(code: number): Buffer {

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { corkWebSocketUntilNextTick } from '../util/tick-cork.ts';
 import { HeaderFlags, MessageType, SCHEMA_VERSION } from '../protocol/constants.ts';
 import { decodeFrame, encodeFrame } from '../protocol/frame.ts';
 import { encodeUnsequencedFrame } from '../protocol/control-frames.ts';
@@ -114,6 +115,7 @@ export class Gateway {
     this.options.faults.apply('toClient', frame, (bytes) => {
       if (session.client !== attachment || attachment.socket.readyState !== WebSocket.OPEN) return;
       const close = this.options.faults.shouldCloseClient('toClient', bytes.length);
+      corkWebSocketUntilNextTick(attachment.socket);
       attachment.socket.send(bytes, { binary: true }, () => {
         if (close) attachment.socket.terminate();
         else if (attachment.socket.bufferedAmount <= this.clientBufferLimit / 2) session.agent.channel.transportDrained();

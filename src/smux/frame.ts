@@ -55,12 +55,17 @@ export function isV1Command(cmd: number): boolean {
 
 /** Encodes one frame into a new Buffer (header and data in one piece). */
 export function encodeFrame(cmd: number, streamId: number, data?: Buffer): Buffer {
+  return encodeFrameInto(Buffer.allocUnsafe(HEADER_SIZE + (data ? data.length : 0)), cmd, streamId, data);
+}
+
+/** encodeFrame into the start of `target` (which must be large enough); returns the frame's view. */
+export function encodeFrameInto(target: Buffer, cmd: number, streamId: number, data?: Buffer): Buffer {
   const length = data ? data.length : 0;
   if (length > MAX_FRAME_LENGTH) throw new RangeError(`smux frame data too long: ${length} bytes`);
   if (!Number.isInteger(streamId) || streamId < 0 || streamId > MAX_STREAM_ID) {
     throw new RangeError(`invalid smux stream id: ${streamId}`);
   }
-  const bytes = Buffer.allocUnsafe(HEADER_SIZE + length);
+  const bytes = target.subarray(0, HEADER_SIZE + length);
   bytes[0] = VERSION;
   bytes[1] = cmd;
   bytes.writeUInt16LE(length, 2);

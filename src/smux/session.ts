@@ -5,11 +5,13 @@ import {
   CMD_PSH,
   CMD_SYN,
   FrameParser,
+  HEADER_SIZE,
   MAX_FRAME_LENGTH,
   MAX_FRAME_SIZE,
   MAX_STREAM_ID,
   SmuxProtocolError,
   encodeFrame,
+  encodeFrameInto,
   type SmuxFrame,
 } from './frame.ts';
 import { SmuxStream, type SmuxStreamLink } from './stream.ts';
@@ -35,6 +37,12 @@ export interface SmuxSessionOptions {
    * carrierDrained(), and stream writes wait (their callbacks are held back).
    */
   write: (bytes: Buffer) => boolean;
+  /**
+   * The carrier copies the bytes before write() returns (as a data channel encoding them
+   * into frames does), so the session may encode every PSH frame into one reused Buffer
+   * instead of allocating one per frame. Default false.
+   */
+  carrierCopies?: boolean;
   /** Keep-alive timers; false turns them off. Default 10 s / 30 s. */
   keepAlive?: SmuxKeepAliveOptions | false;
   /** Largest PSH payload sent (default and official value 32768, at most 65535). */
@@ -96,6 +104,8 @@ export class SmuxSession extends EventEmitter {
   readonly receiveBufferLimit: number;
 
   private readonly writeToCarrier: (bytes: Buffer) => boolean;
+  /** The reused PSH frame buffer when the carrier copies (see SmuxSessionOptions.carrierCopies). */
+  private readonly frameScratch: Buffer | undefined;
   private readonly streamHighWaterMark: number | undefined;
   private readonly parser: FrameParser;
   private readonly streamMap = new Map<number, SmuxStream>();
@@ -131,6 +141,7 @@ export class SmuxSession extends EventEmitter {
     this.maxFrameSize = maxFrameSize;
     this.receiveBufferLimit = options.receiveBufferLimit ?? DEFAULT_RECEIVE_BUFFER_LIMIT;
     this.writeToCarrier = options.write;
+    this.frameScratch = options.carrierCopies ? Buffer.allocUnsafe(HEADER_SIZE + maxFrameSize) : undefined;
     this.streamHighWaterMark = options.streamHighWaterMark;
     this.parser = new FrameParser(options.allocate ? { allocate: options.allocate } : {});
     this.nextStreamId = options.role === 'client' ? 3 : 2;
@@ -371,7 +382,8 @@ export class SmuxSession extends EventEmitter {
       const end = Math.min(item.offset + this.maxFrameSize, data.length);
       const chunk = data.subarray(item.offset, end);
       item.offset = end;
-      this.toCarrier(encodeFrame(CMD_PSH, item.streamId, chunk));
+      const scratch = this.frameScratch;
+      this.toCarrier(scratch ? encodeFrameInto(scratch, CMD_PSH, item.streamId, chunk) : encodeFrame(CMD_PSH, item.streamId, chunk));
     }
     return true;
   }

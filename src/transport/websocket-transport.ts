@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
 import type { FrameTransport } from '../channel/transport.ts';
 import { connectProxyAgent, proxyFor } from './proxy-agent.ts';
+import { corkWebSocketUntilNextTick } from '../util/tick-cork.ts';
 
 /** The data channel could not be opened; the message is safe to show the user. */
 export class ConnectError extends Error {
@@ -63,6 +64,8 @@ export class WebSocketTransport extends EventEmitter implements FrameTransport {
 
   send(frame: Buffer): boolean {
     if (this.closed || this.socket.readyState !== WebSocket.OPEN) return false;
+    // Frames sent in one tick (a burst of data, the acks for one read) share one write.
+    corkWebSocketUntilNextTick(this.socket);
     this.socket.send(frame, { binary: true });
     return true;
   }
@@ -135,6 +138,10 @@ export function connectWebSocket(streamUrl: string, options: ConnectOptions): Pr
     perMessageDeflate: false,
     handshakeTimeout: options.timeoutMs ?? 45_000,
     maxPayload: 64 * 1024 * 1024,
+    // An all-zero mask makes ws skip masking (a copy and an XOR pass over every frame).
+    // Masking protects proxies from script-crafted bytes in browsers; here every byte is
+    // our own frame, and the connection is TLS to the service anyway.
+    generateMask: (mask: Buffer) => void mask.fill(0),
     ...(proxy ? { agent: connectProxyAgent(proxy, url.protocol === 'wss:') } : {}),
   });
   return new Promise((resolve, reject) => {

@@ -7,7 +7,7 @@ import { listenLocal, listenSpecFrom, type LocalListener } from './local-listene
 import { terminateFlagSupported } from './port-mode.ts';
 import { IncomingGate } from '../incoming-gate.ts';
 import { isTerminateSignal } from './port-limits.ts';
-import { corkUntilNextTick } from './tick-cork.ts';
+import { corkUntilNextTick } from '../../util/tick-cork.ts';
 
 /**
  * Basic port forwarding (§7.3.3): one local connection at a time over the raw Output

@@ -40,6 +40,7 @@ export class MuxPortHandler implements SessionHandler {
     this.smux = new SmuxSession({
       role: 'client',
       write: (bytes) => this.sendCarrier(bytes),
+      carrierCopies: true, // channel.send() encodes (copies) each payload into its frame at once
       keepAlive: options.keepAlive ? { intervalMs: 10_000, timeoutMs: 30_000 } : false,
       receiveBufferLimit: MUX_RECEIVE_LIMIT,
       allocate: (size) => this.pool.allocate(size),

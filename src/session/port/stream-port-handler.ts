@@ -3,7 +3,7 @@ import { InputPump } from '../input-pump.ts';
 import type { HandlerContext, SessionHandler } from '../session-handler.ts';
 import { IncomingGate } from '../incoming-gate.ts';
 import { isTerminateSignal } from './port-limits.ts';
-import { corkUntilNextTick } from './tick-cork.ts';
+import { corkUntilNextTick } from '../../util/tick-cork.ts';
 
 /** How long, after stdin ends, we wait for the agent to acknowledge what we sent. */
 const FLUSH_ON_EOF_MS = 2000;
