@@ -150,6 +150,7 @@ t.test('a session that cannot start: the connection is reset, the listener stays
   }
   t.equal(failures.length, 2);
   t.match(failures[0], /TargetNotConnected/, 'the failure names the reason');
+  await t.rejects(forwardPort({ target: TARGET, localPort: 0, port: 70_000, aws }), { code: 'invalid-argument' }, 'a bad port is refused at once');
 });
 
 const ipv6 = await new Promise<boolean>((resolve) => {

@@ -1,6 +1,6 @@
 import type net from 'node:net';
 import { AwsContext } from './aws-context.ts';
-import { messageOf } from './errors.ts';
+import { ClientError, messageOf } from './errors.ts';
 import { ForwardBase, hostPort, listenTcp } from './forward-base.ts';
 import type { Forward, ForwardPortOptions } from './forward-types.ts';
 import { startPortSession } from './port-session.ts';
@@ -20,6 +20,9 @@ import { SessionPool } from './session-pool.ts';
  * ```
  */
 export async function forwardPort(options: ForwardPortOptions): Promise<Forward> {
+  if (!Number.isInteger(options.port) || options.port < 1 || options.port > 65535) {
+    throw new ClientError('invalid-argument', `invalid destination port ${options.port}`);
+  }
   const server = await listenTcp(options.bind ?? '127.0.0.1', options.localPort);
   return new PortForward(server, options);
 }

@@ -137,10 +137,10 @@ class SocksProxy extends ForwardBase {
           lease.stream.destroy();
           return lease.release();
         }
-        if (verdict.pending.chunks.length > 0) this.knownGood.set(destination, performance.now());
+        if (verdict.pending.chunks.length > 0) this.markGood(destination);
         socket.write(encodeReply(SocksReply.Succeeded));
         await this.carry(connection, lease, { pendingUp, pendingDown: verdict.pending });
-        if (connection.down > 0) this.knownGood.set(destination, performance.now());
+        if (connection.down > 0) this.markGood(destination);
     }
   }
 
@@ -153,6 +153,12 @@ class SocksProxy extends ForwardBase {
     const rtt = lease.session.stats.rttMs ?? 100;
     const waitMs = this.options.connectCheckMs ?? Math.min(1500, 2 * rtt + 100);
     return checkConnect(lease.stream, lease.session.streams(), waitMs);
+  }
+
+  private markGood(destination: string): void {
+    const now = performance.now();
+    for (const [known, at] of this.knownGood) if (now - at >= KNOWN_GOOD_MS) this.knownGood.delete(known);
+    this.knownGood.set(destination, now);
   }
 
   private refuse(connection: LocalConnection, reply: number, message: string, sessionId?: string): void {
