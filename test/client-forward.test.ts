@@ -103,6 +103,7 @@ t.test('backpressure: a stalled local reader holds the destination back; resumin
   });
   // Settle: whatever is in flight lands in buffers; then nothing more may be taken.
   const sentAtBlock = dest.records[0]!.downloadSent;
+  t.comment(`blocked at ${sentAtBlock} sent, ${forward.stats.bytesDown} delivered`);
   t.ok(sentAtBlock < size / 2, `the destination could write only ${(sentAtBlock / MiB).toFixed(1)} of 48 MiB`);
   t.ok(forward.stats.bytesDown < 8 * MiB, `little was delivered locally meanwhile (${forward.stats.bytesDown} bytes)`);
   slow.resume();
