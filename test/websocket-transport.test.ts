@@ -1,8 +1,9 @@
 import t from 'tap';
 import http from 'node:http';
 import net from 'node:net';
+import { createHash } from 'node:crypto';
 import { WebSocketServer } from 'ws';
-import { connectWebSocket, ConnectError } from '../src/transport/websocket-transport.ts';
+import { connectWebSocket, ConnectError, maskingIsMoot } from '../src/transport/websocket-transport.ts';
 import { proxyFor } from '../src/transport/proxy-agent.ts';
 
 async function listen(server: http.Server): Promise<number> {
@@ -78,4 +79,58 @@ t.test('connection refused and bad URLs are ConnectErrors', async (t) => {
   await t.rejects(connectWebSocket(`ws://127.0.0.1:${port}/`, { openDataChannel: '{}', env: {} }), ConnectError);
   await t.rejects(connectWebSocket('https://example.invalid/', { openDataChannel: '{}', env: {} }), /ws:\/\/ or wss:\/\//);
   await t.rejects(connectWebSocket('not a url', { openDataChannel: '{}', env: {} }), /not a valid URL/);
+});
+
+t.test('client frames are masked unless the connection is TLS or loopback without a proxy', async (t) => {
+  const proxy = new URL('http://127.0.0.1:3128');
+  const cases: Array<[string, URL | undefined, boolean]> = [
+    ['wss://ssmmessages.us-east-1.amazonaws.com/v1/data-channel/s', undefined, true],
+    ['wss://ssmmessages.us-east-1.amazonaws.com/v1/data-channel/s', proxy, true],
+    ['ws://127.0.0.1:8080/v1/data-channel/s', undefined, true],
+    ['ws://127.5.6.7:8080/', undefined, true],
+    ['ws://localhost:8080/', undefined, true],
+    ['ws://[::1]:8080/', undefined, true],
+    ['ws://127.0.0.1:8080/', proxy, false],
+    ['ws://10.0.0.1:8080/', undefined, false],
+    ['ws://gateway.example/', undefined, false],
+    ['ws://127.0.0.1.example/', undefined, false],
+  ];
+  for (const [url, via, moot] of cases) t.equal(maskingIsMoot(new URL(url), via), moot, `${url}${via ? ' via proxy' : ''}`);
+});
+
+t.test('on loopback the masking key on the wire is zero (the server still unmasks correctly)', async (t) => {
+  // A hand-rolled upgrade so the raw client frame, mask key included, can be read.
+  const server = net.createServer((socket) => {
+    let head = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      head = Buffer.concat([head, chunk]);
+      const end = head.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      socket.off('data', onData);
+      const key = /sec-websocket-key: (.+)\r\n/i.exec(head.toString('latin1'))![1]!.trim();
+      const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+      let frames = head.subarray(end + 4);
+      const onFrame = (more: Buffer) => {
+        frames = Buffer.concat([frames, more]);
+        if (frames.length < 6) return;
+        socket.off('data', onFrame);
+        firstFrame(frames);
+      };
+      socket.on('data', onFrame);
+      onFrame(Buffer.alloc(0));
+    };
+    socket.on('data', onData);
+  });
+  let firstFrame: (bytes: Buffer) => void = () => {};
+  const seen = new Promise<Buffer>((resolve) => (firstFrame = resolve));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  const transport = await connectWebSocket(`ws://127.0.0.1:${port}/v1/data-channel/s`, { openDataChannel: 'open', env: {} });
+  const frame = await seen;
+  t.equal(frame[1]! & 0x80, 0x80, 'the MASK bit is set, as the RFC requires of clients');
+  t.equal(frame.subarray(2, 6).toString('hex'), '00000000', 'with a zero key');
+  t.equal(frame.subarray(6, 10).toString(), 'open', 'so the payload is on the wire as is');
+  transport.close();
+  server.close();
 });
