@@ -95,26 +95,18 @@ export class ClientPortSession extends ClientSession implements PortSession {
   private handler: StreamHandler | undefined;
 
   constructor(parameters: ConstructorParameters<typeof ClientSession>[0], options: SessionRunOptions, context: AwsContext) {
-    let created: StreamHandler | undefined;
     super(parameters, options, {
       context,
       io: nullIO(),
-      handlerFactory: (handlerContext, negotiated): SessionHandler | undefined => {
-        if (negotiated.sessionType !== 'Port') return undefined;
-        created = createStreamHandler(handlerContext, negotiated);
-        return created;
-      },
+      handlerFactory: (handlerContext, negotiated): SessionHandler | undefined =>
+        negotiated.sessionType === 'Port' ? createStreamHandler(handlerContext, negotiated) : undefined,
     });
-    this.getHandler = () => created;
   }
-
-  private readonly getHandler: () => StreamHandler | undefined;
 
   /** Resolves when streams can be opened; rejects with a ClientError if the session ended first. */
   async started(): Promise<void> {
-    await this.ready();
-    const handler = this.getHandler();
-    if (!handler) {
+    const handler = await this.ready();
+    if (!(handler instanceof MuxStreamHandler || handler instanceof BasicStreamHandler)) {
       await this.terminate();
       throw new ClientError('session-failed', `session ${this.sessionId} is not a port session`);
     }

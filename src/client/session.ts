@@ -123,7 +123,7 @@ export class ClientSession extends EventEmitter implements Session {
   protected readonly plugin: PluginSession;
   private readonly bytes = { in: 0, out: 0 };
   private negotiated: NegotiatedSession | undefined;
-  private handlerReady: Promise<SessionHandler>;
+  private readonly handlerReady: Promise<SessionHandler>;
 
   constructor(parameters: SessionParameters, options: SessionRunOptions, internals: SessionInternals) {
     super();
@@ -159,8 +159,6 @@ export class ClientSession extends EventEmitter implements Session {
       this.emit('closed', outcome);
       return outcome;
     });
-    // A session nobody waits for must not become an unhandled rejection: done never rejects.
-    this.handlerReady.catch(() => undefined);
   }
 
   get state(): SessionState {
