@@ -9,6 +9,7 @@ import { WebSocketServer } from 'ws';
 import pty from 'node-pty';
 import { startSimulator } from '../src/simulator/index.ts';
 import { benchPort } from './bench-port.mjs';
+import { benchPool } from './bench-pool.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const binary = path.join(root, 'dist', 'session-manager-plugin');
@@ -126,4 +127,6 @@ await execToOpenDataChannel();
 await keystrokeEcho();
 process.stderr.write('port forwarding (see scripts/bench-port.mjs)\n');
 await benchPort(row);
+process.stderr.write('ssm-session: session pool and ssh-proxy (see scripts/bench-pool.mjs)\n');
+await benchPool(row);
 process.stdout.write('\n| figure | value |\n|---|---|\n' + rows.map(([n, v]) => `| ${n} | ${v} |`).join('\n') + '\n');

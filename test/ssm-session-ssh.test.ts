@@ -10,7 +10,7 @@ import { startSimulator, type Simulator } from '../src/simulator/index.ts';
 import { createSandbox, ROOT, type Sandbox } from './helpers/aws-cli-sandbox.ts';
 import { allCommandLines } from './helpers/processes.ts';
 import { startProcess } from './helpers/port-session.ts';
-import { cliEnv, sha256, sourceCommandLine, SSM_SESSION_BINARY, SSM_SESSION_MAIN, startedSessions, type TestContext } from './helpers/ssm-session-cli.ts';
+import { cliEnv, sha256, sourceCommandLine, SSM_SESSION_BINARY, SSM_SESSION_MAIN, startCli, startedSessions, type TestContext } from './helpers/ssm-session-cli.ts';
 import { missingSshTools, SSH_PATH, startTestSshd, type TestSshd } from './helpers/ssm-session-sshd.ts';
 import { waitFor } from './helpers/wait.ts';
 
@@ -109,4 +109,18 @@ t.test('ssh through the built binary, --endpoint-url and a tag as the target', a
   t.equal(result.stdout.toString('latin1'), '42\n', 'the remote command ran');
   t.equal(startedSessions(s.sim)[0]?.target, TARGET, 'the session went to the instance tagged Name=sim-web');
   await everythingEnded(t, s.sim);
+});
+
+t.test('ssh-proxy without ssh: sshd banner first on stdout; stdin closed first ends and terminates the session', async (t) => {
+  const s = await setup(t);
+  if (!s) return;
+  const cli = startCli(t, ['ssh-proxy', TARGET, String(s.sshd.port)], s.env);
+  await cli.waitStdout(/^SSH-2\.0-[^\r\n]*\r\n$/, "sshd's banner, and nothing before it");
+  cli.child.stdin.end();
+  await waitFor(() => cli.exited, { what: 'ssm-session to exit after stdin closed', timeoutMs: 10_000, context: cli.describe });
+  t.same(await cli.exit, { code: 0, signal: null }, 'exit 0');
+  t.equal(cli.stderr(), '', 'nothing on stderr');
+  const [session] = s.sim.sessions.values();
+  t.equal(session?.status, 'terminated', 'the session was terminated (the agent dropped its connection to sshd)');
+  t.ok(s.sim.apiCalls.some((c) => c.operation === 'TerminateSession'), 'with TerminateSession');
 });

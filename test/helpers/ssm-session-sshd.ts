@@ -28,6 +28,8 @@ export interface TestSshd {
   clientOptions(proxyCommand: string): string[];
   /** The server's own directory (keys, config, a place for files). */
   dir: string;
+  /** What sshd printed (-e: its log on stderr). */
+  log(): string;
   stop(): void;
 }
 
@@ -95,6 +97,7 @@ export async function startTestSshd(dir: string): Promise<TestSshd> {
     port,
     user: userInfo().username,
     dir,
+    log: () => log,
     stop,
     clientOptions: (proxyCommand) => [
       '-F', '/dev/null',
