@@ -1,7 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import type { DataChannel } from '../channel/data-channel.ts';
-import { FlagCode, PayloadType, STREAM_CHUNK_SIZE } from '../protocol/constants.ts';
+import { FlagCode } from '../protocol/constants.ts';
 import { decodeFlag } from '../protocol/payloads.ts';
 import type { SessionHandler } from '../session/session-handler.ts';
 
@@ -50,11 +49,4 @@ export abstract class RefusalCounter extends EventEmitter {
   }
 }
 
-/** Sends bytes as Output payloads of at most 1 KiB; false when the channel window is full. */
-export function sendOutput(channel: DataChannel, bytes: Buffer): boolean {
-  let open = true;
-  for (let offset = 0; offset < bytes.length; offset += STREAM_CHUNK_SIZE) {
-    open = channel.send(PayloadType.Output, bytes.subarray(offset, offset + STREAM_CHUNK_SIZE));
-  }
-  return open;
-}
+export { sendOutput } from '../session/port/mux-carrier.ts';

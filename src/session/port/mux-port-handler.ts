@@ -1,14 +1,11 @@
 import type net from 'node:net';
-import { FlagCode, PayloadType, STREAM_CHUNK_SIZE } from '../../protocol/constants.ts';
+import { FlagCode, PayloadType } from '../../protocol/constants.ts';
 import { decodeFlag } from '../../protocol/payloads.ts';
-import { MAX_FRAME_SIZE } from '../../smux/frame.ts';
-import { SmuxSession } from '../../smux/session.ts';
 import type { SmuxStream } from '../../smux/stream.ts';
 import type { HandlerContext, SessionHandler } from '../session-handler.ts';
 import { listenLocal, listenSpecFrom, type LocalListener } from './local-listener.ts';
-import { IncomingGate } from '../incoming-gate.ts';
-import { isTerminateSignal, MUX_RECEIVE_LIMIT } from './port-limits.ts';
-import { BufferPool } from './buffer-pool.ts';
+import { isTerminateSignal } from './port-limits.ts';
+import { MuxCarrier } from './mux-carrier.ts';
 
 export interface MuxOptions {
   /** smux keep-alive (NOP every 10 s, dead after 30 s), only for old agents (§7.3.2). */
@@ -16,20 +13,14 @@ export interface MuxOptions {
 }
 
 /**
- * Multiplexed port forwarding (§7.3.4): an in-process smux v1 client whose byte stream
- * travels in Output payloads, one smux stream per local connection.
- *
- * Backpressure: upload, each local socket is paused while its stream cannot write
- * (the channel window is full). Download, smux v1 has no per-stream flow control, so a
- * stream whose local reader is slow buffers here; once the streams together hold
- * MUX_RECEIVE_LIMIT, the channel stops reading the connection until they drain.
+ * Multiplexed port forwarding (§7.3.4): one smux stream per local connection, carried
+ * in Output payloads (MuxCarrier: backpressure both ways). Upload, each local socket is
+ * paused while its stream cannot write; download, a stream whose local reader is slow
+ * buffers in the carrier, up to MUX_RECEIVE_LIMIT for all streams together.
  */
 export class MuxPortHandler implements SessionHandler {
   private readonly context: HandlerContext;
-  private readonly smux: SmuxSession;
-  private readonly gate: IncomingGate;
-  /** Received PSH data is copied into these, and they return once written locally. */
-  private readonly pool = new BufferPool(MAX_FRAME_SIZE, Math.ceil(MUX_RECEIVE_LIMIT / MAX_FRAME_SIZE) + 16);
+  private readonly carrier: MuxCarrier;
   private readonly connections = new Set<net.Socket>();
   private listener: LocalListener | undefined;
   private announcedAccept = false;
@@ -37,20 +28,7 @@ export class MuxPortHandler implements SessionHandler {
 
   constructor(context: HandlerContext, options: MuxOptions) {
     this.context = context;
-    this.smux = new SmuxSession({
-      role: 'client',
-      write: (bytes) => this.sendCarrier(bytes),
-      carrierCopies: true, // channel.send() encodes (copies) each payload into its frame at once
-      keepAlive: options.keepAlive ? { intervalMs: 10_000, timeoutMs: 30_000 } : false,
-      receiveBufferLimit: MUX_RECEIVE_LIMIT,
-      allocate: (size) => this.pool.allocate(size),
-    });
-    this.gate = new IncomingGate(context.channel);
-    this.smux.on('receiveDrain', () => this.gate.release(this.smux));
-    this.smux.on('close', (err?: Error) => {
-      if (!this.stopped) this.context.fail(`the multiplexed connection failed${err ? `: ${err.message}` : ''}`);
-    });
-    context.channel.on('drain', this.onChannelDrain);
+    this.carrier = new MuxCarrier(context, options);
   }
 
   async start(): Promise<void> {
@@ -66,9 +44,7 @@ export class MuxPortHandler implements SessionHandler {
       }
       return true;
     }
-    if (payloadType !== PayloadType.Output) return true;
-    this.smux.input(payload);
-    if (this.smux.receiveFull) this.gate.hold(this.smux);
+    if (payloadType === PayloadType.Output) this.carrier.input(payload);
     return true;
   }
 
@@ -82,25 +58,10 @@ export class MuxPortHandler implements SessionHandler {
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
-    this.context.channel.off('drain', this.onChannelDrain);
     this.listener?.close();
     for (const socket of this.connections) socket.destroy();
-    this.smux.close();
+    this.carrier.stop();
   }
-
-  /** smux output becomes Output payloads of at most 1 KiB; false when the window is full. */
-  private sendCarrier(bytes: Buffer): boolean {
-    const channel = this.context.channel;
-    let open = true;
-    for (let offset = 0; offset < bytes.length; offset += STREAM_CHUNK_SIZE) {
-      open = channel.send(PayloadType.Output, bytes.subarray(offset, offset + STREAM_CHUNK_SIZE));
-    }
-    return open;
-  }
-
-  private readonly onChannelDrain = (): void => {
-    this.smux.carrierDrained();
-  };
 
   private onConnection(socket: net.Socket): void {
     if (this.stopped) return void socket.destroy();
@@ -108,7 +69,7 @@ export class MuxPortHandler implements SessionHandler {
       this.announcedAccept = true;
       this.context.notice(`\nConnection accepted for session [${this.context.sessionId}]\n`);
     }
-    const stream = this.smux.openStream();
+    const stream = this.carrier.openStream();
     this.connections.add(socket);
     this.bridge(socket, stream);
   }
@@ -120,9 +81,9 @@ export class MuxPortHandler implements SessionHandler {
    */
   private bridge(socket: net.Socket, stream: SmuxStream): void {
     socket.pipe(stream);
-    const pool = this.pool;
+    const carrier = this.carrier;
     stream.on('data', (chunk: Buffer) => {
-      if (!socket.write(chunk, () => pool.release(chunk))) stream.pause();
+      if (!socket.write(chunk, () => carrier.release(chunk))) stream.pause();
     });
     socket.on('drain', () => stream.resume());
     stream.once('end', () => socket.end());

@@ -1,0 +1,90 @@
+import { MAX_FRAME_SIZE } from '../../smux/frame.ts';
+import { SmuxSession } from '../../smux/session.ts';
+import type { SmuxStream } from '../../smux/stream.ts';
+import { PayloadType, STREAM_CHUNK_SIZE } from '../../protocol/constants.ts';
+import type { DataChannel } from '../../channel/data-channel.ts';
+import { IncomingGate } from '../incoming-gate.ts';
+import type { HandlerContext } from '../session-handler.ts';
+import { BufferPool } from './buffer-pool.ts';
+import { MUX_RECEIVE_LIMIT } from './port-limits.ts';
+
+/**
+ * The smux v1 client of a mux-mode port session (§7.3.4), whose byte stream travels in
+ * Output payloads, with backpressure both ways:
+ * - upload: smux writes stop (and stream write callbacks wait) while the channel window
+ *   is full, until the channel's 'drain';
+ * - download: smux v1 has no per-stream flow control, so unread data buffers here; once
+ *   the streams together hold MUX_RECEIVE_LIMIT, the channel stops reading the
+ *   connection until they drain. Received chunks come from a pool: give each back with
+ *   release() once it has been written out.
+ * A failed smux session fails the port session.
+ */
+export class MuxCarrier {
+  private readonly context: HandlerContext;
+  private readonly smux: SmuxSession;
+  private readonly gate: IncomingGate;
+  private readonly pool = new BufferPool(MAX_FRAME_SIZE, Math.ceil(MUX_RECEIVE_LIMIT / MAX_FRAME_SIZE) + 16);
+  private stopped = false;
+
+  constructor(context: HandlerContext, options: { keepAlive: boolean }) {
+    this.context = context;
+    this.smux = new SmuxSession({
+      role: 'client',
+      write: (bytes) => sendOutput(context.channel, bytes),
+      carrierCopies: true, // channel.send() encodes (copies) each payload into its frame at once
+      keepAlive: options.keepAlive ? { intervalMs: 10_000, timeoutMs: 30_000 } : false,
+      receiveBufferLimit: MUX_RECEIVE_LIMIT,
+      allocate: (size) => this.pool.allocate(size),
+    });
+    this.gate = new IncomingGate(context.channel);
+    this.smux.on('receiveDrain', () => this.gate.release(this.smux));
+    this.smux.on('close', (err?: Error) => {
+      if (!this.stopped) context.fail(`the multiplexed connection failed${err ? `: ${err.message}` : ''}`);
+    });
+    context.channel.on('drain', this.onChannelDrain);
+  }
+
+  get closed(): boolean {
+    return this.stopped || this.smux.closed;
+  }
+
+  /** Streams open now. */
+  get streams(): number {
+    return this.smux.streams;
+  }
+
+  openStream(): SmuxStream {
+    return this.smux.openStream();
+  }
+
+  /** An Output payload from the agent: smux carrier bytes. */
+  input(payload: Buffer): void {
+    this.smux.input(payload);
+    if (this.smux.receiveFull) this.gate.hold(this.smux);
+  }
+
+  /** Gives back a chunk read from a stream once it has been written out. */
+  release(chunk: Buffer): void {
+    this.pool.release(chunk);
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.context.channel.off('drain', this.onChannelDrain);
+    this.smux.close();
+  }
+
+  private readonly onChannelDrain = (): void => {
+    this.smux.carrierDrained();
+  };
+}
+
+/** Sends bytes as Output payloads of at most 1 KiB; false when the channel window is full. */
+export function sendOutput(channel: DataChannel, bytes: Buffer): boolean {
+  let open = true;
+  for (let offset = 0; offset < bytes.length; offset += STREAM_CHUNK_SIZE) {
+    open = channel.send(PayloadType.Output, bytes.subarray(offset, offset + STREAM_CHUNK_SIZE));
+  }
+  return open;
+}
