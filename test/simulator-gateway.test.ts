@@ -1,213 +1,66 @@
 import t from 'tap';
 import { setTimeout as sleep } from 'node:timers/promises';
-import WebSocket from 'ws';
-import { decodeFrame, encodeFrame, FrameError, type Frame } from '../src/protocol/frame.ts';
+import { decodeFrame } from '../src/protocol/frame.ts';
 import { encodeSize } from '../src/protocol/payloads.ts';
-import { newUuid } from '../src/protocol/uuid.ts';
-import { startSimulator, type Simulator } from '../src/simulator/index.ts';
-import { encodeAcknowledgeFrame } from '../src/protocol/control-frames.ts';
+import { startSimulator, type Simulator, type SimulatorOptions } from '../src/simulator/index.ts';
+import {
+  RawClient,
+  ssm,
+  type ClientOptions,
+  type Received,
+  type StartResponse,
+} from './helpers/sim-raw-client.ts';
 
 /*
- * Drives the simulator with a client written here from the codec alone (no client
- * channel code), so these tests check the simulator's bytes, not our client's.
+ * Drives the simulator with a client written from the codec alone (no client channel
+ * code, test/helpers/sim-raw-client.ts), so these tests check the simulator's bytes, not
+ * our client's.
  */
 
-const AUTH = 'AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240101/us-east-1/ssm/aws4_request, SignedHeaders=host, Signature=00';
+const TARGET = 'i-0123456789abcdef0';
+const CLIENT_ID = 'c0ffee00-0000-4000-8000-000000000001';
 
-interface StartResponse {
-  SessionId: string;
-  TokenValue: string;
-  StreamUrl: string;
-}
+type TestContext = Parameters<Parameters<typeof t.test>[0]>[0];
 
-async function callApi<T>(sim: Simulator, operation: string, body: unknown): Promise<T> {
-  const response = await fetch(sim.endpoint, {
-    method: 'POST',
-    headers: {
-      'Content-Type': 'application/x-amz-json-1.1',
-      'X-Amz-Target': `AmazonSSM.${operation}`,
-      Authorization: AUTH,
-    },
-    body: JSON.stringify(body),
+/** Opens a client on this session (ClientId CLIENT_ID, 5 s deadlines); url and token may be wrong on purpose. */
+function open(
+  sim: Simulator,
+  start: StartResponse,
+  access: { url?: string; token?: string } = {},
+  extra: Partial<ClientOptions> = {},
+): Promise<RawClient> {
+  return RawClient.open(access.url ?? start.StreamUrl, access.token ?? start.TokenValue, {
+    sessionId: start.SessionId,
+    target: TARGET,
+    endpoint: sim.endpoint,
+    clientId: CLIENT_ID,
+    timeoutMs: 5000,
+    ...extra,
   });
-  const json = (await response.json()) as T;
-  if (response.status !== 200) throw new Error(`${operation}: ${JSON.stringify(json)}`);
-  return json;
 }
 
-interface Received {
-  at: number;
-  bytes: Buffer;
-  frame: Frame | undefined;
-  error: FrameError | undefined;
-}
-
-class RawClient {
-  readonly ws: WebSocket;
-  readonly received: Received[] = [];
-  readonly closed: Promise<{ code: number; reason: string }>;
-  /** Reassembled in-order Output payloads (type 1). */
-  output = '';
-  nextSeq: number;
-  expectedSeq: number;
-  /** Output sequence numbers we deliberately do not ack (once each). */
-  readonly withholdAck = new Set<number>();
-  private readonly pending = new Map<number, Buffer>();
-  private waiters: Array<() => void> = [];
-
-  constructor(url: string, options: { nextSeq?: number; expectedSeq?: number } = {}) {
-    this.nextSeq = options.nextSeq ?? 0;
-    this.expectedSeq = options.expectedSeq ?? 0;
-    this.ws = new WebSocket(url);
-    this.ws.on('message', (data: Buffer) => this.onMessage(data));
-    this.closed = new Promise((resolve) => {
-      this.ws.on('close', (code, reason) => {
-        resolve({ code, reason: reason.toString() });
-        this.notify();
-      });
-    });
-    this.ws.on('error', () => undefined);
-  }
-
-  static async open(url: string, token: string, options: { nextSeq?: number; expectedSeq?: number } = {}) {
-    const client = new RawClient(url, options);
-    await new Promise<void>((resolve, reject) => {
-      client.ws.once('open', () => resolve());
-      client.ws.once('error', reject);
-    });
-    client.sendOpenDataChannel(token);
-    return client;
-  }
-
-  sendOpenDataChannel(token: string): void {
-    this.ws.send(
-      JSON.stringify({
-        MessageSchemaVersion: '1.0',
-        RequestId: newUuid(),
-        TokenValue: token,
-        ClientId: 'c0ffee00-0000-4000-8000-000000000001',
-        ClientVersion: '1.2.700.0',
-      }),
-    );
-  }
-
-  /** Sends one input_stream_data frame; returns its bytes (for resending). */
-  input(text: string | Buffer, payloadType = 1, seq = this.nextSeq++): Buffer {
-    const bytes = encodeFrame({
-      messageType: 'input_stream_data',
-      schemaVersion: 1,
-      createdDate: Date.now(),
-      sequenceNumber: seq,
-      flags: 0,
-      messageId: newUuid(),
-      payloadType,
-      payload: typeof text === 'string' ? Buffer.from(text) : text,
-    });
-    this.ws.send(bytes);
-    return bytes;
-  }
-
-  frames(type?: string): Frame[] {
-    return this.received
-      .map((r) => r.frame)
-      .filter((f): f is Frame => f !== undefined && (type === undefined || f.messageType === type));
-  }
-
-  acksFor(seq: number): Frame[] {
-    return this.frames('acknowledge').filter(
-      (f) => (JSON.parse(f.payload.toString()) as { AcknowledgedMessageSequenceNumber: number }).AcknowledgedMessageSequenceNumber === seq,
-    );
-  }
-
-  /** Resolves once `check` returns a value other than undefined/false. */
-  async until<T>(check: () => T | undefined | false, what: string, timeoutMs = 5000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = check();
-      if (value !== undefined && value !== false) return value;
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${what}; output so far: ${JSON.stringify(this.output)}`);
-      await new Promise<void>((resolve) => {
-        // Also poll: some conditions concern simulator state, not arriving frames.
-        const timer = setTimeout(resolve, Math.min(left, 20));
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-  }
-
-  /** Waits until nothing has arrived for `quietMs`. */
-  async quiet(quietMs = 150): Promise<void> {
-    for (;;) {
-      const last = this.received.at(-1)?.at ?? 0;
-      const idle = Date.now() - last;
-      if (idle >= quietMs) return;
-      await sleep(quietMs - idle);
-    }
-  }
-
-  untilOutput(pattern: RegExp, timeoutMs = 5000): Promise<RegExpMatchArray> {
-    return this.until(() => this.output.match(pattern) ?? undefined, `output ${pattern}`, timeoutMs);
-  }
-
-  close(): void {
-    this.ws.terminate();
-  }
-
-  private onMessage(data: Buffer): void {
-    let frame: Frame | undefined;
-    let error: FrameError | undefined;
-    try {
-      frame = decodeFrame(data);
-    } catch (e) {
-      if (!(e instanceof FrameError)) throw e;
-      error = e;
-    }
-    this.received.push({ at: Date.now(), bytes: data, frame, error });
-    if (frame?.messageType === 'output_stream_data') this.onOutput(frame);
-    this.notify();
-  }
-
-  private onOutput(frame: Frame): void {
-    const seq = frame.sequenceNumber;
-    if (this.withholdAck.delete(seq)) return;
-    this.ws.send(
-      encodeAcknowledgeFrame(frame),
-    );
-    if (seq < this.expectedSeq) return;
-    this.pending.set(seq, Buffer.from(frame.payload));
-    for (let next = this.pending.get(this.expectedSeq); next; next = this.pending.get(this.expectedSeq)) {
-      this.pending.delete(this.expectedSeq);
-      this.expectedSeq++;
-      this.output += next.toString('utf8');
-    }
-  }
-
-  private notify(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const waiter of waiters) waiter();
-  }
+/** A simulator, a StartSession on it and a client on that session, all torn down with `t`. */
+async function shellSession(t: TestContext, options: SimulatorOptions = {}) {
+  const sim = await startSimulator(options);
+  t.teardown(() => sim.close());
+  const start: StartResponse = await ssm(sim.endpoint, 'StartSession', { Target: TARGET });
+  const client = await open(sim, start);
+  t.teardown(() => client.close());
+  return { sim, start, client };
 }
 
 const count = (text: string, part: string) => text.split(part).length - 1;
 
 t.test('shell session end to end with a codec-only client', async (t) => {
-  const sim = await startSimulator({ shellDelayMs: 150 });
-  t.teardown(() => sim.close());
-  const start = await callApi<StartResponse>(sim, 'StartSession', { Target: 'i-0123456789abcdef0' });
-  const client = await RawClient.open(start.StreamUrl, start.TokenValue);
-  t.teardown(() => client.close());
+  const { sim, start, client } = await shellSession(t, { shellDelayMs: 150 });
 
-  await client.untilOutput(/\$ $/);
+  await client.untilText(/\$ $/);
   const first = client.frames()[0];
   t.equal(first?.messageType, 'output_stream_data', 'no handshake: the first frame is shell output');
   t.equal(first?.sequenceNumber, 0);
   t.equal(first?.flags, 1, 'Flags 1 on seq 0');
   t.equal(first?.payloadType, 1);
-  t.match(client.output, /sh-\d+\.\d+\$ $/, 'ssm-user style prompt');
+  t.match(client.text(), /sh-\d+\.\d+\$ $/, 'ssm-user style prompt');
 
   await t.test('input is acked with a §4.1 payload and reaches bash', async (t) => {
     const bytes = client.input('echo hello-$((6*7))\r');
@@ -222,7 +75,7 @@ t.test('shell session end to end with a codec-only client', async (t) => {
       `{"AcknowledgedMessageType":"input_stream_data","AcknowledgedMessageId":"${sent.messageId}",` +
         '"AcknowledgedMessageSequenceNumber":0,"IsSequentialMessage":true}',
     );
-    await client.untilOutput(/[\r\n]hello-42\r\n/);
+    await client.untilText(/[\r\n]hello-42\r\n/);
     t.ok(
       client.frames('output_stream_data').slice(1).every((f) => f.flags === 0),
       'Flags 0 after seq 0',
@@ -235,27 +88,27 @@ t.test('shell session end to end with a codec-only client', async (t) => {
     client.ws.send(bytes); // the same frame again
     await client.until(() => client.acksFor(0).length === 2, 'second ack of seq 0');
     client.input('echo dup-check\r');
-    await client.untilOutput(/[\r\n]dup-check\r\n/);
-    t.equal(count(client.output, 'hello-42'), 1, 'the duplicate was not executed again');
+    await client.untilText(/[\r\n]dup-check\r\n/);
+    t.equal(count(client.text(), 'hello-42'), 1, 'the duplicate was not executed again');
   });
 
   await t.test('out-of-order input is acked, held, and run after the gap is filled', async (t) => {
     const firstSeq = client.nextSeq;
-    client.input('echo second-$((1+1))\r', 1, firstSeq + 1);
+    client.input('echo second-$((1+1))\r', 1, { seq: firstSeq + 1 });
     await client.until(() => client.acksFor(firstSeq + 1).length > 0, 'ack of the early frame');
     await sleep(300);
-    t.notMatch(client.output, /second/, 'not delivered to bash before the gap is filled');
-    client.input('echo first-$((0+1))\r', 1, firstSeq);
+    t.notMatch(client.text(), /second/, 'not delivered to bash before the gap is filled');
+    client.input('echo first-$((0+1))\r', 1, { seq: firstSeq });
     client.nextSeq = firstSeq + 2;
-    await client.untilOutput(/[\r\n]second-2\r\n/);
-    t.ok(client.output.search(/[\r\n]first-1\r\n/) < client.output.search(/[\r\n]second-2\r\n/), 'run in sequence order');
+    await client.untilText(/[\r\n]second-2\r\n/);
+    t.ok(client.text().search(/[\r\n]first-1\r\n/) < client.text().search(/[\r\n]second-2\r\n/), 'run in sequence order');
     t.equal(client.acksFor(firstSeq + 1).length, 1, 'buffered frame acked once');
   });
 
   await t.test('Size payload resizes the pty', async (t) => {
     client.input(encodeSize({ cols: 123, rows: 45 }), 3);
     client.input('stty size\r');
-    await client.untilOutput(/[\r\n]45 123\r\n/);
+    await client.untilText(/[\r\n]45 123\r\n/);
     t.pass('stty reports the rows and cols sent');
   });
 
@@ -293,7 +146,7 @@ t.test('shell session end to end with a codec-only client', async (t) => {
     t.equal(payload.MessageId, last?.messageId);
     t.equal(typeof payload.CreatedDate, 'string');
     t.equal(closed.code, 1000);
-    t.match(client.output, /exit\r\n$/);
+    t.match(client.text(), /exit\r\n$/);
     t.notOk(client.frames().some((f) => f.messageType === 'agent_session_state'), 'agent state never reaches the client');
     t.equal(sim.sessions.get(start.SessionId)?.status, 'terminated');
   });
@@ -302,27 +155,30 @@ t.test('shell session end to end with a codec-only client', async (t) => {
 t.test('OpenDataChannel is required and checked', async (t) => {
   const sim = await startSimulator({ shellDelayMs: 50 });
   t.teardown(() => sim.close());
-  const start = await callApi<StartResponse>(sim, 'StartSession', { Target: 'i-0123456789abcdef0' });
+  const start: StartResponse = await ssm(sim.endpoint, 'StartSession', { Target: TARGET });
 
-  const wrong = await RawClient.open(start.StreamUrl, 'not-the-token');
+  const wrong = await open(sim, start, { token: 'not-the-token' });
   const wrongClose = await wrong.closed;
   t.equal(wrongClose.code, 1008);
   t.notMatch(wrongClose.reason, start.TokenValue.slice(0, 20));
   t.equal(wrong.received.length, 0, 'no frames for a bad token');
 
-  const silent = new RawClient(start.StreamUrl);
-  await new Promise((resolve) => silent.ws.once('open', resolve));
+  const silent = await RawClient.connect(start.StreamUrl, {
+    sessionId: start.SessionId,
+    target: TARGET,
+    endpoint: sim.endpoint,
+  });
   await sleep(400);
   t.equal(silent.received.length, 0, 'nothing is sent before OpenDataChannel');
   silent.ws.send(Buffer.from('binary first'));
   t.equal((await silent.closed).code, 1008);
 
-  const unknown = await RawClient.open(start.StreamUrl.replace(start.SessionId, 'sim-00000000000000000'), start.TokenValue);
+  const unknown = await open(sim, start, { url: start.StreamUrl.replace(start.SessionId, 'sim-00000000000000000') });
   t.equal((await unknown.closed).code, 1008);
 
-  const good = await RawClient.open(start.StreamUrl, start.TokenValue);
+  const good = await open(sim, start);
   t.teardown(() => good.close());
-  await good.untilOutput(/\$ $/);
+  await good.untilText(/\$ $/);
   const records = sim.openDataChannelMessages.filter((r) => r.sessionId === start.SessionId);
   t.same(records.map((r) => r.accepted), [false, false, true]);
   const accepted = records[2]?.message ?? {};
@@ -335,47 +191,45 @@ t.test('OpenDataChannel is required and checked', async (t) => {
 t.test('reconnect with the ResumeSession token keeps both sequence counters', async (t) => {
   const sim = await startSimulator({ shellDelayMs: 50 });
   t.teardown(() => sim.close());
-  const start = await callApi<StartResponse>(sim, 'StartSession', { Target: 'i-0123456789abcdef0' });
-  const first = await RawClient.open(start.StreamUrl, start.TokenValue);
-  await first.untilOutput(/\$ $/);
+  const start: StartResponse = await ssm(sim.endpoint, 'StartSession', { Target: TARGET });
+  const first = await open(sim, start);
+  await first.untilText(/\$ $/);
   first.input('echo one-$((0+1))\r');
-  await first.untilOutput(/[\r\n]one-1\r\n.*\$ $/);
+  await first.untilText(/[\r\n]one-1\r\n.*\$ $/);
   await first.until(() => sim.sessions.get(start.SessionId)?.agent.channel.unackedCount === 0, 'all output acked');
   sim.disconnectClient(start.SessionId);
   await first.closed;
   await first.until(() => sim.sessions.get(start.SessionId)?.client === undefined, 'detach');
   t.ok(sim.sessions.get(start.SessionId)?.agent.channel.paused, 'agent paused while no client is attached');
 
-  const resumed = await callApi<StartResponse>(sim, 'ResumeSession', { SessionId: start.SessionId });
-  const stale = await RawClient.open(start.StreamUrl, start.TokenValue);
+  const resumed: StartResponse = await ssm(sim.endpoint, 'ResumeSession', { SessionId: start.SessionId });
+  const stale = await open(sim, start);
   t.equal((await stale.closed).code, 1008, 'the old token no longer works');
 
-  const second = await RawClient.open(resumed.StreamUrl, resumed.TokenValue, {
-    nextSeq: first.nextSeq,
-    expectedSeq: first.expectedSeq,
-  });
+  const second = await open(
+    sim,
+    start,
+    { url: resumed.StreamUrl, token: resumed.TokenValue },
+    { nextSeq: first.nextSeq, expectedSeq: first.expectedSeq },
+  );
   t.teardown(() => second.close());
   second.input('echo two-$((1+1))\r');
-  await second.untilOutput(/[\r\n]two-2\r\n/);
+  await second.untilText(/[\r\n]two-2\r\n/);
   const seqs = second.frames('output_stream_data').map((f) => f.sequenceNumber);
   t.ok(seqs.length > 0 && Math.min(...seqs) >= first.expectedSeq, 'agent output continues its sequence');
   t.equal(second.frames('output_stream_data')[0]?.flags, 0);
   t.equal(second.acksFor(first.nextSeq).length, 1, 'agent expected our next sequence number');
   t.equal(sim.sessions.get(start.SessionId)?.connectionCount, 2);
 
-  await callApi(sim, 'TerminateSession', { SessionId: start.SessionId });
+  await ssm(sim.endpoint, 'TerminateSession', { SessionId: start.SessionId });
   await second.closed;
   t.equal(second.frames().at(-1)?.messageType, 'channel_closed', 'TerminateSession ends with channel_closed');
   t.ok(sim.apiCalls.some((c) => c.operation === 'TerminateSession'));
 });
 
 t.test('fault hooks act on the wire', async (t) => {
-  const sim = await startSimulator({ shellDelayMs: 50 });
-  t.teardown(() => sim.close());
-  const start = await callApi<StartResponse>(sim, 'StartSession', { Target: 'i-0123456789abcdef0' });
-  const client = await RawClient.open(start.StreamUrl, start.TokenValue);
-  t.teardown(() => client.close());
-  await client.untilOutput(/\$ $/);
+  const { sim, start, client } = await shellSession(t, { shellDelayMs: 50 });
+  await client.untilText(/\$ $/);
   const agent = sim.sessions.get(start.SessionId)?.agent;
   const seen: string[] = [];
   const stop = sim.observe((direction, frame) => {
@@ -386,7 +240,7 @@ t.test('fault hooks act on the wire', async (t) => {
   // The next two frames to the client: the ack of our input, then the first echo output.
   sim.faults.corruptNext('toClient', 2);
   client.input('echo marker-7d1f\r');
-  await client.untilOutput(/[\r\n]marker-7d1f\r\n/);
+  await client.untilText(/[\r\n]marker-7d1f\r\n/);
   const corrupted = client.received.filter((r) => r.error);
   t.same(corrupted.map((r) => r.error?.reason), ['digest mismatch', 'digest mismatch']);
   const resent = client.received.find((r) => r.frame && r.bytes.length === corrupted[1]?.bytes.length);
@@ -403,7 +257,7 @@ t.test('fault hooks act on the wire', async (t) => {
   await client.until(() => agent?.channel.stats.malformedDropped === dropped + 1, 'agent drops the truncated frame');
   t.equal(client.acksFor(decodeFrame(truncated).sequenceNumber).length, 0, 'no ack for a truncated frame');
   client.ws.send(truncated); // our "retransmission"
-  await client.untilOutput(/[\r\n]trunc-ok\r\n/);
+  await client.untilText(/[\r\n]trunc-ok\r\n/);
 
   sim.faults.closeClientAfter({ frames: 1, direction: 'toAgent' });
   client.input('echo bye\r');
@@ -415,15 +269,15 @@ t.test('default agent timing and chunking: 1 s before the first read, ≤1024-by
   const sim = await startSimulator();
   t.teardown(() => sim.close());
   const started = Date.now();
-  const start = await callApi<StartResponse>(sim, 'StartSession', { Target: 'i-0123456789abcdef0' });
-  const client = await RawClient.open(start.StreamUrl, start.TokenValue);
+  const start: StartResponse = await ssm(sim.endpoint, 'StartSession', { Target: TARGET });
+  const client = await open(sim, start);
   t.teardown(() => client.close());
-  await client.untilOutput(/\$ $/);
+  await client.untilText(/\$ $/);
   const firstAt = client.received[0]?.at ?? 0;
   t.ok(firstAt - started >= 950, `first output ${firstAt - started} ms after StartSession`);
 
   client.input("printf 'x%.0s' $(seq 1 5000); printf '\\xe2\\x82\\xac%.0s' $(seq 1 3000); echo ' done'\r");
-  await client.untilOutput(/€ done\r\n/);
+  await client.untilText(/€ done\r\n/);
   const payloads = client.frames('output_stream_data').map((f) => f.payload);
   const decoder = new TextDecoder('utf-8', { fatal: true });
   t.ok(payloads.every((p) => p.length > 0 && p.length <= 1027), 'every payload is 1..1027 bytes');
@@ -432,5 +286,5 @@ t.test('default agent timing and chunking: 1 s before the first read, ≤1024-by
     for (const p of payloads) decoder.decode(p);
   }, 'no frame splits a UTF-8 character');
   t.ok(payloads.some((p) => p.length > 1024), 'held-back bytes were prepended to the next read');
-  t.equal(count(client.output, '€'), 3000);
+  t.equal(count(client.text(), '€'), 3000);
 });

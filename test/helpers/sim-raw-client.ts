@@ -1,12 +1,15 @@
 // A data-channel client for simulator tests, written from the codec and PROTOCOL.md alone
 // (none of the plugin's session code): acks output, reassembles in-order payloads by type,
 // and can answer handshakes, including KMS (GenerateDataKey over HTTP, challenge, cipher).
+// It can also withhold acks, send out of order, and retransmit its oldest unacked input
+// (as the official client does) so that frames the agent refuses are not lost.
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { decodeFrame, encodeFrame, FrameError, type Frame } from '../../src/protocol/frame.ts';
 import { decryptPayload, encryptPayload, splitDataKey } from '../../src/protocol/kms-cipher.ts';
 import { newUuid } from '../../src/protocol/uuid.ts';
 import { encodeAcknowledgeFrame } from '../../src/protocol/control-frames.ts';
+import { decodeAcknowledgedSequence, encodeFlag } from '../../src/protocol/payloads.ts';
 
 export const AUTH =
   'AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240101/us-east-1/ssm/aws4_request, SignedHeaders=host, Signature=00';
@@ -47,6 +50,9 @@ export interface Payload {
   wire: Buffer;
   /** Plaintext; undefined when decryption failed. */
   data: Buffer | undefined;
+  /** The frame and its bytes as received. */
+  frame: Frame;
+  bytes: Buffer;
 }
 
 export interface HandshakeBehaviour {
@@ -72,6 +78,17 @@ export interface ClientOptions {
   endpoint: string;
   handshake?: HandshakeBehaviour;
   clientVersion?: string;
+  /** ClientId in OpenDataChannel (default c0ffee00-0000-4000-8000-000000000002). */
+  clientId?: string;
+  /** First sequence number to send / expect (a resumed connection continues both). */
+  nextSeq?: number;
+  expectedSeq?: number;
+  /** Default deadline of until() and untilText() (default 8000 ms). */
+  timeoutMs?: number;
+  /** Resend the oldest unacked input frame once it is this old (checked every 50 ms); off by default. */
+  retransmitMs?: number;
+  /** Throw on a frame that does not decode, instead of recording it (for tests without fault injection). */
+  strictFrames?: boolean;
 }
 
 export class RawClient {
@@ -80,8 +97,14 @@ export class RawClient {
   readonly closed: Promise<{ code: number; reason: string }>;
   /** In-order output_stream_data payloads. */
   readonly payloads: Payload[] = [];
-  nextSeq = 0;
-  expectedSeq = 0;
+  nextSeq: number;
+  expectedSeq: number;
+  /** Output sequence numbers deliberately not acked (once each). */
+  readonly withholdAck = new Set<number>();
+  /** Input frames sent and not acked yet, by sequence number. */
+  readonly unacked = new Map<number, { bytes: Buffer; sentAt: number }>();
+  /** Called with each in-order payload as it is processed. */
+  onPayload: ((payload: Payload) => void) | undefined;
   handshakeRequest: any;
   handshakeResponse: any;
   handshakeComplete: any;
@@ -90,38 +113,54 @@ export class RawClient {
   dataKey: Buffer | undefined;
   generateDataKeyContext: Record<string, string> | undefined;
   readonly options: ClientOptions;
-  private readonly pending = new Map<number, Frame>();
+  private readonly pending = new Map<number, { frame: Frame; bytes: Buffer }>();
   private waiters: Array<() => void> = [];
+  private retransmitTimer: NodeJS.Timeout | undefined;
 
   private constructor(url: string, options: ClientOptions) {
     this.options = options;
+    this.nextSeq = options.nextSeq ?? 0;
+    this.expectedSeq = options.expectedSeq ?? 0;
     this.ws = new WebSocket(url);
     this.ws.on('message', (data: Buffer) => this.onMessage(data));
     this.closed = new Promise((resolve) => {
       this.ws.on('close', (code, reason) => {
+        this.stopRetransmitting();
         resolve({ code, reason: reason.toString() });
         this.notify();
       });
     });
     this.ws.on('error', () => undefined);
+    const retransmitMs = options.retransmitMs;
+    if (retransmitMs !== undefined) this.retransmitTimer = setInterval(() => this.resendOldest(retransmitMs), 50);
   }
 
-  static async open(url: string, token: string, options: ClientOptions): Promise<RawClient> {
+  /** Opens the WebSocket without sending OpenDataChannel. */
+  static async connect(url: string, options: ClientOptions): Promise<RawClient> {
     const client = new RawClient(url, options);
     await new Promise<void>((resolve, reject) => {
       client.ws.once('open', () => resolve());
       client.ws.once('error', reject);
     });
-    client.ws.send(
+    return client;
+  }
+
+  static async open(url: string, token: string, options: ClientOptions): Promise<RawClient> {
+    const client = await RawClient.connect(url, options);
+    client.sendOpenDataChannel(token);
+    return client;
+  }
+
+  sendOpenDataChannel(token: string): void {
+    this.ws.send(
       JSON.stringify({
         MessageSchemaVersion: '1.0',
         RequestId: newUuid(),
         TokenValue: token,
-        ClientId: 'c0ffee00-0000-4000-8000-000000000002',
-        ClientVersion: options.clientVersion ?? '1.2.700.0',
+        ClientId: this.options.clientId ?? 'c0ffee00-0000-4000-8000-000000000002',
+        ClientVersion: this.options.clientVersion ?? '1.2.700.0',
       }),
     );
-    return client;
   }
 
   get keys(): { agentEncrypt: Buffer; clientEncrypt: Buffer } | undefined {
@@ -132,30 +171,57 @@ export class RawClient {
     return this.dataKey !== undefined && this.handshakeComplete !== undefined;
   }
 
-  /** Sends one input_stream_data frame (PayloadType 1 is encrypted once KMS is on, unless raw). */
-  input(data: string | Buffer, payloadType = 1, options: { raw?: boolean } = {}): Buffer {
+  /**
+   * Sends one input_stream_data frame (PayloadType 1 is encrypted once KMS is on, unless
+   * raw) and returns its bytes. An explicit `seq` is sent as is and does not advance nextSeq.
+   */
+  input(data: string | Buffer, payloadType = 1, options: { raw?: boolean; seq?: number } = {}): Buffer {
     let payload = typeof data === 'string' ? Buffer.from(data) : data;
     if (payloadType === 1 && this.encrypted && !options.raw) {
       payload = encryptPayload((this.keys as { clientEncrypt: Buffer }).clientEncrypt, payload);
     }
+    const seq = options.seq ?? this.nextSeq++;
     const bytes = encodeFrame({
       messageType: 'input_stream_data',
       schemaVersion: 1,
       createdDate: Date.now(),
-      sequenceNumber: this.nextSeq++,
+      sequenceNumber: seq,
       flags: 0,
       messageId: newUuid(),
       payloadType,
       payload,
     });
+    this.unacked.set(seq, { bytes, sentAt: Date.now() });
     this.ws.send(bytes);
     return bytes;
+  }
+
+  /** Sends `data` as Output payloads of at most 1024 bytes. */
+  sendData(data: Buffer): void {
+    for (let offset = 0; offset < data.length; offset += 1024) this.input(data.subarray(offset, offset + 1024));
+  }
+
+  /** Sends a Flag payload (PayloadType 10). */
+  flag(code: number): Buffer {
+    return this.input(encodeFlag(code), 10);
   }
 
   frames(type?: string): Frame[] {
     return this.received
       .map((r) => r.frame)
       .filter((f): f is Frame => f !== undefined && (type === undefined || f.messageType === type));
+  }
+
+  /** The acknowledge frames received for our sequence number `seq`. */
+  acksFor(seq: number): Frame[] {
+    return this.frames('acknowledge').filter(
+      (f) => (JSON.parse(f.payload.toString()) as { AcknowledgedMessageSequenceNumber: number }).AcknowledgedMessageSequenceNumber === seq,
+    );
+  }
+
+  /** Plaintext of in-order payloads of one type (default Output), one buffer a frame. */
+  outputs(payloadType = 1): Buffer[] {
+    return this.payloads.filter((p) => p.payloadType === payloadType && p.data).map((p) => p.data as Buffer);
   }
 
   /** Concatenated plaintext of in-order payloads of these types. */
@@ -172,7 +238,7 @@ export class RawClient {
     return frame ? JSON.parse(frame.payload.toString()) : undefined;
   }
 
-  async until<T>(check: () => T | undefined | false, what: string, timeoutMs = 8000): Promise<T> {
+  async until<T>(check: () => T | undefined | false, what: string, timeoutMs = this.options.timeoutMs ?? 8000): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const value = check();
@@ -191,12 +257,37 @@ export class RawClient {
     }
   }
 
-  untilText(pattern: RegExp, types: number[] = [1], timeoutMs = 8000): Promise<RegExpMatchArray> {
+  untilText(pattern: RegExp, types: number[] = [1], timeoutMs?: number): Promise<RegExpMatchArray> {
     return this.until(() => this.text(...types).match(pattern) ?? undefined, `text ${pattern}`, timeoutMs);
   }
 
+  /** Waits until nothing has arrived for `quietMs`. */
+  async quiet(quietMs = 150): Promise<void> {
+    for (;;) {
+      const last = this.received.at(-1)?.at ?? 0;
+      const idle = Date.now() - last;
+      if (idle >= quietMs) return;
+      await sleep(quietMs - idle);
+    }
+  }
+
   close(): void {
+    this.stopRetransmitting();
     this.ws.terminate();
+  }
+
+  private stopRetransmitting(): void {
+    clearInterval(this.retransmitTimer);
+  }
+
+  private resendOldest(afterMs: number): void {
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    const oldest = this.unacked.values().next();
+    if (oldest.done) return;
+    const entry = oldest.value;
+    if (Date.now() - entry.sentAt < afterMs) return;
+    entry.sentAt = Date.now();
+    this.ws.send(entry.bytes);
   }
 
   private onMessage(data: Buffer): void {
@@ -205,29 +296,35 @@ export class RawClient {
     try {
       frame = decodeFrame(data);
     } catch (e) {
-      if (!(e instanceof FrameError)) throw e;
+      if (!(e instanceof FrameError) || this.options.strictFrames) throw e;
       error = e;
     }
     this.received.push({ at: Date.now(), bytes: data, frame, error });
-    if (frame?.messageType === 'output_stream_data') this.onOutput(frame);
+    if (frame?.messageType === 'output_stream_data') this.onOutput(frame, data);
+    else if (frame?.messageType === 'acknowledge') {
+      const seq = decodeAcknowledgedSequence(frame.payload);
+      if (seq !== undefined) this.unacked.delete(seq);
+    } else if (frame?.messageType === 'channel_closed') this.stopRetransmitting();
     this.notify();
   }
 
-  private onOutput(frame: Frame): void {
+  private onOutput(frame: Frame, bytes: Buffer): void {
+    const seq = frame.sequenceNumber;
+    if (this.withholdAck.delete(seq)) return;
     // Ack before processing, as the official client does.
     this.ws.send(
       encodeAcknowledgeFrame(frame),
     );
-    if (frame.sequenceNumber < this.expectedSeq) return;
-    this.pending.set(frame.sequenceNumber, frame);
+    if (seq < this.expectedSeq) return;
+    this.pending.set(seq, { frame, bytes });
     for (let next = this.pending.get(this.expectedSeq); next; next = this.pending.get(this.expectedSeq)) {
       this.pending.delete(this.expectedSeq);
       this.expectedSeq++;
-      void this.process(next);
+      void this.process(next.frame, next.bytes);
     }
   }
 
-  private process(frame: Frame): void {
+  private process(frame: Frame, bytes: Buffer): void {
     const wire = Buffer.from(frame.payload);
     let data: Buffer | undefined = wire;
     if ([1, 11, 12].includes(frame.payloadType) && this.encrypted) {
@@ -237,7 +334,9 @@ export class RawClient {
         data = undefined;
       }
     }
-    this.payloads.push({ seq: frame.sequenceNumber, payloadType: frame.payloadType, wire, data });
+    const payload: Payload = { seq: frame.sequenceNumber, payloadType: frame.payloadType, wire, data, frame, bytes };
+    this.payloads.push(payload);
+    this.onPayload?.(payload);
     if (frame.payloadType === 5) void this.onHandshakeRequest(JSON.parse(wire.toString()));
     else if (frame.payloadType === 8) this.onChallenge(JSON.parse(wire.toString()));
     else if (frame.payloadType === 7) this.handshakeComplete = JSON.parse(wire.toString());
@@ -308,20 +407,26 @@ export class RawClient {
   }
 }
 
+export interface StartResponse {
+  SessionId: string;
+  TokenValue: string;
+  StreamUrl: string;
+}
+
 /** StartSession and open a raw client on it. */
 export async function startAndOpen(
   endpoint: string,
   body: Record<string, unknown>,
   options: Omit<ClientOptions, 'sessionId' | 'target' | 'endpoint'> = {},
-): Promise<{ client: RawClient; sessionId: string }> {
-  const start = await ssm(endpoint, 'StartSession', body);
+): Promise<{ client: RawClient; sessionId: string; start: StartResponse }> {
+  const start: StartResponse = await ssm(endpoint, 'StartSession', body);
   const client = await RawClient.open(start.StreamUrl, start.TokenValue, {
     ...options,
     sessionId: start.SessionId,
     target: String(body.Target),
     endpoint,
   });
-  return { client, sessionId: start.SessionId };
+  return { client, sessionId: start.SessionId, start };
 }
 
 export { sleep };
