@@ -2,23 +2,11 @@ import t from 'tap';
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import WebSocket from 'ws';
-import { decodeFrame, encodeFrame, type Frame } from '../src/protocol/frame.ts';
-import {
-  decodeChannelClosedOutput,
-  decodeHandshakeComplete,
-  decodeHandshakeRequest,
-  encodeFlag,
-  decodeAcknowledgedSequence,
-  type HandshakeComplete,
-  type HandshakeRequest,
-} from '../src/protocol/payloads.ts';
-import { newUuid } from '../src/protocol/uuid.ts';
 import { SmuxSession } from '../src/smux/session.ts';
 import type { SmuxStream } from '../src/smux/stream.ts';
 import type { BasicPortSession, MuxPortSession, PortSession } from '../src/simulator/agent/port-session.ts';
 import { startSimulator, type Simulator, type SimulatorOptions } from '../src/simulator/index.ts';
-import { encodeAcknowledgeFrame } from '../src/protocol/control-frames.ts';
+import { callTarget, RawClient, type StartResponse } from './helpers/sim-raw-client.ts';
 
 /*
  * Port sessions on the simulated agent, driven by a client written here from the codec
@@ -26,33 +14,13 @@ import { encodeAcknowledgeFrame } from '../src/protocol/control-frames.ts';
  * tests check the simulator's behaviour against the protocol notes, not our client.
  */
 
-const AUTH = 'AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240101/us-east-1/ssm/aws4_request, SignedHeaders=host, Signature=00';
 const TARGET = 'i-0123456789abcdef0';
 const NEW_CLIENT = '1.2.700.0';
 /** Below 1.1.70: the agent uses basic mode for LocalPortForwarding. */
 const OLD_CLIENT = '1.1.61.0';
 
-interface StartResponse {
-  SessionId: string;
-  TokenValue: string;
-  StreamUrl: string;
-}
-
-async function callApi(sim: Simulator, operation: string, body: unknown): Promise<{ status: number; json: any }> {
-  const response = await fetch(sim.endpoint, {
-    method: 'POST',
-    headers: {
-      'Content-Type': 'application/x-amz-json-1.1',
-      'X-Amz-Target': `AmazonSSM.${operation}`,
-      Authorization: AUTH,
-    },
-    body: JSON.stringify(body),
-  });
-  return { status: response.status, json: await response.json() };
-}
-
 async function startSession(sim: Simulator, document: string, parameters: Record<string, string[]>) {
-  const { status, json } = await callApi(sim, 'StartSession', {
+  const { status, json } = await callTarget(sim.endpoint, 'AmazonSSM.StartSession', {
     Target: TARGET,
     DocumentName: document,
     Parameters: parameters,
@@ -72,171 +40,40 @@ async function until<T>(check: () => T | undefined | false | null, what: string,
 }
 
 /**
- * A minimal data-channel client: acks every output frame, delivers them in order, answers
- * the handshake with a chosen ClientVersion, and retransmits its oldest unacked frame
- * (as the official client does) so that frames the agent refuses are not lost.
+ * The codec-only client (test/helpers/sim-raw-client.ts) as a port client: it answers the
+ * handshake with a chosen ClientVersion, retransmits its oldest unacked frame after 300 ms
+ * (as the official client does) so that frames the agent refuses are not lost, and fails
+ * on any frame that does not decode.
  */
-class PortClient {
-  readonly ws: WebSocket;
-  readonly sessionId: string;
-  readonly clientVersion: string;
-  handshake: HandshakeRequest | undefined;
-  complete: HandshakeComplete | undefined;
-  /** In-order Output payloads. */
-  readonly outputs: Buffer[] = [];
-  outputBytes = 0;
-  /** In-order output frames with their raw bytes. */
-  readonly ordered: Array<{ frame: Frame; raw: Buffer }> = [];
-  channelClosed: string | undefined;
-  readonly closed: Promise<void>;
-  onOutput: ((payload: Buffer) => void) | undefined;
-  nextSeq = 0;
-  expectedSeq = 0;
-  readonly unacked = new Map<number, { bytes: Buffer; sentAt: number }>();
-  private readonly pending = new Map<number, { frame: Frame; raw: Buffer }>();
-  private readonly timer: NodeJS.Timeout;
+function openPort(sim: Simulator, start: StartResponse, clientVersion = NEW_CLIENT): Promise<RawClient> {
+  return RawClient.open(start.StreamUrl, start.TokenValue, {
+    sessionId: start.SessionId,
+    target: TARGET,
+    endpoint: sim.endpoint,
+    clientVersion,
+    retransmitMs: 300,
+    strictFrames: true,
+  });
+}
 
-  private constructor(url: string, sessionId: string, clientVersion: string) {
-    this.sessionId = sessionId;
-    this.clientVersion = clientVersion;
-    this.ws = new WebSocket(url);
-    this.ws.on('message', (data: Buffer) => this.onMessage(data));
-    this.ws.on('error', () => undefined);
-    this.closed = new Promise((resolve) => this.ws.on('close', () => resolve()));
-    this.timer = setInterval(() => this.resendOldest(), 50);
-  }
+async function ready(client: RawClient): Promise<void> {
+  await until(() => client.handshakeComplete, 'HandshakeComplete');
+}
 
-  static async open(start: StartResponse, clientVersion = NEW_CLIENT): Promise<PortClient> {
-    const client = new PortClient(start.StreamUrl, start.SessionId, clientVersion);
-    await new Promise<void>((resolve, reject) => {
-      client.ws.once('open', () => resolve());
-      client.ws.once('error', reject);
-    });
-    client.ws.send(
-      JSON.stringify({
-        MessageSchemaVersion: '1.0',
-        RequestId: newUuid(),
-        TokenValue: start.TokenValue,
-        ClientId: 'c0ffee00-0000-4000-8000-000000000002',
-        ClientVersion: clientVersion,
-      }),
-    );
-    return client;
-  }
+/** The in-order Output bytes so far. */
+const output = (client: RawClient): Buffer => Buffer.concat(client.outputs());
 
-  /** Sends one sequenced input_stream_data frame. */
-  send(payload: Buffer, payloadType = 1): number {
-    const seq = this.nextSeq++;
-    const bytes = encodeFrame({
-      messageType: 'input_stream_data',
-      schemaVersion: 1,
-      createdDate: Date.now(),
-      sequenceNumber: seq,
-      flags: 0,
-      messageId: newUuid(),
-      payloadType,
-      payload,
-    });
-    this.unacked.set(seq, { bytes, sentAt: Date.now() });
-    this.ws.send(bytes);
-    return seq;
-  }
+const outputBytes = (client: RawClient): number => client.outputs().reduce((sum, o) => sum + o.length, 0);
 
-  /** Sends `data` as Output payloads of at most 1024 bytes. */
-  sendData(data: Buffer): void {
-    for (let offset = 0; offset < data.length; offset += 1024) this.send(data.subarray(offset, offset + 1024));
-  }
+/** The in-order Flag payloads' codes. */
+const flags = (client: RawClient): number[] =>
+  client.payloads.filter((p) => p.payloadType === 10).map((p) => p.wire.readUInt32BE(0));
 
-  flag(code: number): number {
-    return this.send(encodeFlag(code), 10);
-  }
-
-  output(): Buffer {
-    return Buffer.concat(this.outputs);
-  }
-
-  flags(): number[] {
-    return this.ordered.filter((o) => o.frame.payloadType === 10).map((o) => o.frame.payload.readUInt32BE(0));
-  }
-
-  async ready(): Promise<void> {
-    await until(() => this.complete, 'HandshakeComplete');
-  }
-
-  close(): void {
-    clearInterval(this.timer);
-    this.ws.terminate();
-  }
-
-  private resendOldest(): void {
-    if (this.ws.readyState !== WebSocket.OPEN) return;
-    const oldest = this.unacked.entries().next();
-    if (oldest.done) return;
-    const [, entry] = oldest.value;
-    if (Date.now() - entry.sentAt < 300) return;
-    entry.sentAt = Date.now();
-    this.ws.send(entry.bytes);
-  }
-
-  private onMessage(data: Buffer): void {
-    const frame = decodeFrame(data);
-    switch (frame.messageType) {
-      case 'acknowledge': {
-        const seq = decodeAcknowledgedSequence(frame.payload);
-        if (seq !== undefined) this.unacked.delete(seq);
-        return;
-      }
-      case 'channel_closed':
-        this.channelClosed = decodeChannelClosedOutput(frame.payload);
-        clearInterval(this.timer);
-        return;
-      case 'output_stream_data':
-        break;
-      default:
-        return;
-    }
-    this.ws.send(
-      encodeAcknowledgeFrame(frame),
-    );
-    if (frame.sequenceNumber < this.expectedSeq) return;
-    this.pending.set(frame.sequenceNumber, { frame, raw: data });
-    for (let next = this.pending.get(this.expectedSeq); next; next = this.pending.get(this.expectedSeq)) {
-      this.pending.delete(this.expectedSeq);
-      this.expectedSeq++;
-      this.ordered.push(next);
-      this.process(next.frame);
-    }
-  }
-
-  private process(frame: Frame): void {
-    switch (frame.payloadType) {
-      case 5: {
-        this.handshake = decodeHandshakeRequest(frame.payload);
-        const response = {
-          ClientVersion: this.clientVersion,
-          ProcessedClientActions: (this.handshake?.RequestedClientActions ?? []).map((action) => ({
-            ActionType: action.ActionType,
-            ActionStatus: 1,
-            ActionResult: null,
-            Error: '',
-          })),
-          Errors: [],
-        };
-        this.send(Buffer.from(JSON.stringify(response)), 6);
-        return;
-      }
-      case 7:
-        this.complete = decodeHandshakeComplete(frame.payload);
-        return;
-      case 1:
-        this.outputs.push(frame.payload);
-        this.outputBytes += frame.payload.length;
-        this.onOutput?.(frame.payload);
-        return;
-      default:
-        return;
-    }
-  }
+/** Calls `listener` with each in-order Output payload. */
+function onOutput(client: RawClient, listener: (payload: Buffer) => void): void {
+  client.onPayload = (p) => {
+    if (p.payloadType === 1) listener(p.wire);
+  };
 }
 
 interface TcpServer {
@@ -289,7 +126,7 @@ function plugin<T extends PortSession>(sim: Simulator, sessionId: string): T {
 }
 
 /** An smux client carried in the client's Output payloads (≤1024 bytes each). */
-function muxClient(client: PortClient): SmuxSession {
+function muxClient(client: RawClient): SmuxSession {
   const mux = new SmuxSession({
     role: 'client',
     keepAlive: false,
@@ -298,7 +135,7 @@ function muxClient(client: PortClient): SmuxSession {
       return true;
     },
   });
-  client.onOutput = (payload) => mux.input(Buffer.from(payload));
+  onOutput(client, (payload) => mux.input(Buffer.from(payload)));
   return mux;
 }
 
@@ -348,30 +185,30 @@ t.test('handshake contents per document', async (t) => {
   ];
   for (const c of cases) {
     const start = await startSession(sim, c.document, c.parameters);
-    const client = await PortClient.open(start);
-    await client.ready();
-    t.equal(client.handshake?.AgentVersion, '3.2.582.0', `${c.document}: AgentVersion`);
-    t.equal(client.handshake?.RequestedClientActions.length, 1);
-    const action = client.handshake?.RequestedClientActions[0];
+    const client = await openPort(sim, start);
+    await ready(client);
+    t.equal(client.handshakeRequest?.AgentVersion, '3.2.582.0', `${c.document}: AgentVersion`);
+    t.equal(client.handshakeRequest?.RequestedClientActions.length, 1);
+    const action = client.handshakeRequest?.RequestedClientActions[0];
     t.equal(action?.ActionType, 'SessionType');
     t.same(action?.ActionParameters, { SessionType: 'Port', Properties: c.properties }, `${c.document}: properties`);
     const properties = (action?.ActionParameters as { Properties: Record<string, unknown> }).Properties;
     t.ok(Object.values(properties).every((v) => typeof v === 'string'), 'all property values are strings');
     t.notOk('type' in c.properties && c.document === 'AWS-StartSSHSession');
-    t.equal(client.ordered[0]?.frame.flags, 1, 'HandshakeRequest is seq 0 with flags 1');
-    t.equal(client.ordered[1]?.frame.payloadType, 7, 'HandshakeComplete follows');
-    t.equal(client.complete?.CustomerMessage, '', 'no customer message without KMS');
+    t.equal(client.payloads[0]?.frame.flags, 1, 'HandshakeRequest is seq 0 with flags 1');
+    t.equal(client.payloads[1]?.frame.payloadType, 7, 'HandshakeComplete follows');
+    t.equal(client.handshakeComplete?.CustomerMessage, '', 'no customer message without KMS');
     client.close();
   }
 
-  const unknown = await callApi(sim, 'StartSession', {
+  const unknown = await callTarget(sim.endpoint, 'AmazonSSM.StartSession', {
     Target: TARGET,
     DocumentName: 'AWS-StartPortForwardingSession',
     Parameters: { portNumber: ['80'], bogus: ['1'] },
   });
   t.equal(unknown.status, 400);
   t.equal(unknown.json.__type, 'InvalidParameters');
-  const noHost = await callApi(sim, 'StartSession', {
+  const noHost = await callTarget(sim.endpoint, 'AmazonSSM.StartSession', {
     Target: TARGET,
     DocumentName: 'AWS-StartPortForwardingSessionToRemoteHost',
     Parameters: { portNumber: ['80'] },
@@ -386,8 +223,8 @@ t.test('mode selection follows the agent rule', async (t) => {
   const sim = await withSim(t, { pacing: false });
   const mode = async (document: string, clientVersion: string) => {
     const start = await startSession(sim, document, { portNumber: [port] });
-    const client = await PortClient.open(start, clientVersion);
-    await client.ready();
+    const client = await openPort(sim, start, clientVersion);
+    await ready(client);
     const p = await until(() => plugin<PortSession>(sim, start.SessionId), 'plugin');
     client.close();
     return { mode: p.mode, keepAlive: (p as MuxPortSession).keepAlive };
@@ -406,15 +243,15 @@ t.test('basic mode: round trip, DisconnectToPort and re-dial', async (t) => {
   t.teardown(() => echoServer.close());
   const sim = await withSim(t, { pacing: false });
   const start = await startSession(sim, 'AWS-StartPortForwardingSession', { portNumber: [String(echoServer.port)] });
-  const client = await PortClient.open(start, OLD_CLIENT);
+  const client = await openPort(sim, start, OLD_CLIENT);
   t.teardown(() => client.close());
-  await client.ready();
+  await ready(client);
   await until(() => echoServer.connections.length === 1, 'the agent dials at session start');
   const session = plugin<BasicPortSession>(sim, start.SessionId);
   t.equal(session.mode, 'basic');
 
   client.sendData(Buffer.from('hello, port\n'));
-  await until(() => client.output().toString() === 'hello, port\n', 'echo');
+  await until(() => output(client).toString() === 'hello, port\n', 'echo');
 
   client.flag(1); // DisconnectToPort
   const first = echoServer.connections[0]!;
@@ -424,18 +261,18 @@ t.test('basic mode: round trip, DisconnectToPort and re-dial', async (t) => {
   const payload = randomBytes(5000);
   client.sendData(payload);
   await until(() => echoServer.connections.length === 2, 're-dial on the next payload');
-  await until(() => client.outputBytes === 12 + payload.length, 'second echo');
-  t.equal(sha256(client.output().subarray(12)), sha256(payload), 'the re-dial carried the payload and the rest');
+  await until(() => outputBytes(client) === 12 + payload.length, 'second echo');
+  t.equal(sha256(output(client).subarray(12)), sha256(payload), 'the re-dial carried the payload and the rest');
   t.equal(session.dials, 2);
 
   // The destination closing by itself is not reported; the next payload re-dials silently.
   echoServer.connections[1]!.destroy();
   await until(() => session.state === 'disconnected', 'agent notices the close');
   client.sendData(Buffer.from('again'));
-  await until(() => client.output().toString().endsWith('again'), 'echo after a silent re-dial');
+  await until(() => output(client).toString().endsWith('again'), 'echo after a silent re-dial');
   t.equal(echoServer.connections.length, 3);
-  t.equal(client.channelClosed, undefined, 'the session goes on');
-  t.ok(client.outputs.every((o) => o.length <= 1024), 'Output payloads are at most 1024 bytes');
+  t.equal(client.channelClosed(), undefined, 'the session goes on');
+  t.ok(client.outputs().every((o) => o.length <= 1024), 'Output payloads are at most 1024 bytes');
 });
 
 t.test('ssh document: the destination closing ends the session', async (t) => {
@@ -446,34 +283,34 @@ t.test('ssh document: the destination closing ends the session', async (t) => {
   t.teardown(() => sshd.close());
   const sim = await withSim(t);
   const start = await startSession(sim, 'AWS-StartSSHSession', { portNumber: [String(sshd.port)] });
-  const client = await PortClient.open(start);
+  const client = await openPort(sim, start);
   t.teardown(() => client.close());
-  await client.ready();
+  await ready(client);
   t.equal(plugin<PortSession>(sim, start.SessionId).mode, 'basic');
-  await until(() => client.output().toString().includes('SSH-2.0-FakeSSH_1.0\r\n'), 'banner');
+  await until(() => output(client).toString().includes('SSH-2.0-FakeSSH_1.0\r\n'), 'banner');
   client.sendData(Buffer.from('SSH-2.0-Client\r\n'));
   await client.closed;
-  t.equal(client.output().toString(), 'SSH-2.0-FakeSSH_1.0\r\ngot:SSH-2.0-Client\r\n', 'all data before the end');
-  t.equal(client.channelClosed, '', 'channel_closed with an empty Output: a normal end');
+  t.equal(output(client).toString(), 'SSH-2.0-FakeSSH_1.0\r\ngot:SSH-2.0-Client\r\n', 'all data before the end');
+  t.equal(client.channelClosed()?.Output, '', 'channel_closed with an empty Output: a normal end');
 });
 
 t.test('basic mode: failures at session start', async (t) => {
   const sim = await withSim(t);
   const port = await closedPort();
   const refused = await startSession(sim, 'AWS-StartPortForwardingSession', { portNumber: [String(port)] });
-  const client = await PortClient.open(refused, OLD_CLIENT);
+  const client = await openPort(sim, refused, OLD_CLIENT);
   t.teardown(() => client.close());
   await client.closed;
-  t.match(client.channelClosed, /ECONNREFUSED/, 'a dial failure fails the session with the error text');
+  t.match(client.channelClosed()?.Output, /ECONNREFUSED/, 'a dial failure fails the session with the error text');
 
   const imds = await startSession(sim, 'AWS-StartPortForwardingSessionToRemoteHost', {
     host: ['169.254.169.254'],
     portNumber: ['80'],
   });
-  const second = await PortClient.open(imds);
+  const second = await openPort(sim, imds);
   t.teardown(() => second.close());
   await second.closed;
-  t.equal(second.channelClosed, 'Forwarding to IP address 169.254.169.254 is forbidden.');
+  t.equal(second.channelClosed()?.Output, 'Forwarding to IP address 169.254.169.254 is forbidden.');
 });
 
 t.test('mux mode: three concurrent streams to an echo server', async (t) => {
@@ -481,9 +318,9 @@ t.test('mux mode: three concurrent streams to an echo server', async (t) => {
   t.teardown(() => echoServer.close());
   const sim = await withSim(t, { pacing: false });
   const start = await startSession(sim, 'AWS-StartPortForwardingSession', { portNumber: [String(echoServer.port)] });
-  const client = await PortClient.open(start);
+  const client = await openPort(sim, start);
   t.teardown(() => client.close());
-  await client.ready();
+  await ready(client);
   t.equal(plugin<PortSession>(sim, start.SessionId).mode, 'mux');
   t.equal(echoServer.connections.length, 0, 'mux mode dials per stream, not at session start');
   const mux = muxClient(client);
@@ -505,7 +342,7 @@ t.test('mux mode: three concurrent streams to an echo server', async (t) => {
     t.equal(sha256(s.received.data()), sha256(s.sent), `stream ${s.stream.id}: SHA-256 matches`);
   }
   t.equal(echoServer.connections.length, 3, 'one destination connection per stream');
-  t.ok(client.outputs.every((o) => o.length <= 1024), 'smux bytes arrive in Output payloads of ≤1024 bytes');
+  t.ok(client.outputs().every((o) => o.length <= 1024), 'smux bytes arrive in Output payloads of ≤1024 bytes');
 
   // Ending our side closes both: the agent FINs the stream and closes the connection.
   streams[0]!.stream.end();
@@ -517,7 +354,7 @@ t.test('mux mode: three concurrent streams to an echo server', async (t) => {
   t.notOk(echoServer.connections[2]!.closed, 'the third stream is untouched');
   streams[2]!.stream.write(Buffer.from('still here'));
   await until(() => streams[2]!.received.data().toString().endsWith('still here'), 'third stream works');
-  t.same(client.flags(), [], 'no flags in normal operation');
+  t.same(flags(client), [], 'no flags in normal operation');
 });
 
 t.test('mux mode: ConnectToPortError while another stream keeps working', async (t) => {
@@ -525,9 +362,9 @@ t.test('mux mode: ConnectToPortError while another stream keeps working', async 
   t.teardown(() => echoServer.close());
   const sim = await withSim(t, { pacing: false });
   const start = await startSession(sim, 'AWS-StartPortForwardingSession', { portNumber: [String(echoServer.port)] });
-  const client = await PortClient.open(start);
+  const client = await openPort(sim, start);
   t.teardown(() => client.close());
-  await client.ready();
+  await ready(client);
   const mux = muxClient(client);
   t.teardown(() => mux.close());
 
@@ -543,10 +380,10 @@ t.test('mux mode: ConnectToPortError while another stream keeps working', async 
   const badData = collect(bad);
   bad.write(Buffer.from('nobody listens'));
   await badData.ended; // the agent FINs the stream it could not connect
-  await until(() => client.flags().length === 1, 'flag frame');
-  t.same(client.flags(), [3], 'ConnectToPortError');
-  const flag = client.ordered.find((o) => o.frame.payloadType === 10)!;
-  const raw = flag.raw;
+  await until(() => flags(client).length === 1, 'flag frame');
+  t.same(flags(client), [3], 'ConnectToPortError');
+  const flag = client.payloads.find((p) => p.payloadType === 10)!;
+  const raw = flag.bytes;
   t.equal(raw.toString('latin1', 4, 36).trim(), 'output_stream_data');
   t.equal(raw.readUInt32BE(0), 116, 'HeaderLength');
   t.ok(raw.readBigInt64BE(48) > 0n, 'a sequenced frame');
@@ -558,7 +395,7 @@ t.test('mux mode: ConnectToPortError while another stream keeps working', async 
 
   good.write(Buffer.from('two'));
   await until(() => goodData.data().toString() === 'onetwo', 'the first stream keeps working');
-  t.equal(client.channelClosed, undefined);
+  t.equal(client.channelClosed(), undefined);
   t.equal(plugin<MuxPortSession>(sim, start.SessionId).dialFailures, 1);
 });
 
@@ -567,15 +404,15 @@ t.test('an agent at 3.0.196.0 uses basic mode even for a new client', async (t) 
   t.teardown(() => echoServer.close());
   const sim = await withSim(t, { agentVersion: '3.0.196.0', pacing: false });
   const start = await startSession(sim, 'AWS-StartPortForwardingSession', { portNumber: [String(echoServer.port)] });
-  const client = await PortClient.open(start, NEW_CLIENT);
+  const client = await openPort(sim, start, NEW_CLIENT);
   t.teardown(() => client.close());
-  await client.ready();
-  t.equal(client.handshake?.AgentVersion, '3.0.196.0');
+  await ready(client);
+  t.equal(client.handshakeRequest?.AgentVersion, '3.0.196.0');
   t.equal(plugin<PortSession>(sim, start.SessionId).mode, 'basic');
   await until(() => echoServer.connections.length === 1, 'dialled at session start');
   // Raw bytes, not smux frames, are forwarded.
   client.sendData(Buffer.from('not smux'));
-  await until(() => client.output().toString() === 'not smux', 'raw echo');
+  await until(() => output(client).toString() === 'not smux', 'raw echo');
 });
 
 t.test('the TerminateSession flag ends the session', async (t) => {
@@ -584,9 +421,9 @@ t.test('the TerminateSession flag ends the session', async (t) => {
   const sim = await withSim(t, { pacing: false });
   for (const clientVersion of [NEW_CLIENT, OLD_CLIENT]) {
     const start = await startSession(sim, 'AWS-StartPortForwardingSession', { portNumber: [String(echoServer.port)] });
-    const client = await PortClient.open(start, clientVersion);
+    const client = await openPort(sim, start, clientVersion);
     t.teardown(() => client.close());
-    await client.ready();
+    await ready(client);
     const mode = plugin<PortSession>(sim, start.SessionId).mode;
     if (mode === 'mux') {
       const mux = muxClient(client);
@@ -601,7 +438,7 @@ t.test('the TerminateSession flag ends the session', async (t) => {
     }
     client.flag(2);
     await client.closed;
-    t.equal(client.channelClosed, '', `${mode}: a normal end`);
+    t.equal(client.channelClosed()?.Output, '', `${mode}: a normal end`);
     t.equal(sim.sessions.get(start.SessionId)?.status, 'terminated');
     await until(() => echoServer.connections.every((c) => c.closed), 'destination connections closed');
   }
@@ -615,17 +452,17 @@ async function timeDownload(t: TestContext, pacing: boolean): Promise<number> {
   t.teardown(() => source.close());
   const sim = await withSim(t, { pacing });
   const start = await startSession(sim, 'AWS-StartPortForwardingSession', { portNumber: [String(source.port)] });
-  const client = await PortClient.open(start, OLD_CLIENT);
+  const client = await openPort(sim, start, OLD_CLIENT);
   t.teardown(() => client.close());
   let first = 0;
-  client.onOutput = () => {
+  onOutput(client, () => {
     first ||= performance.now();
-  };
-  await until(() => client.outputBytes >= size, '1 MiB downloaded', 15_000);
+  });
+  await until(() => outputBytes(client) >= size, '1 MiB downloaded', 15_000);
   const elapsed = performance.now() - first;
-  t.equal(sha256(client.output()), sha256(blob), `pacing ${pacing}: data intact`);
-  t.ok(client.outputs.every((o) => o.length <= 1024), 'chunks of at most 1024 bytes');
-  t.ok(client.outputs.length >= 1024, 'at least 1024 frames');
+  t.equal(sha256(output(client)), sha256(blob), `pacing ${pacing}: data intact`);
+  t.ok(client.outputs().every((o) => o.length <= 1024), 'chunks of at most 1024 bytes');
+  t.ok(client.outputs().length >= 1024, 'at least 1024 frames');
   return elapsed;
 }
 
@@ -680,9 +517,9 @@ t.test('backpressure: a client that stops reading stops the agent reading the de
   const limit = 1024 * 1024;
   const sim = await withSim(t, { pacing: false, clientBufferLimit: limit });
   const start = await startSession(sim, 'AWS-StartPortForwardingSession', { portNumber: [String(source.port)] });
-  const client = await PortClient.open(start);
+  const client = await openPort(sim, start);
   t.teardown(() => client.close());
-  await client.ready();
+  await ready(client);
   const mux = muxClient(client);
   t.teardown(() => mux.close());
   const stream = mux.openStream();
@@ -728,9 +565,9 @@ async function checkUploadBackpressure(t: TestContext, mode: 'basic' | 'mux'): P
   t.teardown(() => sink.close());
   const sim = await withSim(t, { pacing: false });
   const start = await startSession(sim, 'AWS-StartPortForwardingSession', { portNumber: [String(sink.port)] });
-  const client = await PortClient.open(start, mode === 'mux' ? NEW_CLIENT : OLD_CLIENT);
+  const client = await openPort(sim, start, mode === 'mux' ? NEW_CLIENT : OLD_CLIENT);
   t.teardown(() => client.close());
-  await client.ready();
+  await ready(client);
   const agent = sim.sessions.get(start.SessionId)!.agent;
   t.equal(plugin<PortSession>(sim, start.SessionId).mode, mode);
   let write: (chunk: Buffer) => void;
