@@ -4,8 +4,9 @@ import { AgentChannel, type InputVerdict } from '../src/simulator/agent/agent-ch
 import { performHandshake, HANDSHAKE_TIMEOUT_MESSAGE } from '../src/simulator/agent/handshake.ts';
 import { RtoEstimator } from '../src/simulator/agent/rto-estimator.ts';
 import { incompleteUtf8TailLength } from '../src/simulator/agent/utf8-tail.ts';
-import { decodeFrame, encodeFrame, type Frame } from '../src/protocol/frame.ts';
+import { decodeFrame, type Frame } from '../src/protocol/frame.ts';
 import { newUuid } from '../src/protocol/uuid.ts';
+import { controlFrame, inputFrame as input } from './helpers/frame-builders.ts';
 
 /** A channel wired to an in-memory "service" and a hand-driven clock. */
 function harness(options: { outgoingCapacity?: number; incomingCapacity?: number; tickMs?: number } = {}) {
@@ -43,29 +44,11 @@ function harness(options: { outgoingCapacity?: number; incomingCapacity?: number
   };
 }
 
-function input(seq: number, text: string, payloadType = 1): Buffer {
-  return encodeFrame({
-    messageType: 'input_stream_data',
-    schemaVersion: 1,
-    createdDate: Date.now(),
-    sequenceNumber: seq,
-    flags: 0,
-    messageId: newUuid(),
-    payloadType,
-    payload: Buffer.from(text),
-  });
-}
-
+/** An acknowledge frame whose JSON is spelled out here, independently of the codec's encoder. */
 function ackOf(seq: number): Buffer {
-  return encodeFrame({
-    messageType: 'acknowledge',
-    schemaVersion: 1,
-    createdDate: Date.now(),
-    sequenceNumber: 0,
-    flags: 3,
-    messageId: newUuid(),
-    payloadType: 0,
-    payload: Buffer.from(
+  return controlFrame(
+    'acknowledge',
+    Buffer.from(
       JSON.stringify({
         AcknowledgedMessageType: 'output_stream_data',
         AcknowledgedMessageId: newUuid(),
@@ -73,21 +56,10 @@ function ackOf(seq: number): Buffer {
         IsSequentialMessage: true,
       }),
     ),
-  });
+  );
 }
 
-function control(type: 'pause_publication' | 'start_publication'): Buffer {
-  return encodeFrame({
-    messageType: type,
-    schemaVersion: 1,
-    createdDate: Date.now(),
-    sequenceNumber: 0,
-    flags: 3,
-    messageId: newUuid(),
-    payloadType: 0,
-    payload: Buffer.alloc(0),
-  });
-}
+const control = (type: 'pause_publication' | 'start_publication'): Buffer => controlFrame(type);
 
 t.test('outgoing frames: own sequence from 0, Flags 1 only on seq 0', async (t) => {
   const h = harness();

@@ -6,28 +6,15 @@ import {
   resolveDestination,
   selectAgentPortMode,
 } from '../src/simulator/agent/port-session.ts';
-import { decodeFrame, encodeFrame, type Frame } from '../src/protocol/frame.ts';
+import { decodeFrame, type Frame } from '../src/protocol/frame.ts';
 import { decodeAcknowledgedSequence } from '../src/protocol/payloads.ts';
-import { newUuid } from '../src/protocol/uuid.ts';
+import { controlFrame, inputFrame as input } from './helpers/frame-builders.ts';
 
 /*
  * The agent-channel pieces behind port-session backpressure (input hold / release, the
  * writable signal) and the pure decisions of the port plugin (mode, keep-alive,
  * destination checks).
  */
-
-function input(seq: number, text: string): Buffer {
-  return encodeFrame({
-    messageType: 'input_stream_data',
-    schemaVersion: 1,
-    createdDate: Date.now(),
-    sequenceNumber: seq,
-    flags: 0,
-    messageId: newUuid(),
-    payloadType: 1,
-    payload: Buffer.from(text),
-  });
-}
 
 function harness() {
   const sent: Buffer[] = [];
@@ -130,18 +117,7 @@ t.test('writable combines publication pause and transport backpressure', async (
   t.equal(wakes, 1);
   h.channel.transportDrained();
   t.equal(wakes, 1, 'only producers that waited are woken');
-  h.channel.receive(
-    encodeFrame({
-      messageType: 'pause_publication',
-      schemaVersion: 1,
-      createdDate: Date.now(),
-      sequenceNumber: 0,
-      flags: 3,
-      messageId: newUuid(),
-      payloadType: 0,
-      payload: Buffer.alloc(0),
-    }),
-  );
+  h.channel.receive(controlFrame('pause_publication'));
   t.notOk(h.channel.writable);
   h.channel.receive(input(0, 'resume'));
   t.ok(h.channel.writable);

@@ -5,11 +5,12 @@
 // (as the official client does) so that frames the agent refuses are not lost.
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
-import { decodeFrame, encodeFrame, FrameError, type Frame } from '../../src/protocol/frame.ts';
+import { decodeFrame, FrameError, type Frame } from '../../src/protocol/frame.ts';
 import { decryptPayload, encryptPayload, splitDataKey } from '../../src/protocol/kms-cipher.ts';
 import { newUuid } from '../../src/protocol/uuid.ts';
 import { encodeAcknowledgeFrame } from '../../src/protocol/control-frames.ts';
 import { decodeAcknowledgedSequence, encodeFlag } from '../../src/protocol/payloads.ts';
+import { inputFrame } from './frame-builders.ts';
 
 export const AUTH =
   'AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240101/us-east-1/ssm/aws4_request, SignedHeaders=host, Signature=00';
@@ -181,16 +182,7 @@ export class RawClient {
       payload = encryptPayload((this.keys as { clientEncrypt: Buffer }).clientEncrypt, payload);
     }
     const seq = options.seq ?? this.nextSeq++;
-    const bytes = encodeFrame({
-      messageType: 'input_stream_data',
-      schemaVersion: 1,
-      createdDate: Date.now(),
-      sequenceNumber: seq,
-      flags: 0,
-      messageId: newUuid(),
-      payloadType,
-      payload,
-    });
+    const bytes = inputFrame(seq, payload, payloadType);
     this.unacked.set(seq, { bytes, sentAt: Date.now() });
     this.ws.send(bytes);
     return bytes;
