@@ -125,6 +125,15 @@ function plugin<T extends PortSession>(sim: Simulator, sessionId: string): T {
   return sim.sessions.get(sessionId)?.agent.sessionPlugin as T;
 }
 
+/** An AWS-StartPortForwardingSession to `port` and a client on it (closed with `t`), handshake done. */
+async function forwardSession(t: TestContext, sim: Simulator, port: number, clientVersion = NEW_CLIENT) {
+  const start = await startSession(sim, 'AWS-StartPortForwardingSession', { portNumber: [String(port)] });
+  const client = await openPort(sim, start, clientVersion);
+  t.teardown(() => client.close());
+  await ready(client);
+  return { start, client };
+}
+
 /** An smux client carried in the client's Output payloads (≤1024 bytes each). */
 function muxClient(client: RawClient): SmuxSession {
   const mux = new SmuxSession({
@@ -242,10 +251,7 @@ t.test('basic mode: round trip, DisconnectToPort and re-dial', async (t) => {
   const echoServer = await tcpServer(echo);
   t.teardown(() => echoServer.close());
   const sim = await withSim(t, { pacing: false });
-  const start = await startSession(sim, 'AWS-StartPortForwardingSession', { portNumber: [String(echoServer.port)] });
-  const client = await openPort(sim, start, OLD_CLIENT);
-  t.teardown(() => client.close());
-  await ready(client);
+  const { start, client } = await forwardSession(t, sim, echoServer.port, OLD_CLIENT);
   await until(() => echoServer.connections.length === 1, 'the agent dials at session start');
   const session = plugin<BasicPortSession>(sim, start.SessionId);
   t.equal(session.mode, 'basic');
@@ -317,10 +323,7 @@ t.test('mux mode: three concurrent streams to an echo server', async (t) => {
   const echoServer = await tcpServer(echo);
   t.teardown(() => echoServer.close());
   const sim = await withSim(t, { pacing: false });
-  const start = await startSession(sim, 'AWS-StartPortForwardingSession', { portNumber: [String(echoServer.port)] });
-  const client = await openPort(sim, start);
-  t.teardown(() => client.close());
-  await ready(client);
+  const { start, client } = await forwardSession(t, sim, echoServer.port);
   t.equal(plugin<PortSession>(sim, start.SessionId).mode, 'mux');
   t.equal(echoServer.connections.length, 0, 'mux mode dials per stream, not at session start');
   const mux = muxClient(client);
@@ -361,10 +364,7 @@ t.test('mux mode: ConnectToPortError while another stream keeps working', async 
   const echoServer = await tcpServer(echo);
   t.teardown(() => echoServer.close());
   const sim = await withSim(t, { pacing: false });
-  const start = await startSession(sim, 'AWS-StartPortForwardingSession', { portNumber: [String(echoServer.port)] });
-  const client = await openPort(sim, start);
-  t.teardown(() => client.close());
-  await ready(client);
+  const { start, client } = await forwardSession(t, sim, echoServer.port);
   const mux = muxClient(client);
   t.teardown(() => mux.close());
 
@@ -403,10 +403,7 @@ t.test('an agent at 3.0.196.0 uses basic mode even for a new client', async (t) 
   const echoServer = await tcpServer(echo);
   t.teardown(() => echoServer.close());
   const sim = await withSim(t, { agentVersion: '3.0.196.0', pacing: false });
-  const start = await startSession(sim, 'AWS-StartPortForwardingSession', { portNumber: [String(echoServer.port)] });
-  const client = await openPort(sim, start, NEW_CLIENT);
-  t.teardown(() => client.close());
-  await ready(client);
+  const { start, client } = await forwardSession(t, sim, echoServer.port, NEW_CLIENT);
   t.equal(client.handshakeRequest?.AgentVersion, '3.0.196.0');
   t.equal(plugin<PortSession>(sim, start.SessionId).mode, 'basic');
   await until(() => echoServer.connections.length === 1, 'dialled at session start');
@@ -420,10 +417,7 @@ t.test('the TerminateSession flag ends the session', async (t) => {
   t.teardown(() => echoServer.close());
   const sim = await withSim(t, { pacing: false });
   for (const clientVersion of [NEW_CLIENT, OLD_CLIENT]) {
-    const start = await startSession(sim, 'AWS-StartPortForwardingSession', { portNumber: [String(echoServer.port)] });
-    const client = await openPort(sim, start, clientVersion);
-    t.teardown(() => client.close());
-    await ready(client);
+    const { start, client } = await forwardSession(t, sim, echoServer.port, clientVersion);
     const mode = plugin<PortSession>(sim, start.SessionId).mode;
     if (mode === 'mux') {
       const mux = muxClient(client);
@@ -516,10 +510,7 @@ t.test('backpressure: a client that stops reading stops the agent reading the de
   t.teardown(() => source.close());
   const limit = 1024 * 1024;
   const sim = await withSim(t, { pacing: false, clientBufferLimit: limit });
-  const start = await startSession(sim, 'AWS-StartPortForwardingSession', { portNumber: [String(source.port)] });
-  const client = await openPort(sim, start);
-  t.teardown(() => client.close());
-  await ready(client);
+  const { start, client } = await forwardSession(t, sim, source.port);
   const mux = muxClient(client);
   t.teardown(() => mux.close());
   const stream = mux.openStream();
@@ -564,10 +555,7 @@ async function checkUploadBackpressure(t: TestContext, mode: 'basic' | 'mux'): P
   const sink = await tcpServer((socket) => socket.pause()); // accepts but does not read
   t.teardown(() => sink.close());
   const sim = await withSim(t, { pacing: false });
-  const start = await startSession(sim, 'AWS-StartPortForwardingSession', { portNumber: [String(sink.port)] });
-  const client = await openPort(sim, start, mode === 'mux' ? NEW_CLIENT : OLD_CLIENT);
-  t.teardown(() => client.close());
-  await ready(client);
+  const { start, client } = await forwardSession(t, sim, sink.port, mode === 'mux' ? NEW_CLIENT : OLD_CLIENT);
   const agent = sim.sessions.get(start.SessionId)!.agent;
   t.equal(plugin<PortSession>(sim, start.SessionId).mode, mode);
   let write: (chunk: Buffer) => void;
