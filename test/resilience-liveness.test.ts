@@ -6,7 +6,7 @@
 // the terminal restored.
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer, request as httpRequest, type IncomingMessage } from 'node:http';
 import { connect as connectTcp, type AddressInfo } from 'node:net';
@@ -16,9 +16,9 @@ import { spawn as spawnPty } from 'node-pty';
 import { DataChannel } from '../src/channel/data-channel.ts';
 import { MessageType, PayloadType } from '../src/protocol/constants.ts';
 import { PluginSession } from '../src/session/plugin-session.ts';
-import { startSimulator, type ApiCall, type Simulator } from '../src/simulator/index.ts';
+import type { ApiCall, Simulator, SimulatorOptions } from '../src/simulator/index.ts';
 import { memoryLink, type MemoryTransport } from '../src/transport/memory-transport.ts';
-import { createSandbox, PLUGIN_BINARY, REGION, ROOT, type Sandbox } from './helpers/aws-cli-sandbox.ts';
+import { PLUGIN_BINARY, REGION, type Sandbox } from './helpers/aws-cli-sandbox.ts';
 import {
   apiCallsFor,
   describeRun,
@@ -30,34 +30,23 @@ import {
 } from './helpers/plugin-runs.ts';
 import { descendants, killAll } from './helpers/processes.ts';
 import { printable, waitFor } from './helpers/wait.ts';
-
-type TestContext = Parameters<Parameters<typeof t.test>[0]>[0];
+import {
+  BACK_NOTICE as BACK,
+  LOST_NOTICE as LOST,
+  requireBinary,
+  withSandbox,
+  withSimulator,
+  type TestContext,
+} from './helpers/plugin-fixtures.ts';
 
 const PROMPT = /sh-\d+\.\d+[$#] /;
 /** The silence limit the tests give the plugin (SESSION_MANAGER_PLUGIN_LIVENESS_MS). */
 const LIVENESS_MS = 1500;
 /** Scheduling slack on a busy 2-core machine. */
 const MARGIN_MS = 1000;
-const LOST = /^Connection to the session lost; re-establishing it\.\.\.$/gm;
-const BACK = /^Connection re-established\.$/gm;
 
-function prerequisites(t: TestContext): boolean {
-  if (existsSync(PLUGIN_BINARY)) return true;
-  t.fail(`${path.relative(ROOT, PLUGIN_BINARY)} is missing: run \`npm run build\` first`);
-  return false;
-}
-
-async function withSimulator(t: TestContext, options: Parameters<typeof startSimulator>[0] = {}): Promise<Simulator> {
-  const sim = await startSimulator({ shellDelayMs: 50, ...options });
-  t.teardown(() => sim.close());
-  return sim;
-}
-
-function withSandbox(t: TestContext): Sandbox {
-  const sandbox = createSandbox();
-  t.teardown(() => sandbox.remove());
-  return sandbox;
-}
+const simulator = (t: TestContext, options: SimulatorOptions = {}): Promise<Simulator> =>
+  withSimulator(t, { shellDelayMs: 50, ...options });
 
 /**
  * Calls `listener` synchronously as each API request arrives at the simulator (before
@@ -108,8 +97,8 @@ async function shell(t: TestContext, sim: Simulator, sandbox: Sandbox, endpoint?
 }
 
 t.test('a silent connection is detected within the liveness bound and resumed', async (t) => {
-  if (!prerequisites(t)) return;
-  const sim = await withSimulator(t);
+  if (!requireBinary(t)) return;
+  const sim = await simulator(t);
   const sandbox = withSandbox(t);
   const { id, run, command } = await shell(t, sim, sandbox);
   await command('before')();
@@ -158,8 +147,8 @@ t.test('a silent connection is detected within the liveness bound and resumed', 
 });
 
 t.test('ResumeSession refused for a while: the plugin keeps retrying and recovers', async (t) => {
-  if (!prerequisites(t)) return;
-  const sim = await withSimulator(t);
+  if (!requireBinary(t)) return;
+  const sim = await simulator(t);
   const sandbox = withSandbox(t);
   const { id, run, command } = await shell(t, sim, sandbox);
   await command('before')();
@@ -215,8 +204,8 @@ async function fakeSsmEndpoint(t: TestContext, answer: (operation: string, sessi
 }
 
 t.test('ResumeSession without a token: "Session: <id> timed out." and exit', async (t) => {
-  if (!prerequisites(t)) return;
-  const sim = await withSimulator(t);
+  if (!requireBinary(t)) return;
+  const sim = await simulator(t);
   const sandbox = withSandbox(t);
   const fake = await fakeSsmEndpoint(t, (_operation, sessionId) => ({ SessionId: sessionId })); // no TokenValue
   const { id, run, command } = await shell(t, sim, sandbox, fake.endpoint);
@@ -237,8 +226,8 @@ t.test('ResumeSession without a token: "Session: <id> timed out." and exit', asy
 });
 
 t.test('ResumeSession hands out a token the service refuses: backoff, not a hot loop', async (t) => {
-  if (!prerequisites(t)) return;
-  const sim = await withSimulator(t);
+  if (!requireBinary(t)) return;
+  const sim = await simulator(t);
   const sandbox = withSandbox(t);
   let sim2Url = '';
   const fake = await fakeSsmEndpoint(t, (_operation, sessionId) => ({
@@ -266,8 +255,8 @@ t.test('ResumeSession hands out a token the service refuses: backoff, not a hot 
 });
 
 t.test('ResumeSession says the session does not exist: a clear message and exit', async (t) => {
-  if (!prerequisites(t)) return;
-  const sim = await withSimulator(t);
+  if (!requireBinary(t)) return;
+  const sim = await simulator(t);
   const sandbox = withSandbox(t);
   const { id, run, command } = await shell(t, sim, sandbox);
   await command('before')();
@@ -295,8 +284,8 @@ t.test('ResumeSession says the session does not exist: a clear message and exit'
 });
 
 t.test('~. ends a hung shell in a real pty: TerminateSession, terminal restored, exit 0', async (t) => {
-  if (!prerequisites(t)) return;
-  const sim = await withSimulator(t);
+  if (!requireBinary(t)) return;
+  const sim = await simulator(t);
   const sandbox = withSandbox(t);
   const response: StartResponse = await sdkStartSession(sim);
   const id = response.SessionId;
@@ -422,8 +411,8 @@ t.test('connections the service closes before any frame: backoff, not a hot loop
 });
 
 t.test('through an HTTP proxy: the WebSocket and ResumeSession both use the CONNECT tunnel', async (t) => {
-  if (!prerequisites(t)) return;
-  const sim = await withSimulator(t);
+  if (!requireBinary(t)) return;
+  const sim = await simulator(t);
   const sandbox = withSandbox(t);
   const tunnels: string[] = [];
   const proxy = createServer();
@@ -464,10 +453,10 @@ function throwawayCa(dir: string): { ca: string; key: Buffer; cert: Buffer } {
 }
 
 t.test('AWS_CA_BUNDLE: ResumeSession over HTTPS trusts the given CA; an unreadable bundle is a clear, final error', async (t) => {
-  if (!prerequisites(t)) return;
+  if (!requireBinary(t)) return;
   const sandbox = withSandbox(t);
   const pki = throwawayCa(sandbox.dir);
-  const sim = await withSimulator(t);
+  const sim = await simulator(t);
   // An HTTPS front for the simulator's API, with a certificate only the throwaway CA vouches for.
   let httpsRequests = 0;
   const front = createHttpsServer({ key: pki.key, cert: pki.cert }, (request, response) => {

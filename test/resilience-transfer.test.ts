@@ -21,50 +21,20 @@
 // frames were in flight.)
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { MessageType } from '../src/protocol/constants.ts';
 import { decodeFrame } from '../src/protocol/frame.ts';
-import { startSimulator, type Simulator } from '../src/simulator/index.ts';
-import { createSandbox, PLUGIN_BINARY, ROOT, type Sandbox } from './helpers/aws-cli-sandbox.ts';
-import {
-  apiCallsFor,
-  describeRun,
-  runTransfer,
-  sdkStartSession,
-  sha256,
-  startPlugin,
-  startTransferServer,
-  waitForLocalPort,
-  type TransferProgress,
-} from './helpers/plugin-runs.ts';
+import type { Simulator } from '../src/simulator/index.ts';
+import { apiCallsFor, describeRun, runTransfer, sdkStartSession, sha256, startPlugin, type TransferProgress } from './helpers/plugin-runs.ts';
+import { portTransferSession, reconnectNotices, requireBinary, withSandbox, withSimulator } from './helpers/plugin-fixtures.ts';
 import { printable, waitFor } from './helpers/wait.ts';
-
-type TestContext = Parameters<Parameters<typeof t.test>[0]>[0];
 
 const MiB = 1024 * 1024;
 const UPLOAD_BYTES = 64 * MiB;
 const DOWNLOAD_BYTES = 512 * 1024;
 const LOSSY = { dropRate: 0.05, duplicateRate: 0.05, reorderRate: 0.05 };
-
-function prerequisites(t: TestContext): boolean {
-  if (existsSync(PLUGIN_BINARY)) return true;
-  t.fail(`${path.relative(ROOT, PLUGIN_BINARY)} is missing: run \`npm run build\` first`);
-  return false;
-}
-
-async function withSimulator(t: TestContext, options: Parameters<typeof startSimulator>[0]): Promise<Simulator> {
-  const sim = await startSimulator({ frameLogLimit: 0, ...options });
-  t.teardown(() => sim.close());
-  return sim;
-}
-
-function withSandbox(t: TestContext): Sandbox {
-  const sandbox = createSandbox();
-  t.teardown(() => sandbox.remove());
-  return sandbox;
-}
 
 function lossyBothWays(sim: Simulator, seed: number): void {
   sim.faults.seed(seed);
@@ -73,19 +43,9 @@ function lossyBothWays(sim: Simulator, seed: number): void {
 }
 
 t.test('64 MiB port transfer (mux) survives 5 % loss/dup/reorder both ways and 3 forced closes', async (t) => {
-  if (!prerequisites(t)) return;
-  const sim = await withSimulator(t, { pacing: false, shellDelayMs: 50 });
-  const sandbox = withSandbox(t);
-  const server = await startTransferServer(DOWNLOAD_BYTES);
-  t.teardown(() => server.close());
-  const response = await sdkStartSession(sim, {
-    document: 'AWS-StartPortForwardingSession',
-    parameters: { portNumber: [String(server.port)], localPortNumber: ['0'] },
-  });
+  if (!requireBinary(t)) return;
+  const { sim, server, response, run, localPort } = await portTransferSession(t, DOWNLOAD_BYTES);
   const id = response.SessionId;
-  const run = startPlugin(sim, sandbox, response, { timeoutMs: 85_000 });
-  t.teardown(() => run.kill());
-  const localPort = await waitForLocalPort(run);
 
   lossyBothWays(sim, 0x64);
   const upload = randomBytes(UPLOAD_BYTES);
@@ -132,17 +92,17 @@ t.test('64 MiB port transfer (mux) survives 5 % loss/dup/reorder both ways and 3
   const exit = await run.result;
   t.notOk(exit.timedOut, 'the plugin ends by itself', { run: describeRun(exit) });
   t.equal(exit.code, 0, 'plugin exit status 0', { run: describeRun(exit) });
-  const stderr = exit.stderr.toString();
-  t.equal(stderr.match(/^Connection to the session lost; re-establishing it\.\.\.$/gm)?.length, 3, 'three "re-establishing" notices');
-  t.equal(stderr.match(/^Connection re-established\.$/gm)?.length, 3, 'three "re-established" notices');
+  const notices = reconnectNotices(exit.stderr.toString());
+  t.equal(notices.lost, 3, 'three "re-establishing" notices');
+  t.equal(notices.back, 3, 'three "re-established" notices');
   t.match(exit.stdout.toString(), new RegExp(`Exiting session with sessionId: ${id}\\.`), 'the exit message');
 });
 
 t.test('a scripted shell survives 5 % loss/dup/reorder both ways and 3 forced closes', async (t) => {
-  if (!prerequisites(t)) return;
+  if (!requireBinary(t)) return;
   const cwd = mkdtempSync(path.join(tmpdir(), 'smp-shell-'));
   t.teardown(() => rmSync(cwd, { recursive: true, force: true }));
-  const sim = await withSimulator(t, { shellDelayMs: 50, shellCwd: cwd });
+  const sim = await withSimulator(t, { frameLogLimit: 0, shellDelayMs: 50, shellCwd: cwd });
   const sandbox = withSandbox(t);
   const upBytes = randomBytes(48 * 1024);
   const downBytes = randomBytes(96 * 1024);
@@ -223,7 +183,7 @@ t.test('a scripted shell survives 5 % loss/dup/reorder both ways and 3 forced cl
   t.equal(sha256(received), sha256(downBytes), `96 KiB download arrived byte-identical (${received.length} bytes)`);
   t.ok(/^[A-Za-z0-9+/=\r\n]*$/.test(body), 'nothing but base64 lines between the markers (no duplicated or stray output)');
   t.ok(stdout.endsWith(`\n\nExiting session with sessionId: ${id}.\n\n`), 'the exit message last');
-  const stderr = exit.stderr.toString();
-  t.equal(stderr.match(/^Connection to the session lost; re-establishing it\.\.\.$/gm)?.length, 3, 'three "re-establishing" notices');
-  t.equal(stderr.match(/^Connection re-established\.$/gm)?.length, 3, 'three "re-established" notices');
+  const notices = reconnectNotices(exit.stderr.toString());
+  t.equal(notices.lost, 3, 'three "re-establishing" notices');
+  t.equal(notices.back, 3, 'three "re-established" notices');
 });
