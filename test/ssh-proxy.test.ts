@@ -9,8 +9,9 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { userInfo } from 'node:os';
 import path from 'node:path';
-import { startSimulator, type Simulator } from '../src/simulator/index.ts';
-import { createSandbox, findOnPath, PLUGIN_BINARY, REGION, ROOT, type Sandbox } from './helpers/aws-cli-sandbox.ts';
+import type { Simulator } from '../src/simulator/index.ts';
+import { findOnPath, PLUGIN_BINARY, REGION, ROOT, type Sandbox } from './helpers/aws-cli-sandbox.ts';
+import { withSandbox, withSimulator } from './helpers/plugin-fixtures.ts';
 import { allCommandLines, descendants, killAll } from './helpers/processes.ts';
 import { ENV_NAME, sdkStartSession, startProcess, TARGET, type PluginProcess } from './helpers/port-session.ts';
 import { ByteGenerator, HEADER_BYTES, startDestination } from './helpers/port-traffic.ts';
@@ -166,7 +167,8 @@ function sshSessions(sim: Simulator): string[] {
   return [...sim.sessions.values()].filter((s) => s.documentName === 'AWS-StartSSHSession').map((s) => s.sessionId);
 }
 
-async function allEnded(t: TestContext, sim: Simulator, what: string, logFile: string): Promise<void> {
+/** Every session ended at the agent, then every aws / plugin process of the sandbox exited. */
+async function allEnded(t: TestContext, sim: Simulator, sandbox: Sandbox, what: string, logFile: string): Promise<void> {
   await waitFor(() => [...sim.sessions.values()].every((s) => s.status === 'terminated'), {
     what: `every ${what} session to end at the agent`,
     timeoutMs: 10_000,
@@ -175,14 +177,37 @@ async function allEnded(t: TestContext, sim: Simulator, what: string, logFile: s
       (existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').slice(-60).join('\n') : '(none)'),
   });
   t.pass(`every ${what} session ended at the agent (sshd closed the connection)`);
+  await waitFor(() => leftovers(sandbox).length === 0, {
+    what: 'every aws / plugin process to exit',
+    timeoutMs: 10_000,
+    context: () => leftovers(sandbox).join('\n'),
+  });
+  t.pass('no aws or plugin process is left behind');
+}
+
+/**
+ * An AWS-StartSSHSession to a port-traffic destination and the built plugin started for
+ * it directly, as ssh would (the response in the environment; a log file if named).
+ */
+async function standardStream(t: TestContext, timeoutMs: number, logName?: string) {
+  const sim = await withSimulator(t, { pacing: false, frameLogLimit: 0 });
+  const sandbox = withSandbox(t);
+  const dest = await startDestination();
+  t.teardown(() => dest.close());
+  const logFile = logName === undefined ? undefined : sandbox.logPath(logName);
+
+  const request = { Target: TARGET, DocumentName: 'AWS-StartSSHSession', Parameters: { portNumber: [String(dest.port)] } };
+  const response = await sdkStartSession(sim, request);
+  const env = sandbox.env({ [ENV_NAME]: JSON.stringify(response), ...(logFile === undefined ? {} : { SESSION_MANAGER_PLUGIN_LOG: logFile }) });
+  const plugin = startProcess(PLUGIN_BINARY, [ENV_NAME, REGION, 'StartSession', '', JSON.stringify(request), sim.endpoint], env, timeoutMs);
+  t.teardown(() => plugin.kill());
+  return { dest, response, plugin, logFile };
 }
 
 t.test('ssh and scp through `aws ssm start-session` as ProxyCommand', async (t) => {
   if (!prerequisites(t)) return;
-  const sim = await startSimulator({ pacing: false });
-  t.teardown(() => sim.close());
-  const sandbox = createSandbox();
-  t.teardown(() => sandbox.remove());
+  const sim = await withSimulator(t, { pacing: false });
+  const sandbox = withSandbox(t);
   const sshd = await startSshd(t, sandbox);
   const logFile = sandbox.logPath('plugin-aws.log');
   const env = sandbox.env({ SESSION_MANAGER_PLUGIN_LOG: logFile });
@@ -214,21 +239,13 @@ t.test('ssh and scp through `aws ssm start-session` as ProxyCommand', async (t) 
   t.equal(sha256(readFileSync(back)), sha256(original), 'the downloaded file is identical (SHA-256)');
   t.equal(sshSessions(sim).length, 3, 'one session per ssh/scp run');
 
-  await allEnded(t, sim, 'ssh', logFile);
-  await waitFor(() => leftovers(sandbox).length === 0, {
-    what: 'every aws / plugin process to exit',
-    timeoutMs: 10_000,
-    context: () => leftovers(sandbox).join('\n'),
-  });
-  t.pass('no aws or plugin process is left behind');
+  await allEnded(t, sim, sandbox, 'ssh', logFile);
 });
 
 t.test('ssh with the built binary itself as ProxyCommand (response in the environment)', async (t) => {
   if (!prerequisites(t)) return;
-  const sim = await startSimulator({ pacing: false });
-  t.teardown(() => sim.close());
-  const sandbox = createSandbox();
-  t.teardown(() => sandbox.remove());
+  const sim = await withSimulator(t, { pacing: false });
+  const sandbox = withSandbox(t);
   const sshd = await startSshd(t, sandbox);
 
   const logFile = sandbox.logPath('plugin-direct.log');
@@ -265,30 +282,12 @@ t.test('ssh with the built binary itself as ProxyCommand (response in the enviro
   t.equal(cat.result.code, 0, 'ssh cat exits 0', { run: cat.result.describe });
   t.equal(sha256(cat.result.stdout), sha256(data), 'and we got exactly them back');
 
-  await allEnded(t, sim, 'ssh', logFile);
-  await waitFor(() => leftovers(sandbox).length === 0, {
-    what: 'every aws / plugin process to exit',
-    timeoutMs: 10_000,
-    context: () => leftovers(sandbox).join('\n'),
-  });
-  t.pass('no aws or plugin process is left behind');
+  await allEnded(t, sim, sandbox, 'ssh', logFile);
 });
 
 t.test('standard-stream mode without ssh: raw bytes both ways, nothing else on stdout, SIGHUP after EOF loses nothing', async (t) => {
   if (!prerequisites(t)) return;
-  const sim = await startSimulator({ pacing: false, frameLogLimit: 0 });
-  t.teardown(() => sim.close());
-  const sandbox = createSandbox();
-  t.teardown(() => sandbox.remove());
-  const dest = await startDestination();
-  t.teardown(() => dest.close());
-  const logFile = sandbox.logPath('plugin-stream.log');
-
-  const request = { Target: TARGET, DocumentName: 'AWS-StartSSHSession', Parameters: { portNumber: [String(dest.port)] } };
-  const response = await sdkStartSession(sim, request);
-  const env = sandbox.env({ [ENV_NAME]: JSON.stringify(response), SESSION_MANAGER_PLUGIN_LOG: logFile });
-  const plugin = startProcess(PLUGIN_BINARY, [ENV_NAME, REGION, 'StartSession', '', JSON.stringify(request), sim.endpoint], env, 45_000);
-  t.teardown(() => plugin.kill());
+  const { dest, response, plugin, logFile } = await standardStream(t, 45_000, 'plugin-stream.log');
   const out: Buffer[] = [];
   plugin.child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
   await waitFor(() => plugin.stderr().includes(`Starting session with SessionId: ${response.SessionId}`), {
@@ -321,7 +320,7 @@ t.test('standard-stream mode without ssh: raw bytes both ways, nothing else on s
   const record = await waitFor(() => dest.records.find((r) => r.seed === 77 && (r.uploadDigest || r.closed)), {
     what: 'the destination to receive the upload',
     timeoutMs: 10_000,
-    context: () => JSON.stringify(dest.records) + '\n' + (existsSync(logFile) ? readFileSync(logFile, 'utf8').slice(-3000) : ''),
+    context: () => JSON.stringify(dest.records) + '\n' + (logFile && existsSync(logFile) ? readFileSync(logFile, 'utf8').slice(-3000) : ''),
   });
   t.equal(record.uploadReceived, UP, 'every byte written before EOF + SIGHUP reached the destination');
   t.equal(record.uploadDigest, sha256(uploadBytes), 'unchanged (SHA-256; \\r and \\n included)');
@@ -336,17 +335,7 @@ t.test('standard-stream mode without ssh: raw bytes both ways, nothing else on s
 
 t.test('standard-stream mode: SIGTERM with stdin still open still exits promptly', async (t) => {
   if (!prerequisites(t)) return;
-  const sim = await startSimulator({ pacing: false, frameLogLimit: 0 });
-  t.teardown(() => sim.close());
-  const sandbox = createSandbox();
-  t.teardown(() => sandbox.remove());
-  const dest = await startDestination();
-  t.teardown(() => dest.close());
-  const request = { Target: TARGET, DocumentName: 'AWS-StartSSHSession', Parameters: { portNumber: [String(dest.port)] } };
-  const response = await sdkStartSession(sim, request);
-  const env = sandbox.env({ [ENV_NAME]: JSON.stringify(response) });
-  const plugin = startProcess(PLUGIN_BINARY, [ENV_NAME, REGION, 'StartSession', '', JSON.stringify(request), sim.endpoint], env, 30_000);
-  t.teardown(() => plugin.kill());
+  const { dest, plugin } = await standardStream(t, 30_000);
   await waitFor(() => dest.accepted > 0 && plugin.stderr().includes('Starting session'), {
     what: 'the session to be up',
     timeoutMs: 15_000,
