@@ -9,6 +9,7 @@ import path from 'node:path';
 import { FlagCode, listeningOn, portRequest, terminateCalls } from './helpers/port-session.ts';
 import { transfer, type Transfer } from './helpers/port-traffic.ts';
 import { waitFor } from './helpers/wait.ts';
+import { directForward } from './helpers/port-e2e-direct.ts';
 import {
   awsCliSession,
   BASIC_AGENT,
@@ -27,10 +28,7 @@ import {
 
 t.test('mux mode: a stalled local reader waits while the others finish, then gets every byte', async (t) => {
   if (!prerequisites(t, { aws: false })) return;
-  const s = await setup(t);
-  const request = portRequest(FORWARD, { portNumber: String(s.dest.port), localPortNumber: '0' });
-  const { plugin } = await directSession(t, s, request);
-  const port = await openedPort(plugin);
+  const { s, plugin, port } = await directForward(t);
 
   const slow = transfer({ port }, { seed: 200, upload: 1 * MiB, download: 3 * MiB, pauseAfter: 64 * 1024, timeoutMs: 40_000 });
   await waitFor(() => slow.paused, { what: 'the slow reader to stop reading', timeoutMs: 10_000 });
@@ -53,10 +51,7 @@ t.test('mux mode: a stalled local reader waits while the others finish, then get
 
 t.test('mux mode: a reader stalled beyond the receive limit holds the channel; nothing is lost', async (t) => {
   if (!prerequisites(t, { aws: false })) return;
-  const s = await setup(t);
-  const request = portRequest(FORWARD, { portNumber: String(s.dest.port), localPortNumber: '0' });
-  const { plugin } = await directSession(t, s, request);
-  const port = await openedPort(plugin);
+  const { s, plugin, port } = await directForward(t);
 
   // 24 MiB cannot fit in the plugin's 4 MiB receive limit plus the socket buffers: the
   // plugin stops reading the data channel (as the official client's smux does), the
@@ -82,10 +77,7 @@ t.test('mux mode: a reader stalled beyond the receive limit holds the channel; n
 
 t.test('mux mode: ConnectToPortError closes that connection only; the others keep going', async (t) => {
   if (!prerequisites(t, { aws: false })) return;
-  const s = await setup(t);
-  const request = portRequest(FORWARD, { portNumber: String(s.dest.port), localPortNumber: '0' });
-  const { sessionId, plugin } = await directSession(t, s, request);
-  const port = await openedPort(plugin);
+  const { s, sessionId, plugin, port } = await directForward(t);
 
   // Two transfers held mid-way by their readers, so they are surely still open. What
   // they leave unread fits in the plugin's receive buffers, so the channel keeps flowing.

@@ -8,16 +8,16 @@
 // port-forwarding-edges.test.ts.
 import t from 'tap';
 import { existsSync } from 'node:fs';
-import { FlagCode, portRequest, terminateCalls } from './helpers/port-session.ts';
+import { FlagCode, terminateCalls } from './helpers/port-session.ts';
 import { transfer } from './helpers/port-traffic.ts';
 import { commandLine } from './helpers/processes.ts';
 import { waitFor } from './helpers/wait.ts';
+import { directForward } from './helpers/port-e2e-direct.ts';
 import {
   awsCliSession,
   BASIC_AGENT,
   checkTransfer,
   connectRefused,
-  directSession,
   exitOf,
   exitText,
   FORWARD,
@@ -31,10 +31,7 @@ import {
 
 t.test('basic mode: 64 MiB each way, DisconnectToPort then a second connection, SIGTERM', async (t) => {
   if (!prerequisites(t, { aws: false })) return;
-  const s = await setup(t, { agentVersion: BASIC_AGENT });
-  const request = portRequest(FORWARD, { portNumber: String(s.dest.port), localPortNumber: '0' });
-  const { sessionId, plugin } = await directSession(t, s, request);
-  const port = await openedPort(plugin);
+  const { s, sessionId, plugin, port } = await directForward(t, { agentVersion: BASIC_AGENT });
 
   const big = await transfer({ port }, { seed: 1, upload: 64 * MiB, download: 64 * MiB, timeoutMs: 40_000 }).done;
   checkTransfer(t, s.dest, 1, big, '64 MiB each way (basic)');
