@@ -243,3 +243,16 @@ t.test('in a terminal: one status line redrawn in place; Ctrl-C exits 0', async 
   t.equal(exit?.exitCode, 0, 'exit 0');
   t.match(screen, /\r\x1b\[K$/, 'the status line was cleared at exit');
 });
+
+t.test('a listener that cannot be opened: one line, exit 1, nothing left listening', async (t) => {
+  const { env, dest } = await setup(t);
+  const taken = net.createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => taken.close(() => resolve())));
+  const takenPort = (taken.address() as net.AddressInfo).port;
+  const cli = startCli(t, ['forward', TARGET, '-L', `0:localhost:${dest.port}`, '-L', `${takenPort}:localhost:${dest.port}`], env);
+  const exit = await cli.exit;
+  t.same(exit, { code: 1, signal: null }, 'exit 1', { run: cli.describe() });
+  t.equal(cli.stderr(), `ssm-session: cannot listen on 127.0.0.1:${takenPort}: address already in use\n`, 'one line naming the address');
+  t.equal(cli.stdout(), '', 'no Forwarding line: nothing is announced unless every listener is up');
+});

@@ -54,7 +54,7 @@ export async function parseArgs(args: readonly string[], env: NodeJS.ProcessEnv,
       y
         .option('L', { type: 'string', array: true, describe: '[BIND:]LOCAL:HOST:PORT (HOST localhost = the target itself)', requiresArg: true })
         .option('D', { type: 'string', array: true, describe: '[BIND:]PORT: SOCKS5 proxy, CONNECTs go to hosts behind the target', requiresArg: true })
-        .option('pool', { type: 'number', describe: `sessions open at once per listener (one per connection; default ${DEFAULT_POOL})`, requiresArg: true }),
+        .option('pool', { type: 'number', describe: `at most N sessions per -L or per -D destination (default ${DEFAULT_POOL})`, requiresArg: true }),
     )
     .command('ssh-proxy <host> <port>', 'ssh ProxyCommand: ProxyCommand ssm-session ssh-proxy %h %p')
     .demandCommand(1, 'a command is required (shell, run, forward, ssh-proxy)')
