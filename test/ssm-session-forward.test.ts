@@ -14,7 +14,7 @@ import { tcpTransfer, transferIntact, type CheckedTransfer } from './helpers/cli
 import { descendants, killAll } from './helpers/processes.ts';
 import type { PluginProcess } from './helpers/port-session.ts';
 import { startDestination, type Destination } from './helpers/port-traffic.ts';
-import { cliEnv, sha256, sourceCommand, startCli, startedSessions, type TestContext } from './helpers/ssm-session-cli.ts';
+import { cliEnv, sha256, sourceCommand, startCli, startedSessions, unusedPort, type TestContext } from './helpers/ssm-session-cli.ts';
 import { printable, waitFor } from './helpers/wait.ts';
 
 const TARGET = 'i-0123456789abcdef0';
@@ -170,22 +170,13 @@ t.test('-D: curl --socks5-hostname reaches an HTTP server behind the target', as
 
   const missing = await curl(['-sS', '-o', '/dev/null', '-w', '%{http_code}', '--socks5-hostname', `127.0.0.1:${socks}`, `http://127.0.0.1:${port}/nothing`]);
   t.equal(missing.stdout.toString(), '404', 'a second destination form (an address) works too');
-  const closedPort = await refusedPort();
+  const closedPort = await unusedPort();
   const refusedRun = await curl(['-sS', '--socks5-hostname', `127.0.0.1:${socks}`, `http://127.0.0.1:${closedPort}/`]);
   t.not(refusedRun.code, 0, `a refused destination fails curl (exit ${refusedRun.code})`);
   const again = await curl(['-sS', '--fail', '--socks5-hostname', `127.0.0.1:${socks}`, `http://localhost:${port}/blob`]);
   t.equal(sha256(again.stdout), sha256(body), 'and the proxy keeps working afterwards');
   await stop(t, cli, 'SIGINT');
 });
-
-/** A port on 127.0.0.1 that nothing listens on. */
-async function refusedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 t.test('a session killed under a live listener: its connection is reset, the next one works; --stats lines', async (t) => {
   const { sim, env, dest } = await setup(t, { pacing: true });

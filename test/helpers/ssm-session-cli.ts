@@ -3,6 +3,7 @@
 // environment whose SSM and ECS endpoints are the simulator's.
 import type t from 'tap';
 import { createHash } from 'node:crypto';
+import net from 'node:net';
 import path from 'node:path';
 import type { Simulator } from '../../src/simulator/index.ts';
 import { ROOT, type Sandbox } from './aws-cli-sandbox.ts';
@@ -84,4 +85,13 @@ export function startedSessions(sim: Simulator): Array<{ target: unknown; docume
       const body = (call.body ?? {}) as { Target?: unknown; DocumentName?: unknown; Parameters?: unknown };
       return { target: body.Target, document: body.DocumentName, parameters: body.Parameters };
     });
+}
+
+/** A port on 127.0.0.1 that nothing listens on (just now). */
+export async function unusedPort(): Promise<number> {
+  const probe = net.createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
 }

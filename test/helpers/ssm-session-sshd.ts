@@ -2,11 +2,11 @@
 // user keys made with ssh-keygen, listening on 127.0.0.1 only, a child of this process.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { userInfo } from 'node:os';
 import path from 'node:path';
 import { findOnPath } from './aws-cli-sandbox.ts';
 import { descendants, killAll } from './processes.ts';
+import { unusedPort } from './ssm-session-cli.ts';
 import { waitFor } from './wait.ts';
 
 export const SSHD_PATH = '/usr/sbin/sshd';
@@ -36,14 +36,6 @@ export interface TestSshd {
 function newKey(file: string): void {
   const made = spawnSync(SSH_KEYGEN_PATH!, ['-q', '-t', 'ed25519', '-N', '', '-C', 'ssm-session-test', '-f', file], { encoding: 'utf8' });
   if (made.status !== 0) throw new Error(`ssh-keygen: ${made.stderr}`);
-}
-
-async function unusedPort(): Promise<number> {
-  const probe = net.createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
 }
 
 /** Starts sshd in `dir` (created); resolves once it listens. Call stop() when done. */
