@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startSimulator, type Simulator, type SimulatorOptions } from '../src/simulator/index.ts';
 import { createSandbox, type Sandbox } from './helpers/aws-cli-sandbox.ts';
-import { cliEnv, runCli, sha256, startedSessions, type TestContext } from './helpers/ssm-session-cli.ts';
+import { cliEnv, runCli, sha256, startCli, startedSessions, type TestContext } from './helpers/ssm-session-cli.ts';
 
 const TARGET = 'i-0123456789abcdef0';
 const MiB = 1024 * 1024;
@@ -128,4 +128,18 @@ t.test('--stats: a summary line after the command, on stderr', async (t) => {
     new RegExp(`^session ${session}: rtt [\\d.]+ ms, \\d+ retransmissions, [\\d.]+ [kM]?B in, [\\d.]+ [kM]?B out, 0 reconnects\\n$`),
     'one summary line: RTT, retransmissions, bytes, reconnects',
   );
+});
+
+t.test('a reader that goes away (| head): exit 141 quietly, the session terminated', async (t) => {
+  const { sim, env } = await setup(t);
+  const cli = startCli(t, ['run', TARGET, '--', 'seq 1 5000000'], env);
+  cli.child.stdin.end();
+  await new Promise<void>((resolve) => cli.child.stdout.once('data', () => resolve()));
+  cli.child.stdout.destroy(); // as `head -1` exits
+  const exit = await cli.exit;
+  t.same(exit, { code: 141, signal: null }, 'exit 141, as a local command killed by SIGPIPE', { run: cli.describe() });
+  t.equal(cli.stderr(), '', 'no message, no stack trace');
+  const [session] = sim.sessions.values();
+  t.equal(session?.status, 'terminated', 'the session was terminated');
+  t.ok(sim.apiCalls.some((c) => c.operation === 'TerminateSession'), 'with TerminateSession');
 });

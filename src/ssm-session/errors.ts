@@ -6,6 +6,13 @@ export class UsageError extends Error {
 /** Exit statuses of `ssm-session` apart from a remote command's own. */
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
+/** What a shell reports for a process killed by SIGPIPE: our reader went away (`| head`). */
+export const EXIT_OUTPUT_CLOSED = 128 + 13;
+
+/** Our stdout was closed by its reader; the session was ended. Not worth a message. */
+export class OutputClosedError extends Error {
+  override readonly name = 'OutputClosedError';
+}
 
 /** Text that must never be shown: session tokens and data keys look like long opaque strings. */
 const SECRET_FIELD = /("?(?:TokenValue|tokenValue|token|Plaintext|SecretAccessKey|SessionToken)"?\s*[:=]\s*)"?[^"\s,}]+"?/g;

@@ -2,6 +2,10 @@
 import { EXIT_FAILURE, userMessage } from './errors.ts';
 import { runCli } from './run-cli.ts';
 
+// A reader that goes away (`| head`) must not end us with a stack trace: the session
+// runner reacts to a closed stdout, and a closed stderr just loses its messages.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
+
 // The one place that exits the process.
 runCli(process.argv.slice(2), process.env).then(
   (code) => process.exit(code),

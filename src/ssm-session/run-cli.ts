@@ -1,6 +1,6 @@
 import { CLIENT_VERSION } from '../protocol/constants.ts';
 import { parseArgs, type Command } from './args.ts';
-import { EXIT_FAILURE, EXIT_USAGE, UsageError, userMessage } from './errors.ts';
+import { EXIT_FAILURE, EXIT_OUTPUT_CLOSED, EXIT_USAGE, OutputClosedError, UsageError, userMessage } from './errors.ts';
 
 /**
  * `ssm-session` behind argv: returns the exit status. Errors end as one line
@@ -32,6 +32,7 @@ export async function runCli(args: readonly string[], env: NodeJS.ProcessEnv): P
         return await (await import('./commands/ssh-proxy.ts')).sshProxy(command);
     }
   } catch (err) {
+    if (err instanceof OutputClosedError) return EXIT_OUTPUT_CLOSED;
     if (err instanceof UsageError) {
       process.stderr.write(`ssm-session: ${userMessage(err)}\n`);
       return EXIT_USAGE;

@@ -1,6 +1,7 @@
 import type { AwsOptions, Session, SessionOutcome } from '../client/index.ts';
 import { resolveTarget } from '../client/targets.ts';
 import type { GlobalOptions } from './args.ts';
+import { OutputClosedError } from './errors.ts';
 import { formatSessionSummary } from './status-format.ts';
 
 /** The library's AWS options from the command line (undefined fields: SDK defaults). */
@@ -36,16 +37,28 @@ export function routeSignals(session: Pick<Session, 'signal'>): () => void {
   };
 }
 
-/** Runs a started session to its end: signals routed, `--stats` summary, failures thrown. */
+/**
+ * Runs a started session to its end: signals routed, `--stats` summary, failures thrown.
+ * A stdout closed by its reader ends the session (TerminateSession) and throws
+ * OutputClosedError, as a local command would die of SIGPIPE.
+ */
 export async function runToEnd(session: Session, global: GlobalOptions): Promise<Exclude<SessionOutcome, { status: 'failed' }>> {
   const unroute = routeSignals(session);
+  let outputClosed = false;
+  const onStdoutError = (): void => {
+    outputClosed = true;
+    void session.terminate();
+  };
+  process.stdout.on('error', onStdoutError);
   let outcome: SessionOutcome;
   try {
     outcome = await session.done;
   } finally {
     unroute();
+    process.stdout.off('error', onStdoutError);
   }
   if (global.stats) process.stderr.write(`${formatSessionSummary({ sessionId: session.sessionId, ...session.stats })}\n`);
+  if (outputClosed) throw new OutputClosedError('stdout was closed');
   if (outcome.status === 'failed') throw outcome.error;
   return outcome;
 }
