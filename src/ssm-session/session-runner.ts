@@ -1,5 +1,4 @@
-import type { AwsOptions, Session, SessionOutcome } from '../client/index.ts';
-import { resolveTarget } from '../client/targets.ts';
+import { resolveTarget, type AwsOptions, type Session, type SessionOutcome } from '../client/index.ts';
 import type { GlobalOptions } from './args.ts';
 import { OutputClosedError } from './errors.ts';
 import { formatSessionSummary } from './status-format.ts';

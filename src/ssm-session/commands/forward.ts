@@ -7,7 +7,7 @@ import { StatusLine, statusMode } from '../status-line.ts';
 
 type ForwardCommand = Extract<Command, { kind: 'forward' }>;
 
-/** How long closing may take before a second signal is no longer needed to leave. */
+/** Closing (TerminateSession for every session) gets this long; a second signal leaves at once. */
 const CLOSE_WAIT_MS = 5000;
 const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
