@@ -54,10 +54,15 @@ export class AwsContext {
       }
       return { sessionId: out.SessionId, tokenValue: out.TokenValue, streamUrl: out.StreamUrl, target: request.target };
     } catch (err) {
-      const name = (err as { name?: string }).name;
-      const detail = name && name !== 'Error' && !messageOf(err).startsWith(name) ? `${name}: ${messageOf(err)}` : messageOf(err);
       // No `cause`: SDK errors carry raw responses, which must not end up in a user's log.
-      throw new ClientError('start-failed', `StartSession on ${request.target} failed: ${detail}`);
+      throw new ClientError('start-failed', `StartSession on ${request.target} failed: ${awsErrorDetail(err)}`);
     }
   }
+}
+
+/** An AWS SDK error as one line: its name (the service's error code) and message. */
+export function awsErrorDetail(err: unknown): string {
+  const name = (err as { name?: string }).name;
+  const message = messageOf(err);
+  return name && name !== 'Error' && !message.startsWith(name) ? `${name}: ${message}` : message;
 }

@@ -16,6 +16,7 @@ import { connectWebSocket, type Liveness } from '../transport/websocket-transpor
 import { silentLogger, type Logger } from '../util/logger.ts';
 import { AwsContext } from './aws-context.ts';
 import type { AwsOptions } from './aws-options.ts';
+import { ecsExecCommand, startEcsExec } from './ecs-exec.ts';
 import { ClientError } from './errors.ts';
 
 export type { SessionOutcome, SessionState } from '../session/plugin-session.ts';
@@ -68,13 +69,19 @@ export interface SessionRunOptions {
 }
 
 export interface StartSessionOptions extends SessionRunOptions {
-  /** An instance id (i-…, mi-…) or an ECS target (ecs:CLUSTER_TASK_RUNTIMEID); see resolveTarget(). */
+  /**
+   * An instance id (i-…, mi-…) or an ECS target (ecs:CLUSTER_TASK_RUNTIMEID); see
+   * resolveTarget(). On ECS targets, shells and AWS-StartInteractiveCommand go through
+   * ECS ExecuteCommand (see ecsShell); port documents through SSM StartSession.
+   */
   target: string;
   /** An SSM document, e.g. AWS-StartInteractiveCommand; none means a shell. */
   documentName?: string;
   parameters?: Record<string, string[]>;
-  /** Recorded by SSM with the session. */
+  /** Recorded by SSM with the session (SSM StartSession only; ECS ExecuteCommand has no reason). */
   reason?: string;
+  /** ECS targets: the command ECS exec runs for a shell (default /bin/sh). */
+  ecsShell?: string;
   /** Where the session reads and writes (default: this process's stdin, stdout, stderr). */
   io?: SessionIO;
   /**
@@ -99,6 +106,11 @@ const DEFAULT_LIVENESS: Liveness = { intervalMs: 5000, timeoutMs: 15_000 };
  * the document says. Resolves once StartSession succeeded (the data channel connects in
  * the background; watch 'state' or `done`). Rejects with a ClientError when SSM refuses.
  *
+ * A shell or AWS-StartInteractiveCommand on an ECS target is started with ECS
+ * ExecuteCommand instead (the container's name from DescribeTasks; TargetError when the
+ * task or container cannot take it). That is a terminal session: stdout and stderr come
+ * merged, and no exit code is reported.
+ *
  * ```ts
  * const session = await startSession({ target: 'i-0123456789abcdef0', documentName: 'AWS-StartNonInteractiveCommand',
  *   parameters: { command: ['uptime'] } });
@@ -107,7 +119,9 @@ const DEFAULT_LIVENESS: Liveness = { intervalMs: 5000, timeoutMs: 15_000 };
  */
 export async function startSession(options: StartSessionOptions): Promise<Session> {
   const context = new AwsContext(options.aws);
-  const parameters = await context.startSession(options);
+  const ecsCommand = ecsExecCommand(options);
+  const parameters =
+    ecsCommand === undefined ? await context.startSession(options) : await startEcsExec(options.target, ecsCommand, options.aws);
   return new ClientSession(parameters, options, {
     context,
     io: options.io ?? processIO(),

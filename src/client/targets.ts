@@ -1,10 +1,10 @@
 import type { InstanceInformation } from '@aws-sdk/client-ssm';
-import type { Task } from '@aws-sdk/client-ecs';
+import type { Container, Task } from '@aws-sdk/client-ecs';
 import { createEcsClient } from '../aws/ecs-api.ts';
 import { loadEcsSdk, loadSsmSdk } from '../aws/load-sdk.ts';
 import { createSsmClient } from '../aws/ssm-api.ts';
 import { ecsSettings, ssmSettings, type AwsOptions } from './aws-options.ts';
-import { messageOf } from './errors.ts';
+import { awsErrorDetail } from './aws-context.ts';
 
 /**
  * Target specs, as users type them, resolved to what SSM StartSession takes:
@@ -199,6 +199,88 @@ async function resolveEcsTask(
   containerName: string | undefined,
   aws: AwsOptions,
 ): Promise<ResolvedTarget> {
+  const { task, taskId, clusterName } = await describeRunningTask(cluster, taskRef, aws);
+  const containers = task.containers ?? [];
+  const names = containers.map((c) => c.name ?? '?').join(', ');
+  let container = containerName === undefined ? undefined : containers.find((c) => c.name === containerName);
+  if (containerName !== undefined && !container) {
+    throw new TargetError('not-found', `ECS task ${taskId} has no container ${containerName} (it has: ${names || 'none'})`);
+  }
+  if (!container) {
+    if (containers.length !== 1) {
+      throw new TargetError(
+        containers.length === 0 ? 'not-found' : 'ambiguous',
+        containers.length === 0
+          ? `ECS task ${taskId} has no containers`
+          : `ECS task ${taskId} has ${containers.length} containers (${names}); add one: ecs:${clusterName}/${taskId}/CONTAINER`,
+      );
+    }
+    container = containers[0] as Container;
+  }
+  const found = execReady(task, container, taskId, clusterName);
+  const target = `ecs:${clusterName}_${taskId}_${found.runtimeId}`;
+  remember(aws, target, found);
+  return { target, label: ecsLabel(found) };
+}
+
+/** A container of an ECS task that can take ECS exec, by name and runtime id. */
+export interface EcsContainer {
+  cluster: string;
+  taskId: string;
+  container: string;
+  runtimeId: string;
+}
+
+/**
+ * The container behind an SSM-form ECS target (`ecs:CLUSTER_TASK_RUNTIMEID`), which ECS
+ * ExecuteCommand needs by name: DescribeTasks, then the container with that runtime id.
+ * Throws TargetError when the task is gone, not RUNNING, or has no such container.
+ */
+export async function findEcsContainer(target: string, aws: AwsOptions = {}): Promise<EcsContainer> {
+  const known = containersSeen.get(cacheKey(aws, target));
+  if (known) return known;
+  const parsed = parseEcsTarget(target);
+  const { task, taskId, clusterName } = await describeRunningTask(parsed.cluster, parsed.taskId, aws);
+  const containers = task.containers ?? [];
+  const container = containers.find((c) => c.runtimeId === parsed.runtimeId);
+  if (!container) {
+    const names = containers.map((c) => `${c.name ?? '?'} (${c.runtimeId ?? 'not started'})`).join(', ');
+    throw new TargetError(
+      'not-found',
+      `ECS task ${taskId} has no container with runtime id ${parsed.runtimeId} (it has: ${names || 'none'})`,
+    );
+  }
+  const found = execReady(task, container, taskId, clusterName);
+  remember(aws, target, found);
+  return found;
+}
+
+/** `ecs:CLUSTER/TASK/CONTAINER`, the form people type. */
+export function ecsLabel(container: EcsContainer): string {
+  return `ecs:${container.cluster}/${container.taskId}/${container.container}`;
+}
+
+/**
+ * Splits `ecs:CLUSTER_TASK_RUNTIMEID`. Task ids and runtime ids have no underscores,
+ * cluster names may: the last two underscores are the separators.
+ */
+function parseEcsTarget(target: string): { cluster: string; taskId: string; runtimeId: string } {
+  const parts = ECS_SSM_TARGET.test(target) ? target.slice('ecs:'.length).split('_') : [];
+  const runtimeId = parts.pop();
+  const taskId = parts.pop();
+  const cluster = parts.join('_');
+  if (!runtimeId || !taskId || !cluster) {
+    throw new TargetError('invalid-spec', `${JSON.stringify(target)} is not an ECS target (ecs:CLUSTER_TASK_RUNTIMEID)`);
+  }
+  return { cluster, taskId, runtimeId };
+}
+
+/** DescribeTasks for one task, which must exist and be RUNNING. */
+async function describeRunningTask(
+  cluster: string,
+  taskRef: string,
+  aws: AwsOptions,
+): Promise<{ task: Task; taskId: string; clusterName: string }> {
   const lookup = `look up ECS task ${taskRef} in cluster ${cluster}`;
   const { sdk, client } = await callAws(lookup, async () => ({
     sdk: await loadEcsSdk(),
@@ -217,25 +299,13 @@ async function resolveEcsTask(
   if (task.lastStatus !== 'RUNNING') {
     throw new TargetError('not-online', `ECS task ${taskId} is ${task.lastStatus ?? 'in an unknown state'}, not RUNNING`);
   }
-  const containers = task.containers ?? [];
-  const names = containers.map((c) => c.name ?? '?').join(', ');
-  let container = containerName === undefined ? undefined : containers.find((c) => c.name === containerName);
-  if (containerName !== undefined && !container) {
-    throw new TargetError('not-found', `ECS task ${taskId} has no container ${containerName} (it has: ${names || 'none'})`);
-  }
-  if (!container) {
-    if (containers.length !== 1) {
-      throw new TargetError(
-        containers.length === 0 ? 'not-found' : 'ambiguous',
-        containers.length === 0
-          ? `ECS task ${taskId} has no containers`
-          : `ECS task ${taskId} has ${containers.length} containers (${names}); add one: ecs:${clusterName}/${taskId}/CONTAINER`,
-      );
-    }
-    container = containers[0];
-  }
-  const name = container?.name ?? '?';
-  const agent = container?.managedAgents?.find((a) => a.name === 'ExecuteCommandAgent');
+  return { task, taskId, clusterName };
+}
+
+/** The container, once it is known to take ECS exec (enabled, agent running, started). */
+function execReady(task: Task, container: Container, taskId: string, cluster: string): EcsContainer {
+  const name = container.name ?? '?';
+  const agent = container.managedAgents?.find((a) => a.name === 'ExecuteCommandAgent');
   if (task.enableExecuteCommand === false || (agent && agent.lastStatus !== 'RUNNING')) {
     throw new TargetError(
       'not-online',
@@ -243,13 +313,27 @@ async function resolveEcsTask(
         'execute command enabled and its ExecuteCommandAgent must be RUNNING',
     );
   }
-  if (!container?.runtimeId) {
+  if (!container.runtimeId) {
     throw new TargetError('not-online', `container ${name} of ECS task ${taskId} has no runtime id yet (not started)`);
   }
-  return {
-    target: `ecs:${clusterName}_${taskId}_${container.runtimeId}`,
-    label: `ecs:${clusterName}/${taskId}/${name}`,
-  };
+  return { cluster, taskId, container: name, runtimeId: container.runtimeId };
+}
+
+/**
+ * Containers already looked up, by target. A runtime id names one run of one container
+ * for good, so an entry never goes stale; it saves resolveTarget + startSession a second
+ * DescribeTasks.
+ */
+const containersSeen = new Map<string, EcsContainer>();
+const CONTAINERS_SEEN_MAX = 64;
+
+function cacheKey(aws: AwsOptions, target: string): string {
+  return JSON.stringify([aws.ecsEndpoint ?? '', aws.region ?? '', aws.profile ?? '', target]);
+}
+
+function remember(aws: AwsOptions, target: string, container: EcsContainer): void {
+  if (containersSeen.size >= CONTAINERS_SEEN_MAX) containersSeen.delete(containersSeen.keys().next().value as string);
+  containersSeen.set(cacheKey(aws, target), container);
 }
 
 /** Runs an AWS call; its failure becomes a TargetError naming the call's purpose. */
@@ -258,11 +342,8 @@ async function callAws<T>(purpose: string, call: () => Promise<T>): Promise<T> {
     return await call();
   } catch (err) {
     if (err instanceof TargetError) throw err;
-    const name = (err as { name?: string }).name;
-    const message = messageOf(err);
-    const detail = name && name !== 'Error' && !message.startsWith(name) ? `${name}: ${message}` : message;
     // No `cause`: SDK errors carry raw responses, which must not end up in a user's log.
-    throw new TargetError('lookup-failed', `cannot ${purpose}: ${detail}`);
+    throw new TargetError('lookup-failed', `cannot ${purpose}: ${awsErrorDetail(err)}`);
   }
 }
 

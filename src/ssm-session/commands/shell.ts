@@ -4,7 +4,8 @@ import { awsOptions, exitStatus, runToEnd, targetFor } from '../session-runner.t
 
 /**
  * `ssm-session shell TARGET`: the default shell document in this terminal (raw mode,
- * resize, `~.` escape, Ctrl-C to the remote side), as with the drop-in plugin.
+ * resize, `~.` escape, Ctrl-C to the remote side), as with the drop-in plugin. In an ECS
+ * container the library starts /bin/sh through ECS ExecuteCommand.
  */
 export async function shell(command: Extract<Command, { kind: 'shell' }>): Promise<number> {
   const { global } = command;
