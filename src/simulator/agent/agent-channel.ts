@@ -4,7 +4,6 @@ import { HeaderFlags, MessageType, PayloadType, SCHEMA_VERSION } from '../../pro
 import { decodeFrame, encodeFrame, FrameError, type Frame } from '../../protocol/frame.ts';
 import { encodeAcknowledgeFrame, encodeUnsequencedFrame } from '../../protocol/control-frames.ts';
 import { decodeAcknowledgedSequence } from '../../protocol/payloads.ts';
-import { newUuid } from '../../protocol/uuid.ts';
 import { RtoEstimator } from './rto-estimator.ts';
 
 /**
@@ -264,7 +263,6 @@ export class AgentChannel {
       createdDate: Date.now(),
       sequenceNumber,
       flags: sequenceNumber === 0 ? HeaderFlags.Syn : HeaderFlags.None,
-      messageId: newUuid(),
       payloadType,
       payload: body,
     });
