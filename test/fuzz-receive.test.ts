@@ -18,6 +18,7 @@ import { PluginSession } from '../src/session/plugin-session.ts';
 import { memoryLink, type MemoryTransport } from '../src/transport/memory-transport.ts';
 import { frameFuzzer, type FuzzInput } from './helpers/frame-fuzz.ts';
 import { waitFor } from './helpers/wait.ts';
+import { controlFrame } from './helpers/frame-builders.ts';
 
 const MiB = 1024 * 1024;
 
@@ -69,18 +70,6 @@ function outputFrame(sequenceNumber: number, payload: Buffer | string, payloadTy
   });
 }
 
-function serviceFrame(messageType: string, payload: Buffer | string): Buffer {
-  return encodeFrame({
-    messageType,
-    schemaVersion: 1,
-    createdDate: Date.now(),
-    sequenceNumber: 0,
-    flags: 3,
-    messageId: newUuid(),
-    payloadType: 0,
-    payload: Buffer.from(payload),
-  });
-}
 
 /** Acked sequence numbers among the frames a channel sent. */
 function ackedSequences(sent: Buffer[]): number[] {
@@ -242,7 +231,7 @@ t.test('a running PluginSession: 5 000 hostile frames, then the session goes on'
     timeoutMs: 10_000,
   });
   t.pass('input still reaches the agent');
-  h.agentEnd.send(serviceFrame(MessageType.ChannelClosed, JSON.stringify({ Output: '' })));
+  h.agentEnd.send(controlFrame(MessageType.ChannelClosed, Buffer.from(JSON.stringify({ Output: '' }))));
   t.same(await outcome, { status: 'closed', output: '' }, 'channel_closed still ends it normally');
   h.agent.close();
 });
@@ -265,7 +254,7 @@ t.test('unreadable handshake requests are ignored; the valid one that follows is
   t.equal(responses().length, 1, 'only the valid request was answered');
   t.same(responses()[0]?.ProcessedClientActions.map((a) => a.ActionStatus), [1], 'SessionType: Success');
   t.equal(h.session.channel.stats.invalidFrames, 0, 'well-formed frames with junk payloads are not "invalid frames"');
-  h.agentEnd.send(serviceFrame(MessageType.ChannelClosed, '{"Output": ""}'));
+  h.agentEnd.send(controlFrame(MessageType.ChannelClosed, Buffer.from('{"Output": ""}')));
   t.same(await outcome, { status: 'closed', output: '' }, 'the session ran and ended normally');
   h.agent.close();
 });
