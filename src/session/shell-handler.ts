@@ -5,6 +5,7 @@ import { TerminalMode } from './terminal.ts';
 import { InputPump } from './input-pump.ts';
 import { IncomingGate } from './incoming-gate.ts';
 import { EscapeFilter } from './escape-filter.ts';
+import { EndOfInput } from './end-of-input.ts';
 
 /** Control bytes the terminal would send for these signals (§7.1, §9.2). */
 const SIGNAL_BYTES: Partial<Record<NodeJS.Signals, number>> = {
@@ -26,6 +27,7 @@ export class ShellHandler implements SessionHandler {
   private readonly terminal: TerminalMode;
   private readonly input: InputPump;
   private readonly gate: IncomingGate;
+  private readonly endOfInput: EndOfInput;
   /** Escapes (`~.`) only for a person at a terminal, as ssh does. */
   private escapes: EscapeFilter | undefined;
   private started = false;
@@ -36,6 +38,13 @@ export class ShellHandler implements SessionHandler {
     this.terminal = new TerminalMode(context.io);
     this.input = new InputPump(context.channel, context.io.stdin);
     this.gate = new IncomingGate(context.channel);
+    this.endOfInput = new EndOfInput(
+      () => {
+        this.context.logger.debug('sending EOT to the remote shell');
+        this.input.push(EOT);
+      },
+      () => context.channel.flushed(60_000),
+    );
   }
 
   start(): void {
@@ -56,6 +65,7 @@ export class ShellHandler implements SessionHandler {
     switch (payloadType) {
       case PayloadType.Output:
         this.gate.write(this.context.io.stdout, payload);
+        this.endOfInput.outputArrived();
         return true;
       case PayloadType.StdErr:
         // The official client prints these on stdout too (Q18); stderr is where they belong.
@@ -92,6 +102,7 @@ export class ShellHandler implements SessionHandler {
     stdin.off('end', this.onInputEnd);
     stdin.off('error', this.onInputEnd);
     this.input.stop();
+    this.endOfInput.stop();
     this.terminal.restore();
     stdin.pause();
   }
@@ -114,7 +125,7 @@ export class ShellHandler implements SessionHandler {
   /** Piped input ended: tell the remote shell, as Ctrl-D would, and wait for it to exit. */
   private readonly onInputEnd = (): void => {
     if (this.stopped) return;
-    this.context.logger.debug('stdin ended; sending EOT to the remote shell');
-    this.input.push(EOT);
+    this.context.logger.debug('stdin ended; EOT to the remote shell once it is idle');
+    this.endOfInput.begin();
   };
 }
