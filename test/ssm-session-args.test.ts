@@ -33,10 +33,14 @@ t.test('the command line', async (t) => {
   }, 'run: words after -- joined, endpoint from AWS_ENDPOINT_URL_SSM');
   const forward = await parseArgs(['forward', 'Name=web', '-L', '1:localhost:2', '-L', '3:h:4', '-D', '5', '--pool', '3', '--endpoint-url', 'http://e', '-q'], { AWS_ENDPOINT_URL_SSM: 'http://ignored' }, 'v');
   t.match(forward, { kind: 'forward', target: 'Name=web', pool: 3, global: { aws: { endpoint: 'http://e' }, quiet: true } }, '--endpoint-url wins over the environment');
+  t.equal(forward.kind === 'forward' ? forward.idleTimeoutMs : 'x', undefined, 'idle timeout: the library default unless given');
+  t.match(await parseArgs(['forward', 'i-1', '-L', '1:h:2', '--idle-timeout', '0.5'], {}, 'v'), { kind: 'forward', idleTimeoutMs: 500 });
+  t.match(await parseArgs(['shell', 'ecs:c/t/x', '--ecs-shell', '/bin/bash'], {}, 'v'), { kind: 'shell', ecsShell: '/bin/bash' });
+  t.notOk('ecsShell' in (await parseArgs(['shell', 'i-1'], {}, 'v')), 'no ECS shell unless given');
   t.equal(forward.kind === 'forward' ? forward.locals.length + forward.socks.length : 0, 3, 'several -L and -D');
   t.same(await parseArgs(['--version'], {}, '9.9.9.9'), { kind: 'output', text: '9.9.9.9' });
   t.match(await parseArgs(['ssh-proxy', '--help'], {}, 'v'), { kind: 'output', text: /ssh-proxy <host> <port>/ });
-  for (const bad of [[], ['shell'], ['run', 'i-1'], ['forward', 'i-1'], ['forward', 'i-1', '-L', '1:h:2', '--pool', '0'], ['ssh-proxy', 'i-1', '0'], ['nope'], ['shell', 'i-1', '--bogus']]) {
+  for (const bad of [[], ['shell'], ['run', 'i-1'], ['forward', 'i-1'], ['forward', 'i-1', '-L', '1:h:2', '--pool', '0'], ['forward', 'i-1', '-L', '1:h:2', '--idle-timeout', '-1'], ['forward', 'i-1', '-L', '1:h:2', '--idle-timeout', 'soon'], ['ssh-proxy', 'i-1', '0'], ['nope'], ['shell', 'i-1', '--bogus']]) {
     await t.rejects(parseArgs(bad, {}, 'v'), UsageError, `usage error: ${JSON.stringify(bad)}`);
   }
 });

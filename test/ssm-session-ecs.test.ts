@@ -67,6 +67,14 @@ t.test('shell ecs:...: /bin/sh through ECS ExecuteCommand, piped input', async (
   t.same(startedSessions(sim), [], 'no SSM StartSession');
 });
 
+t.test('shell --ecs-shell picks the shell started in the container', async (t) => {
+  const { sim, env } = await setup(t);
+  const result = await runCli(t, ['shell', `ecs:prod/${TASK}/web`, '--ecs-shell', '/bin/bash'], env, { input: 'echo $((6*7))-$0\nexit\n' });
+  t.equal(result.code, 0, 'exits 0', { run: result.describe });
+  t.match(result.stdout.toString(), /42-\/bin\/bash\r\n/, 'the simulated container ran the shell asked for');
+  t.match(ecsCalls(sim).at(-1), ['ExecuteCommand', { cluster: 'prod', task: TASK, container: 'web', command: '/bin/bash', interactive: true }]);
+});
+
 t.test('tasks that cannot take ECS exec: one line, exit 1, no session', async (t) => {
   const { sim, env } = await setup(t);
   const checks: Array<[string, string, RegExp]> = [

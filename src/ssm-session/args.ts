@@ -21,9 +21,18 @@ export interface GlobalOptions {
 
 export type Command =
   | { kind: 'output'; text: string }
-  | { kind: 'shell'; global: GlobalOptions; target: string }
+  | { kind: 'shell'; global: GlobalOptions; target: string; ecsShell?: string }
   | { kind: 'run'; global: GlobalOptions; target: string; command: string }
-  | { kind: 'forward'; global: GlobalOptions; target: string; locals: LocalForwardSpec[]; socks: SocksSpec[]; pool: number }
+  | {
+      kind: 'forward';
+      global: GlobalOptions;
+      target: string;
+      locals: LocalForwardSpec[];
+      socks: SocksSpec[];
+      pool: number;
+      /** How long a pooled session without connections is kept (undefined: the library's default). */
+      idleTimeoutMs?: number;
+    }
   | { kind: 'ssh-proxy'; global: GlobalOptions; host: string; port: number };
 
 /** Sessions a forward may open at once unless `--pool` says otherwise. */
@@ -48,13 +57,16 @@ export async function parseArgs(args: readonly string[], env: NodeJS.ProcessEnv,
     .option('ecs-endpoint-url', { type: 'string', describe: 'ECS API endpoint for ecs: targets (default: AWS_ENDPOINT_URL_ECS)', global: true })
     .option('stats', { type: 'boolean', describe: 'status lines even when stderr is not a terminal', global: true })
     .option('quiet', { alias: 'q', type: 'boolean', describe: 'no messages apart from errors', global: true })
-    .command('shell <target>', 'interactive shell on the target')
+    .command('shell <target>', 'interactive shell on the target', (y) =>
+      y.option('ecs-shell', { type: 'string', describe: 'shell to start in an ECS container (default /bin/sh)', requiresArg: true }),
+    )
     .command('run <target> [command..]', 'run a command (after --) and exit with its status')
     .command('forward <target>', 'local port forwards (-L) and SOCKS5 proxies (-D)', (y) =>
       y
         .option('L', { type: 'string', array: true, describe: '[BIND:]LOCAL:HOST:PORT (HOST localhost = the target itself)', requiresArg: true })
         .option('D', { type: 'string', array: true, describe: '[BIND:]PORT: SOCKS5 proxy, CONNECTs go to hosts behind the target', requiresArg: true })
-        .option('pool', { type: 'number', describe: `at most N sessions per -L or per -D destination (default ${DEFAULT_POOL})`, requiresArg: true }),
+        .option('pool', { type: 'number', describe: `at most N sessions per -L or per -D destination (default ${DEFAULT_POOL})`, requiresArg: true })
+        .option('idle-timeout', { type: 'number', describe: 'seconds a session without connections is kept for the next one (default 5)', requiresArg: true }),
     )
     .command('ssh-proxy <host> <port>', 'ssh ProxyCommand: ProxyCommand ssm-session ssh-proxy %h %p')
     .demandCommand(1, 'a command is required (shell, run, forward, ssh-proxy)')
@@ -92,7 +104,8 @@ function toCommand(argv: Record<string, unknown>, env: NodeJS.ProcessEnv): Comma
   const [name] = argv._ as unknown[];
   switch (name) {
     case 'shell':
-      return { kind: 'shell', global, target: target(argv.target) };
+      const ecsShell = nonEmpty(argv['ecs-shell']);
+      return { kind: 'shell', global, target: target(argv.target), ...(ecsShell ? { ecsShell } : {}) };
     case 'run': {
       const words = [...strings(argv.command), ...strings(argv['--'])];
       if (words.length === 0) throw new UsageError('run: give the command after --, e.g. ssm-session run i-0123 -- uname -a');
@@ -106,7 +119,13 @@ function toCommand(argv: Record<string, unknown>, env: NodeJS.ProcessEnv): Comma
       if (strings(argv['--']).length > 0) throw new UsageError('forward: unexpected arguments after --');
       const pool = argv.pool === undefined ? DEFAULT_POOL : Number(argv.pool);
       if (!Number.isInteger(pool) || pool < 1 || pool > 256) throw new UsageError('--pool: a whole number from 1 to 256');
-      return { kind: 'forward', global, target: target(argv.target), locals, socks, pool };
+      let idleTimeoutMs: number | undefined;
+      if (argv['idle-timeout'] !== undefined) {
+        const seconds = Number(argv['idle-timeout']);
+        if (!Number.isFinite(seconds) || seconds < 0 || seconds > 86_400) throw new UsageError('--idle-timeout: seconds, from 0 to 86400');
+        idleTimeoutMs = Math.round(seconds * 1000);
+      }
+      return { kind: 'forward', global, target: target(argv.target), locals, socks, pool, ...(idleTimeoutMs === undefined ? {} : { idleTimeoutMs }) };
     }
     case 'ssh-proxy': {
       const port = Number(argv.port);

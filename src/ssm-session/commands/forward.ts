@@ -29,7 +29,8 @@ interface Listener {
 export async function forward(command: ForwardCommand): Promise<number> {
   const { global } = command;
   const target = await targetFor(command.target, global);
-  const common = { target, aws: awsOptions(global), pool: { maxSessions: command.pool } };
+  const pool = { maxSessions: command.pool, ...(command.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: command.idleTimeoutMs }) };
+  const common = { target, aws: awsOptions(global), pool };
   const listeners: Listener[] = [];
   try {
     for (const spec of command.locals) {

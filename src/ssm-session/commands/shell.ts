@@ -10,7 +10,7 @@ import { awsOptions, exitStatus, runToEnd, targetFor } from '../session-runner.t
 export async function shell(command: Extract<Command, { kind: 'shell' }>): Promise<number> {
   const { global } = command;
   const target = await targetFor(command.target, global);
-  const session = await startSession({ target, aws: awsOptions(global) });
+  const session = await startSession({ target, aws: awsOptions(global), ...(command.ecsShell ? { ecsShell: command.ecsShell } : {}) });
   if (!global.quiet) process.stderr.write(`Starting session with SessionId: ${session.sessionId}\n`);
   const outcome = await runToEnd(session, global);
   if (!global.quiet) process.stderr.write(`\nExiting session with sessionId: ${session.sessionId}.\n`);
