@@ -2,8 +2,7 @@ import { Duplex } from 'node:stream';
 import { FlagCode, PayloadType } from '../protocol/constants.ts';
 import { encodeFlag } from '../protocol/payloads.ts';
 import { IncomingGate } from '../session/incoming-gate.ts';
-import { isTerminateSignal } from '../session/port/port-limits.ts';
-import { terminateFlagSupported } from '../session/port/port-mode.ts';
+import { endOnTerminateSignal } from '../session/port/port-limits.ts';
 import type { HandlerContext } from '../session/session-handler.ts';
 import { ClientError } from './errors.ts';
 import { RefusalCounter, sendOutput, type StreamHandler } from './stream-handler.ts';
@@ -63,13 +62,7 @@ export class BasicStreamHandler extends RefusalCounter implements StreamHandler 
   }
 
   signal(name: NodeJS.Signals): boolean {
-    if (!isTerminateSignal(name)) return false;
-    this.context.end({
-      reason: `${name} received`,
-      terminateFlag: terminateFlagSupported(this.context.agentVersion),
-      terminateApi: true,
-    });
-    return true;
+    return endOnTerminateSignal(this.context, name, false);
   }
 
   stop(): void {

@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import { PayloadType } from '../protocol/constants.ts';
 import { MuxCarrier } from '../session/port/mux-carrier.ts';
-import { isTerminateSignal } from '../session/port/port-limits.ts';
+import { endOnTerminateSignal } from '../session/port/port-limits.ts';
 import type { HandlerContext } from '../session/session-handler.ts';
 import { ClientError } from './errors.ts';
 import { RefusalCounter, type StreamHandler } from './stream-handler.ts';
@@ -50,9 +50,7 @@ export class MuxStreamHandler extends RefusalCounter implements StreamHandler {
   }
 
   signal(name: NodeJS.Signals): boolean {
-    if (!isTerminateSignal(name)) return false;
-    this.context.end({ reason: `${name} received`, terminateFlag: true, terminateApi: true });
-    return true;
+    return endOnTerminateSignal(this.context, name, false);
   }
 
   stop(): void {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ApiError } from './api-error.ts';
+import { ApiError, optionalString } from './api-error.ts';
 import { DEFAULT_ACCOUNT_ID } from './kms.ts';
 
 /**
@@ -235,12 +235,5 @@ function requireString(body: Record<string, unknown>, key: string): string {
   if (typeof value !== 'string' || value.length === 0) {
     throw new ApiError('InvalidParameterException', 400, `${key} can not be blank.`);
   }
-  return value;
-}
-
-function optionalString(body: Record<string, unknown>, key: string): string | undefined {
-  const value = body[key];
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'string') throw new ApiError('SerializationException', 400, `${key} must be a string.`);
   return value;
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { findDocument, DEFAULT_DOCUMENT, type SessionDocument } from './agent/documents.ts';
-import { ApiError } from './api-error.ts';
+import { ApiError, optionalString } from './api-error.ts';
 import { ECS_EXEC_DOCUMENT, ECS_SESSION_ID_PREFIX, ECS_TARGET_PREFIX, type FakeEcs } from './ecs.ts';
 import type { FaultInjector } from './faults.ts';
 import { DEFAULT_KMS_REGION, type FakeKms } from './kms.ts';
@@ -220,13 +220,6 @@ function requireString(body: Record<string, unknown>, key: string): string {
       `1 validation error detected: Value at '${key}' failed to satisfy constraint: Member must not be null`,
     );
   }
-  return value;
-}
-
-function optionalString(body: Record<string, unknown>, key: string): string | undefined {
-  const value = body[key];
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'string') throw new ApiError('SerializationException', 400, `${key} must be a string.`);
   return value;
 }
 

@@ -4,9 +4,8 @@ import { encodeFlag } from '../../protocol/payloads.ts';
 import { InputPump } from '../input-pump.ts';
 import type { HandlerContext, SessionHandler } from '../session-handler.ts';
 import { listenLocal, listenSpecFrom, type LocalListener } from './local-listener.ts';
-import { terminateFlagSupported } from './port-mode.ts';
 import { IncomingGate } from '../incoming-gate.ts';
-import { isTerminateSignal } from './port-limits.ts';
+import { endOnTerminateSignal } from './port-limits.ts';
 import { corkUntilNextTick } from '../../util/tick-cork.ts';
 
 /**
@@ -44,14 +43,7 @@ export class BasicPortHandler implements SessionHandler {
   }
 
   signal(name: NodeJS.Signals): boolean {
-    if (!isTerminateSignal(name)) return false;
-    this.context.notice('Terminate signal received, exiting.\n');
-    this.context.end({
-      reason: `${name} received`,
-      terminateFlag: terminateFlagSupported(this.context.agentVersion),
-      terminateApi: true,
-    });
-    return true;
+    return endOnTerminateSignal(this.context, name, true);
   }
 
   stop(): void {

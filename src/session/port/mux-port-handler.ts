@@ -4,7 +4,7 @@ import { decodeFlag } from '../../protocol/payloads.ts';
 import type { SmuxStream } from '../../smux/stream.ts';
 import type { HandlerContext, SessionHandler } from '../session-handler.ts';
 import { listenLocal, listenSpecFrom, type LocalListener } from './local-listener.ts';
-import { isTerminateSignal } from './port-limits.ts';
+import { endOnTerminateSignal } from './port-limits.ts';
 import { MuxCarrier } from './mux-carrier.ts';
 
 export interface MuxOptions {
@@ -49,10 +49,7 @@ export class MuxPortHandler implements SessionHandler {
   }
 
   signal(name: NodeJS.Signals): boolean {
-    if (!isTerminateSignal(name)) return false;
-    this.context.notice('Terminate signal received, exiting.\n');
-    this.context.end({ reason: `${name} received`, terminateFlag: true, terminateApi: true });
-    return true;
+    return endOnTerminateSignal(this.context, name, true);
   }
 
   stop(): void {
