@@ -6,12 +6,11 @@ import t from 'tap';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
-import { SSMClient, StartSessionCommand } from '@aws-sdk/client-ssm';
 import { spawn as spawnPty } from 'node-pty';
 import { MessageType, PayloadType } from '../src/protocol/constants.ts';
 import { decodeFrame, type Frame } from '../src/protocol/frame.ts';
-import { startSimulator, type Simulator } from '../src/simulator/index.ts';
-import { createSandbox, findOnPath, PLUGIN_BINARY, REGION, ROOT, type Sandbox } from './helpers/aws-cli-sandbox.ts';
+import type { Simulator } from '../src/simulator/index.ts';
+import { findOnPath, PLUGIN_BINARY, REGION, type Sandbox } from './helpers/aws-cli-sandbox.ts';
 import {
   allCommandLines,
   commandLine,
@@ -22,61 +21,14 @@ import {
   type RunResult,
 } from './helpers/processes.ts';
 import { printable, waitFor } from './helpers/wait.ts';
+import { ENV_NAME, sdkStartSession, TARGET } from './helpers/port-session.ts';
+import { prerequisites } from './helpers/port-e2e.ts';
+import { withSandbox, withSimulator } from './helpers/plugin-fixtures.ts';
 
 type TestContext = Parameters<Parameters<typeof t.test>[0]>[0];
 
-const TARGET = 'i-0123456789abcdef0';
-const ENV_NAME = 'AWS_SSM_START_SESSION_RESPONSE';
 const PROMPT = /sh-\d+\.\d+[$#] /;
 const AWS = findOnPath('aws');
-
-/** Checked by every test group, so a missing build or CLI fails loudly rather than skipping. */
-function prerequisites(t: TestContext, needs: { aws: boolean }): boolean {
-  if (!existsSync(PLUGIN_BINARY)) {
-    t.fail(`${path.relative(ROOT, PLUGIN_BINARY)} is missing: run \`npm run build\` first`);
-    return false;
-  }
-  if (needs.aws && !AWS) {
-    t.fail('the AWS CLI (`aws`) is not on PATH; these tests need AWS CLI v1');
-    return false;
-  }
-  return true;
-}
-
-async function withSimulator(t: TestContext, options: Parameters<typeof startSimulator>[0] = {}): Promise<Simulator> {
-  const sim = await startSimulator(options);
-  t.teardown(() => sim.close());
-  return sim;
-}
-
-function withSandbox(t: TestContext): Sandbox {
-  const sandbox = createSandbox();
-  t.teardown(() => sandbox.remove());
-  return sandbox;
-}
-
-interface StartResponse {
-  SessionId: string;
-  TokenValue: string;
-  StreamUrl: string;
-}
-
-/** A StartSession made by the test itself, through the real SDK, against the simulator. */
-async function sdkStartSession(sim: Simulator, target = TARGET): Promise<StartResponse> {
-  const client = new SSMClient({
-    region: REGION,
-    endpoint: sim.endpoint,
-    credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
-    maxAttempts: 1,
-  });
-  try {
-    const out = await client.send(new StartSessionCommand({ Target: target }));
-    if (!out.SessionId || !out.TokenValue || !out.StreamUrl) throw new Error(`incomplete StartSession response`);
-    return { SessionId: out.SessionId, TokenValue: out.TokenValue, StreamUrl: out.StreamUrl };
-  } finally {
-    client.destroy();
-  }
-}
 
 /** Sequenced frames of one session and direction in the simulator's wire log, decoded. */
 function wireFrames(sim: Simulator, sessionId: string, direction: 'toAgent' | 'toClient'): Frame[] {
@@ -329,7 +281,7 @@ t.test('ECS-style invocation: camelCase JSON in argv', async (t) => {
   const sim = await withSimulator(t, { shellDelayMs: 50 });
   const sandbox = withSandbox(t);
   const ecsTarget = 'ecs:cluster_task_runtime';
-  const response = await sdkStartSession(sim, ecsTarget);
+  const response = await sdkStartSession(sim, { Target: ecsTarget });
   const sessionJson = JSON.stringify({
     sessionId: response.SessionId,
     streamUrl: response.StreamUrl,

@@ -25,7 +25,7 @@ export function requireBinary(t: TestContext): boolean {
   return false;
 }
 
-export async function withSimulator(t: TestContext, options: SimulatorOptions): Promise<Simulator> {
+export async function withSimulator(t: TestContext, options: SimulatorOptions = {}): Promise<Simulator> {
   const sim = await startSimulator(options);
   t.teardown(() => sim.close());
   return sim;
@@ -57,8 +57,8 @@ export async function portTransferSession(t: TestContext, downloadBytes: number)
   const server = await startTransferServer(downloadBytes);
   t.teardown(() => server.close());
   const response = await sdkStartSession(sim, {
-    document: 'AWS-StartPortForwardingSession',
-    parameters: { portNumber: [String(server.port)], localPortNumber: ['0'] },
+    DocumentName: 'AWS-StartPortForwardingSession',
+    Parameters: { portNumber: [String(server.port)], localPortNumber: ['0'] },
   });
   const run = startPlugin(sim, sandbox, response, { timeoutMs: 85_000 });
   t.teardown(() => run.kill());

@@ -5,48 +5,16 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
-import { SSMClient, StartSessionCommand } from '@aws-sdk/client-ssm';
 import type { Simulator } from '../../src/simulator/index.ts';
 import type { Sandbox } from './aws-cli-sandbox.ts';
 import { PLUGIN_BINARY, REGION } from './aws-cli-sandbox.ts';
 import { start, type Running, type RunResult } from './processes.ts';
+import { ENV_NAME, TARGET, type StartResponse } from './port-session.ts';
 import { printable, waitFor } from './wait.ts';
 
-export const TARGET = 'i-0123456789abcdef0';
+export { sdkStartSession, TARGET, type StartResponse } from './port-session.ts';
 /** The variable the AWS CLI v1 uses to hand the StartSession response to the plugin. */
-export const RESPONSE_ENV = 'AWS_SSM_START_SESSION_RESPONSE';
-
-export interface StartResponse {
-  SessionId: string;
-  TokenValue: string;
-  StreamUrl: string;
-}
-
-/** StartSession through the real SDK against the simulator. */
-export async function sdkStartSession(
-  sim: Simulator,
-  request: { target?: string; document?: string; parameters?: Record<string, string[]> } = {},
-): Promise<StartResponse> {
-  const client = new SSMClient({
-    region: REGION,
-    endpoint: sim.endpoint,
-    credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
-    maxAttempts: 1,
-  });
-  try {
-    const out = await client.send(
-      new StartSessionCommand({
-        Target: request.target ?? TARGET,
-        ...(request.document ? { DocumentName: request.document } : {}),
-        ...(request.parameters ? { Parameters: request.parameters } : {}),
-      }),
-    );
-    if (!out.SessionId || !out.TokenValue || !out.StreamUrl) throw new Error('incomplete StartSession response');
-    return { SessionId: out.SessionId, TokenValue: out.TokenValue, StreamUrl: out.StreamUrl };
-  } finally {
-    client.destroy();
-  }
-}
+export const RESPONSE_ENV = ENV_NAME;
 
 export interface PluginRunOptions {
   /** Extra environment (e.g. SESSION_MANAGER_PLUGIN_LOG, SESSION_MANAGER_PLUGIN_LIVENESS_MS). */

@@ -2,16 +2,16 @@
 // destination server, a sandbox, the plugin started directly or by the real AWS CLI, and
 // the checks every transfer gets (SHA-256 both ways, no extra bytes).
 import type t from 'tap';
-import { existsSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { MessageType, PayloadType } from '../../src/protocol/constants.ts';
 import { startSimulator, type Simulator, type SimulatorOptions } from '../../src/simulator/index.ts';
-import { createSandbox, findOnPath, PLUGIN_BINARY, REGION, ROOT, type Sandbox } from './aws-cli-sandbox.ts';
+import { createSandbox, findOnPath, REGION, type Sandbox } from './aws-cli-sandbox.ts';
 import { commandLine, descendants } from './processes.ts';
 import { sdkStartSession, startPlugin, startProcess, type PluginProcess, type SessionRequest } from './port-session.ts';
 import { startDestination, type Destination, type TransferResult } from './port-traffic.ts';
 import { waitFor } from './wait.ts';
+import { requireBinary } from './plugin-fixtures.ts';
 
 export type TestContext = Parameters<Parameters<typeof t.test>[0]>[0];
 
@@ -21,11 +21,9 @@ export const BASIC_AGENT = '3.0.196.0';
 export const FORWARD = 'AWS-StartPortForwardingSession';
 export const FORWARD_REMOTE = 'AWS-StartPortForwardingSessionToRemoteHost';
 
+/** Checked by every test group, so a missing build or CLI fails loudly rather than skipping. */
 export function prerequisites(t: TestContext, needs: { aws: boolean }): boolean {
-  if (!existsSync(PLUGIN_BINARY)) {
-    t.fail(`${path.relative(ROOT, PLUGIN_BINARY)} is missing: run \`npm run build\` first`);
-    return false;
-  }
+  if (!requireBinary(t)) return false;
   if (needs.aws && !AWS) {
     t.fail('the AWS CLI (`aws`) is not on PATH; these tests need AWS CLI v1');
     return false;

@@ -31,8 +31,8 @@ export function portRequest(document: string, parameters: Record<string, string>
   return { Target: TARGET, DocumentName: document, Parameters: list };
 }
 
-/** StartSession through the real SDK against the simulator. */
-export async function sdkStartSession(sim: Simulator, request: SessionRequest): Promise<StartResponse> {
+/** StartSession through the real SDK against the simulator (by default a shell on TARGET). */
+export async function sdkStartSession(sim: Simulator, request: Partial<SessionRequest> = {}): Promise<StartResponse> {
   const client = new SSMClient({
     region: REGION,
     endpoint: sim.endpoint,
@@ -40,7 +40,7 @@ export async function sdkStartSession(sim: Simulator, request: SessionRequest): 
     maxAttempts: 1,
   });
   try {
-    const out = await client.send(new StartSessionCommand(request));
+    const out = await client.send(new StartSessionCommand({ ...request, Target: request.Target ?? TARGET }));
     if (!out.SessionId || !out.TokenValue || !out.StreamUrl) throw new Error('incomplete StartSession response');
     return { SessionId: out.SessionId, TokenValue: out.TokenValue, StreamUrl: out.StreamUrl };
   } finally {
