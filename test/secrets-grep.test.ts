@@ -6,6 +6,7 @@
 // and every other process on the machine) is searched for every token: whole, URL-encoded,
 // and its first and last 24 characters.
 import t from 'tap';
+import type { TestContext } from './helpers/plugin-fixtures.ts';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { startSimulator, type Simulator } from '../src/simulator/index.ts';
@@ -131,6 +132,18 @@ async function forceReconnect(sim: Simulator, sessionId: string, until: ReturnTy
   await until('the plugin to reconnect', () => accepted() > before && session.client !== undefined);
 }
 
+/** A shell through `aws ssm start-session` with a debug log, watched from the start, at its prompt. */
+async function shellThroughCli(t: TestContext, sim: Simulator, sandbox: Sandbox, logName: string) {
+  const log = sandbox.logPath(logName);
+  const run = awsStartSession(sim, sandbox, log);
+  t.teardown(() => run.kill());
+  const watch = watchCommandLines(run);
+  const until = waiter(run);
+  const id = (await until('the banner', () => /Starting session with SessionId: (\S+)\n/.exec(run.stdout().toString())))[1]!;
+  await until('the prompt', () => PROMPT.test(run.stdout().toString()));
+  return { log, run, watch, until, id };
+}
+
 t.test('no session token in any output, file or command line', async (t) => {
   if (!existsSync(PLUGIN_BINARY)) {
     t.fail(`${path.relative(ROOT, PLUGIN_BINARY)} is missing: run \`npm run build\` first`);
@@ -149,14 +162,8 @@ t.test('no session token in any output, file or command line', async (t) => {
 
   // 1. A shell through the CLI, reconnected twice (two ResumeSession tokens).
   {
-    const log = sandbox.logPath('shell.log');
-    const run = awsStartSession(sim, sandbox, log);
-    t.teardown(() => run.kill());
-    const watch = watchCommandLines(run);
-    const until = waiter(run);
-    const id = (await until('the banner', () => /Starting session with SessionId: (\S+)\n/.exec(run.stdout().toString())))[1]!;
+    const { log, run, watch, until, id } = await shellThroughCli(t, sim, sandbox, 'shell.log');
     sessions.push(id);
-    await until('the prompt', () => PROMPT.test(run.stdout().toString()));
     for (const n of [1, 2]) {
       await forceReconnect(sim, id, until);
       const from = run.stdout().length;
@@ -211,14 +218,8 @@ t.test('no session token in any output, file or command line', async (t) => {
 
   // 3. A session that fails: ResumeSession is denied after a drop.
   {
-    const log = sandbox.logPath('failed.log');
-    const run = awsStartSession(sim, sandbox, log);
-    t.teardown(() => run.kill());
-    const watch = watchCommandLines(run);
-    const until = waiter(run);
-    const id = (await until('the banner', () => /Starting session with SessionId: (\S+)\n/.exec(run.stdout().toString())))[1]!;
+    const { log, run, watch, until, id } = await shellThroughCli(t, sim, sandbox, 'failed.log');
     sessions.push(id);
-    await until('the prompt', () => PROMPT.test(run.stdout().toString()));
     await forceReconnect(sim, id, until); // one more token first
     sim.faults.refuseResume(60_000, {
       errorType: 'AccessDeniedException',
