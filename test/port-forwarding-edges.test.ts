@@ -200,3 +200,25 @@ t.test('listen failure (port in use): one clear line, TerminateSession, no hang'
     t.equal(terminateCalls(s2.sim, sessionId), 1, `${mode}: TerminateSession API called`);
   }
 });
+
+t.test('ssh mode: stdin closing first delivers what was written, then terminates the session', async (t) => {
+  if (!prerequisites(t, { aws: false })) return;
+  const s = await setup(t);
+  // A destination that, like sshd waiting for more, never closes by itself.
+  const received: Buffer[] = [];
+  const server = net.createServer((socket) => socket.on('data', (chunk) => received.push(chunk)));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => server.close());
+  const port = (server.address() as net.AddressInfo).port;
+  const { sessionId, plugin } = await directSession(t, s, portRequest('AWS-StartSSHSession', { portNumber: String(port) }));
+  await waitFor(() => s.sim.sessions.get(sessionId)?.client !== undefined, { what: 'the data channel', timeoutMs: 10_000 });
+  const payload = Buffer.alloc(300_000);
+  for (let i = 0; i < payload.length; i++) payload[i] = (i * 13) & 0xff;
+  plugin.child.stdin.end(payload);
+  const exit = await exitOf(t, plugin);
+  t.same(exit, { code: 0, signal: null }, 'exit 0');
+  t.ok(Buffer.concat(received).equals(payload), 'the destination got every byte written before the end');
+  t.equal(terminateCalls(s.sim, sessionId), 1, 'one TerminateSession API call');
+  await waitFor(() => s.sim.sessions.get(sessionId)?.status === 'terminated', { what: 'the session to end at the agent', timeoutMs: 5_000 });
+  t.equal(plugin.stdout(), '', 'stdout carries only the session stream (nothing came back)');
+});

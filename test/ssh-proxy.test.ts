@@ -176,7 +176,7 @@ async function allEnded(t: TestContext, sim: Simulator, sandbox: Sandbox, what: 
       `${JSON.stringify([...sim.sessions.values()].map((s) => [s.sessionId, s.status]))}\n--- plugin log ---\n` +
       (existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').slice(-60).join('\n') : '(none)'),
   });
-  t.pass(`every ${what} session ended at the agent (sshd closed the connection)`);
+  t.pass(`every ${what} session ended at the agent (sshd closed the connection, or the plugin terminated it)`);
   await waitFor(() => leftovers(sandbox).length === 0, {
     what: 'every aws / plugin process to exit',
     timeoutMs: 10_000,

@@ -76,7 +76,13 @@ export class StreamPortHandler implements SessionHandler {
     this.inputActivity?.();
   };
 
-  /** ssh closed our stdin: deliver what is in flight, then leave (no flag, as the official client). */
+  /**
+   * ssh closed our stdin: deliver what is in flight, then leave and terminate the session.
+   * The official client leaves it open; but the protocol cannot carry the end of input to
+   * the destination, so sshd would see the connection end only if ssh's last words told
+   * it, and otherwise the session and the agent's connection to sshd linger until the
+   * session times out.
+   */
   private readonly onInputEnd = (): void => {
     this.inputEnded = true;
     this.inputActivity?.();
@@ -92,7 +98,7 @@ export class StreamPortHandler implements SessionHandler {
     }
     if (this.stopped) return;
     await this.context.channel.flushed(FLUSH_ON_EOF_MS);
-    this.context.end({ reason });
+    this.context.end({ reason, terminateApi: true });
   }
 
   /**
