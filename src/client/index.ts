@@ -15,6 +15,7 @@ export {
   type TargetErrorReason,
 } from './targets.ts';
 export { ClientError, type ClientErrorCode } from './errors.ts';
+export { remoteCommand, type RemotePlatform } from './remote-command.ts';
 export {
   startSession,
   describeOutcome,

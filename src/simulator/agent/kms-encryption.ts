@@ -46,8 +46,12 @@ export interface AgentKmsOptions {
   sessionId: string;
   /** The agent's own target/instance id (aws:ssm:TargetId). */
   targetId: string;
-  /** KMS Decrypt of the client's CiphertextBlob with this context; throws on any KMS error. */
-  decryptDataKey(ciphertextBlob: Buffer, context: Record<string, string>): Buffer;
+  /**
+   * KMS Decrypt of the client's CiphertextBlob with this context and KeyId (the agent
+   * passes the key of the session preferences: crypto/kmsservice.go); throws on any KMS
+   * error, as an ApiError-like `{ type, status, message }`.
+   */
+  decryptDataKey(ciphertextBlob: Buffer, context: Record<string, string>, keyId: string): Buffer;
   faults?: KmsFaultHooks;
 }
 
