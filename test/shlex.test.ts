@@ -105,15 +105,22 @@ function randomInputs(count: number): string[] {
   return inputs;
 }
 
-t.test('shlexSplit gives what github.com/google/shlex gives, byte for byte', async (t) => {
+/** The Go driver for this test (removed with it); undefined, with the test failed, when it cannot be built. */
+function driverFor(t: { fail: (message: string) => void; teardown: (fn: () => void) => void }): string | undefined {
   const driver = buildDriver();
   if ('missing' in driver) {
     t.fail(driver.missing);
-    return;
+    return undefined;
   }
   t.teardown(driver.cleanup);
+  return driver.binary;
+}
+
+t.test('shlexSplit gives what github.com/google/shlex gives, byte for byte', async (t) => {
+  const binary = driverFor(t);
+  if (!binary) return;
   const inputs = [...HANDWRITTEN, ...randomInputs(4000)];
-  const expected = goSplit(driver.binary, inputs);
+  const expected = goSplit(binary, inputs);
   let differences = 0;
   for (const [index, input] of inputs.entries()) {
     const ours = shlexSplit(input);
@@ -150,19 +157,15 @@ const COMMANDS = [
 ];
 
 t.test('remoteCommand: the agent splits it into exactly the shell and the command', async (t) => {
-  const driver = buildDriver();
-  if ('missing' in driver) {
-    t.fail(driver.missing);
-    return;
-  }
-  t.teardown(driver.cleanup);
-  const unix = goSplit(driver.binary, COMMANDS.map((c) => remoteCommand(c, 'Linux')));
+  const binary = driverFor(t);
+  if (!binary) return;
+  const unix = goSplit(binary, COMMANDS.map((c) => remoteCommand(c, 'Linux')));
   for (const [index, command] of COMMANDS.entries()) {
     t.same(unix[index], { words: ['sh', '-c', command] }, `Linux: ${JSON.stringify(command)}`);
     t.same(shlexSplit(remoteCommand(command, 'MacOS')), { words: ['sh', '-c', command] }, `macOS: ${JSON.stringify(command)}`);
   }
   // Windows (agent/session/shell/shell_windows.go, startExecCmd): `powershell` + the words.
-  const windows = goSplit(driver.binary, COMMANDS.map((c) => remoteCommand(c, 'Windows')));
+  const windows = goSplit(binary, COMMANDS.map((c) => remoteCommand(c, 'Windows')));
   for (const [index, command] of COMMANDS.entries()) {
     const words = windows[index]?.words ?? [];
     t.same(words.slice(0, 3), ['-NoProfile', '-NonInteractive', '-EncodedCommand'], 'PowerShell switches');

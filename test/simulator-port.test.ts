@@ -134,6 +134,17 @@ async function forwardSession(t: TestContext, sim: Simulator, port: number, clie
   return { start, client };
 }
 
+/** A mux-mode forwarding session to an echo server, with an smux client on it (all closed with `t`). */
+async function muxEchoSession(t: TestContext) {
+  const echoServer = await tcpServer(echo);
+  t.teardown(() => echoServer.close());
+  const sim = await withSim(t, { pacing: false });
+  const { start, client } = await forwardSession(t, sim, echoServer.port);
+  const mux = muxClient(client);
+  t.teardown(() => mux.close());
+  return { echoServer, sim, start, client, mux };
+}
+
 /** An smux client carried in the client's Output payloads (≤1024 bytes each). */
 function muxClient(client: RawClient): SmuxSession {
   const mux = new SmuxSession({
@@ -392,12 +403,7 @@ t.test('port sessions never report agent_session_state Terminating (port.go); sh
 });
 
 t.test('mux mode: the accept loop dials one stream at a time (port_mux.go, handleServerConnections)', async (t) => {
-  const echoServer = await tcpServer(echo);
-  t.teardown(() => echoServer.close());
-  const sim = await withSim(t, { pacing: false });
-  const { start, client } = await forwardSession(t, sim, echoServer.port);
-  const mux = muxClient(client);
-  t.teardown(() => mux.close());
+  const { sim, start, mux } = await muxEchoSession(t);
   const streams = Array.from({ length: 6 }, () => mux.openStream());
   const received = streams.map((stream) => collect(stream));
   streams.forEach((stream, index) => stream.write(Buffer.from(`stream-${index}`)));
@@ -449,12 +455,7 @@ t.test('mux mode: three concurrent streams to an echo server', async (t) => {
 });
 
 t.test('mux mode: ConnectToPortError while another stream keeps working', async (t) => {
-  const echoServer = await tcpServer(echo);
-  t.teardown(() => echoServer.close());
-  const sim = await withSim(t, { pacing: false });
-  const { start, client } = await forwardSession(t, sim, echoServer.port);
-  const mux = muxClient(client);
-  t.teardown(() => mux.close());
+  const { sim, start, client, mux, echoServer } = await muxEchoSession(t);
 
   const good = mux.openStream();
   const goodData = collect(good);

@@ -8,6 +8,7 @@ export type { AwsOptions } from './aws-options.ts';
 export {
   resolveTarget,
   parseTargetSpec,
+  targetPlatform,
   TargetError,
   type ResolvedTarget,
   type TargetSpec,

@@ -87,6 +87,8 @@ export interface SimulatorOptions {
   requireChallengeAck?: boolean;
   /** The agent's wait for HandshakeResponse and for EncChallengeResponse (default 15 000 ms). */
   handshakeTimeoutMs?: number;
+  /** IAM actions refused with AccessDeniedException, e.g. `ssm:DescribeInstanceInformation`. */
+  deniedActions?: string[];
 }
 
 export interface Simulator {
@@ -184,6 +186,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       `?role=publish_subscribe&cell-number=${session.cellNumber}`,
     kms,
     ecs,
+    deniedActions: new Set(options.deniedActions ?? []),
     createSession: (spec, document) => {
       const sessionPreferences = { ...preferences, ...oneShotPreferences.shift() };
       const session = registry.create(

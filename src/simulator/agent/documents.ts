@@ -1,3 +1,4 @@
+import { parseGoBool } from '../../protocol/parse-bool.ts';
 import { compareAgentVersions } from '../../protocol/version.ts';
 import { commandExecutor, goQuote, resolveProgram } from './command-exec.ts';
 import { NonInteractiveCommandSession } from './command-session.ts';
@@ -172,9 +173,7 @@ export const SEPARATE_STREAMS_UPDATE_NOTICE =
  */
 export function parseSeparateOutputStream(parameters: Readonly<Record<string, readonly string[]>>): boolean | undefined {
   const value = parameters.separateOutputStream?.[0] ?? '';
-  if (value === '' || ['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(value)) return false;
-  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(value)) return true;
-  return undefined;
+  return value === '' ? false : parseGoBool(value);
 }
 
 export function isSeparateOutputStream(parameters: Readonly<Record<string, readonly string[]>>): boolean {
