@@ -324,6 +324,43 @@ t.test('during a KMS handshake Output payloads are decrypted first (datachannel.
   t.equal(channel?.listeningToService, false, 'the read loop is gone');
   t.equal(early.client.acksFor(0).length, 0);
   t.match(early.client.channelClosed()?.Output, /Handshake timed out/);
+
+  // Once the key is there (the response was processed), while the challenge is pending:
+  // a payload that does not decrypt is not acked; one that does is acked and ignored.
+  const later = await startAndOpen(sim.endpoint, { Target: TARGET }, { handshake: { answerChallenge: false } });
+  t.teardown(() => later.client.close());
+  await later.client.until(() => later.client.challengeRequest, 'EncChallengeRequest');
+  const laterChannel = sim.sessions.get(later.sessionId)?.agent.channel;
+  const plainSeq = later.client.nextSeq;
+  later.client.input('plain text, not encrypted', 1, { raw: true });
+  await later.client.until(() => laterChannel?.stats.decryptFailures === 1, 'the decrypt failure');
+  t.equal(later.client.acksFor(plainSeq).length, 0, 'a payload that does not decrypt is not acked');
+  // The same frame again, encrypted this time (as a retransmission): acked, and dropped.
+  later.client.input(encryptPayload(later.client.keys!.clientEncrypt, Buffer.from('typed during the challenge')), 1, { raw: true, seq: plainSeq });
+  await later.client.until(() => later.client.acksFor(plainSeq).length > 0, 'the encrypted payload acked');
+  t.equal(laterChannel?.listeningToService, true, 'the read loop goes on');
+  await later.client.closed;
+  t.equal(later.client.channelClosed()?.Output, 'Encountered error while initiating handshake. Timed out waiting for encryption challenge.');
+  t.notMatch(later.client.text(), /typed during/, 'a payload before HandshakeComplete is dropped');
+});
+
+t.test('KMSCipherTextKey is read as Go reads []byte: standard base64, CR/LF skipped (datachannel.go)', async (t) => {
+  const sim = await simulator(t, { handshakeTimeoutMs: 1500 });
+  const mangle = (change: (key: string) => string) => ({
+    handshake: {
+      responseOverride: (response: any) => {
+        const kms = response.ProcessedClientActions.find((a: any) => a.ActionType === 'KMSEncryption');
+        kms.ActionResult.KMSCipherTextKey = change(kms.ActionResult.KMSCipherTextKey);
+        return response;
+      },
+    },
+  });
+  const wrapped = await open(t, sim, { Target: TARGET }, mangle((key) => key.replace(/(.{16})/g, '$1\r\n')));
+  await wrapped.client.until(() => wrapped.client.handshakeComplete, 'HandshakeComplete with a line-wrapped key');
+  const invalid = await open(t, sim, { Target: TARGET }, mangle((key) => `${key.slice(0, 8)}!${key.slice(8)}`));
+  await invalid.client.closed;
+  t.match(invalid.client.channelClosed()?.Output, /^Encountered error while initiating handshake\. illegal base64 data/);
+  t.equal(sim.apiCalls.filter((c) => c.caller === 'agent').length, 1, 'only the readable key went to KMS Decrypt');
 });
 
 t.test('fault hooks: tampered ciphertext and a wrong agent key', async (t) => {
