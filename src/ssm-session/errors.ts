@@ -9,6 +9,14 @@ export const EXIT_USAGE = 2;
 /** What a shell reports for a process killed by SIGPIPE: our reader went away (`| head`). */
 export const EXIT_OUTPUT_CLOSED = 128 + 13;
 
+/**
+ * The session ended without what its command should have reported: the agent failed it
+ * (its text in the message), or no exit status came.
+ */
+export class RemoteCommandError extends Error {
+  override readonly name = 'RemoteCommandError';
+}
+
 /** Our stdout was closed by its reader; the session was ended. Not worth a message. */
 export class OutputClosedError extends Error {
   override readonly name = 'OutputClosedError';
