@@ -40,7 +40,8 @@ export interface SsmApiOptions {
   apiCalls: ApiCall[];
   /** Builds the session (and its agent) for a validated StartSession. */
   createSession: (spec: SessionSpec, document: SessionDocument) => SimSession;
-  streamUrl: (session: SimSession) => string;
+  /** The session's data-channel URL; wss:// when `secure` (the API call came over TLS). */
+  streamUrl: (session: SimSession, secure?: boolean) => string;
   /** Well-formed targets that answer TargetNotConnected. */
   disconnectedTargets: ReadonlySet<string>;
   /** Managed instances (DescribeInstanceInformation); registered ones not Online are not connected. */
@@ -104,8 +105,11 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: SsmApi
   try {
     const raw = await readBody(req);
     call.body = parseJson(raw);
+    // Over TLS, the stream URLs handed out are wss:// too.
+    const secure = (req.socket as { encrypted?: boolean }).encrypted === true;
+    const perRequest = secure ? { ...options, streamUrl: (session: SimSession) => options.streamUrl(session, true) } : options;
     result = dispatch(req, raw, call.body, route && Object.hasOwn(route.operations, operation) ? route.operations[operation] : undefined,
-      amzTarget, options);
+      amzTarget, perRequest);
   } catch (error) {
     const apiError =
       error instanceof ApiError ? error : new ApiError('InternalServerError', 500, 'An internal error occurred.');
