@@ -55,12 +55,13 @@ export function tlsTrust(env: NodeJS.ProcessEnv = process.env): TlsTrust {
   return { secureContext };
 }
 
-/** True when Node's default CA list includes the OS store (`--use-system-ca`). */
+/**
+ * True when Node's default CA list includes the OS store: `--use-system-ca` on the command
+ * line or in the single executable's built-in arguments (NODE_OPTIONS is not looked at:
+ * the single executables ignore it).
+ */
 export function defaultTrustHasOsStore(): boolean {
-  return (
-    process.execArgv.includes('--use-system-ca') ||
-    /(?:^|\s)--use-system-ca(?:\s|$)/.test(process.env.NODE_OPTIONS ?? '')
-  );
+  return process.execArgv.includes('--use-system-ca');
 }
 
 /** Node's default certificates plus the OS store's, as PEM texts (duplicates possible). */
