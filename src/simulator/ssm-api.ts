@@ -31,6 +31,10 @@ export interface ApiCall {
   status: number;
   /** The AWS error type returned, if any. */
   errorType?: string;
+  /** The Host header: which endpoint the caller meant (e.g. through a proxy). */
+  host?: string;
+  /** The access key id that signed the request (SigV4 Credential scope), if any. */
+  accessKeyId?: string;
 }
 
 export interface SsmApiOptions {
@@ -100,6 +104,9 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: SsmApi
   const operation = route ? amzTarget.slice(route.prefix.length) : amzTarget;
   const call: ApiCall = { time: Date.now(), operation, body: undefined, status: 200 };
   if (route) call.service = route.service;
+  if (req.headers.host) call.host = req.headers.host;
+  const signer = /Credential=([^/,\s]+)\//.exec(String(req.headers.authorization ?? ''));
+  if (signer) call.accessKeyId = signer[1];
   options.apiCalls.push(call);
   let result: Record<string, unknown>;
   try {

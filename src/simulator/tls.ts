@@ -1,5 +1,5 @@
 // TLS for the simulator: a throwaway CA made once per process with the `openssl` command,
-// a server certificate for 127.0.0.1 and localhost signed by it, and one listening port
+// a server certificate for 127.0.0.1 and localhost (and the us-east-1 endpoint names) signed by it, and one listening port
 // that speaks HTTP and HTTPS alike (the first byte of a connection tells them apart).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -44,7 +44,9 @@ export function throwawayTls(): TlsMaterial {
   openssl('req', ...ec, '-subj', '/CN=127.0.0.1', '-keyout', 'server.key', '-out', 'server.csr');
   writeFileSync(
     path.join(dir, 'server.ext'),
-    'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=critical,CA:FALSE\n' +
+    // The regional names too, so that tests can reach the simulator as the real endpoints
+    // through a CONNECT proxy (as through a TLS-inspecting one) without any DNS.
+    'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:*.us-east-1.amazonaws.com\nbasicConstraints=critical,CA:FALSE\n' +
       'keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n' +
       'subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid,issuer\n',
   );
