@@ -5,11 +5,8 @@
 // with a clear message; and `~.` gets the user out of a hung shell in a real pty, with
 // the terminal restored.
 import t from 'tap';
-import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer as createHttpsServer } from 'node:https';
-import { createServer, request as httpRequest, type IncomingMessage } from 'node:http';
-import { connect as connectTcp, type AddressInfo } from 'node:net';
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { spawn as spawnPty } from 'node-pty';
@@ -28,6 +25,7 @@ import {
   TARGET,
   type StartResponse,
 } from './helpers/plugin-runs.ts';
+import { startConnectProxy } from './helpers/connect-proxy.ts';
 import { descendants, killAll } from './helpers/processes.ts';
 import { printable, waitFor } from './helpers/wait.ts';
 import {
@@ -414,72 +412,37 @@ t.test('through an HTTP proxy: the WebSocket and ResumeSession both use the CONN
   if (!requireBinary(t)) return;
   const sim = await simulator(t);
   const sandbox = withSandbox(t);
-  const tunnels: string[] = [];
-  const proxy = createServer();
-  proxy.on('connect', (request, client, head) => {
-    tunnels.push(request.url ?? '');
-    const [host, port] = (request.url ?? '').split(':');
-    const upstream = connectTcp(Number(port), host, () => {
-      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-      upstream.write(head);
-      upstream.pipe(client);
-      client.pipe(upstream);
-    });
-    upstream.on('error', () => client.destroy());
-    client.on('error', () => upstream.destroy());
-  });
-  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => void proxy.close());
-  const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+  const proxy = await startConnectProxy((host, port) => (host === '127.0.0.1' && port === sim.port ? sim.port : undefined));
+  t.teardown(() => proxy.close());
   // The sandbox exempts 127.0.0.1 from proxies; this test wants the opposite.
-  const { id, command } = await shell(t, sim, sandbox, undefined, { HTTP_PROXY: proxyUrl, NO_PROXY: '', no_proxy: '' });
+  const { id, command } = await shell(t, sim, sandbox, undefined, { HTTP_PROXY: proxy.url, NO_PROXY: '', no_proxy: '' });
   await command('before')();
   const target = `127.0.0.1:${sim.port}`;
-  t.same(tunnels, [target], 'the first WebSocket went through the proxy');
+  t.same(proxy.tunnels, [target], 'the first WebSocket went through the proxy');
   sim.disconnectClient(id);
   await command('after')(20_000);
   t.equal(apiCallsFor(sim, 'ResumeSession', id).length, 1, 'one ResumeSession');
-  t.ok(tunnels.length >= 3 && tunnels.every((tunnel) => tunnel === target), `ResumeSession and the new WebSocket were tunnelled too (${tunnels.length} tunnels)`);
+  t.ok(proxy.tunnels.length >= 3 && proxy.tunnels.every((tunnel) => tunnel === target), `ResumeSession and the new WebSocket were tunnelled too (${proxy.tunnels.length} tunnels)`);
 });
-
-/** A throwaway CA and a server certificate for 127.0.0.1 signed by it (openssl). */
-function throwawayCa(dir: string): { ca: string; key: Buffer; cert: Buffer } {
-  const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  run('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=throwaway test CA', '-keyout', 'ca.key', '-out', 'ca.pem');
-  run('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', 'server.key', '-out', 'server.csr');
-  writeFileSync(path.join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
-  run('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1', '-extfile', 'san.ext', '-out', 'server.pem');
-  return { ca: path.join(dir, 'ca.pem'), key: readFileSync(path.join(dir, 'server.key')), cert: readFileSync(path.join(dir, 'server.pem')) };
-}
 
 t.test('AWS_CA_BUNDLE: ResumeSession over HTTPS trusts the given CA; an unreadable bundle is a clear, final error', async (t) => {
   if (!requireBinary(t)) return;
   const sandbox = withSandbox(t);
-  const pki = throwawayCa(sandbox.dir);
-  const sim = await simulator(t);
-  // An HTTPS front for the simulator's API, with a certificate only the throwaway CA vouches for.
-  let httpsRequests = 0;
-  const front = createHttpsServer({ key: pki.key, cert: pki.cert }, (request, response) => {
-    httpsRequests++;
-    const upstream = httpRequest(`${sim.endpoint}${request.url ?? '/'}`, { method: request.method, headers: request.headers }, (answer) => {
-      response.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(response);
-    });
-    upstream.on('error', () => response.destroy());
-    request.pipe(upstream);
-  });
-  await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => void front.close());
-  const httpsEndpoint = `https://127.0.0.1:${(front.address() as AddressInfo).port}`;
-
-  const { id, command } = await shell(t, sim, sandbox, httpsEndpoint, { AWS_CA_BUNDLE: pki.ca });
+  // The session starts over ws:// (the test's own StartSession is plain HTTP); ResumeSession
+  // goes to the simulator's HTTPS side, whose certificate only its throwaway CA vouches for.
+  const sim = await simulator(t, { tls: true });
+  const { id, command } = await shell(t, sim, sandbox, sim.httpsEndpoint, { AWS_CA_BUNDLE: sim.caFile! });
   await command('before')();
   sim.disconnectClient(id);
   await command('after')(20_000);
-  t.equal(apiCallsFor(sim, 'ResumeSession', id).length, 1, 'ResumeSession reached the service through the HTTPS front');
-  t.ok(httpsRequests >= 1, `the plugin trusted the throwaway CA (${httpsRequests} HTTPS requests)`);
+  t.same(apiCallsFor(sim, 'ResumeSession', id).map((call) => call.status), [200], 'ResumeSession reached the service over HTTPS');
+  t.same(
+    sim.openDataChannelMessages.filter((r) => r.sessionId === id).map((r) => r.secure),
+    [false, true],
+    'and the plugin trusted the CA for the wss:// stream URL it returned too',
+  );
 
-  const second = await shell(t, sim, sandbox, httpsEndpoint, { AWS_CA_BUNDLE: path.join(sandbox.dir, 'missing.pem') });
+  const second = await shell(t, sim, sandbox, sim.httpsEndpoint, { AWS_CA_BUNDLE: path.join(sandbox.dir, 'missing.pem') });
   await second.command('before')();
   sim.disconnectClient(second.id);
   const exit = await second.run.result;

@@ -14,7 +14,7 @@ import { tcpTransfer, transferIntact, type CheckedTransfer } from './helpers/cli
 import { descendants, killAll } from './helpers/processes.ts';
 import type { PluginProcess } from './helpers/port-session.ts';
 import { startDestination, type Destination } from './helpers/port-traffic.ts';
-import { cliEnv, sha256, sourceCommand, startCli, startedSessions, unusedPort, type TestContext } from './helpers/ssm-session-cli.ts';
+import { cliCommand, cliEnv, sha256, startCli, startedSessions, unusedPort, type TestContext } from './helpers/ssm-session-cli.ts';
 import { printable, waitFor } from './helpers/wait.ts';
 
 const TARGET = 'i-0123456789abcdef0';
@@ -22,7 +22,7 @@ const MiB = 1024 * 1024;
 const CURL = findOnPath('curl');
 
 async function setup(t: TestContext, options: SimulatorOptions = {}): Promise<{ sim: Simulator; env: NodeJS.ProcessEnv; dest: Destination }> {
-  const sim = await startSimulator({ pacing: false, frameLogLimit: 0, ...options });
+  const sim = await startSimulator({ pacing: false, frameLogLimit: 0, tls: true, ...options });
   const sandbox = createSandbox();
   const dest = await startDestination();
   t.teardown(async () => {
@@ -209,7 +209,7 @@ t.test('a session killed under a live listener: its connection is reset, the nex
 
 t.test('in a terminal: one status line redrawn in place; Ctrl-C exits 0', async (t) => {
   const { env, dest } = await setup(t);
-  const [node, prefix] = sourceCommand();
+  const [node, prefix] = cliCommand();
   const pty = spawnPty(node, [...prefix, 'forward', TARGET, '-L', `0:localhost:${dest.port}`], { cols: 200, rows: 20, env: env as Record<string, string> });
   let screen = '';
   let exit: { exitCode: number } | undefined;
