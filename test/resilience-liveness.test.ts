@@ -9,28 +9,26 @@ import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { spawn as spawnPty } from 'node-pty';
 import { DataChannel } from '../src/channel/data-channel.ts';
 import { MessageType, PayloadType } from '../src/protocol/constants.ts';
 import { PluginSession } from '../src/session/plugin-session.ts';
 import type { ApiCall, Simulator, SimulatorOptions } from '../src/simulator/index.ts';
 import { memoryLink, type MemoryTransport } from '../src/transport/memory-transport.ts';
-import { PLUGIN_BINARY, REGION, type Sandbox } from './helpers/aws-cli-sandbox.ts';
+import type { Sandbox } from './helpers/aws-cli-sandbox.ts';
 import {
   apiCallsFor,
   describeRun,
-  RESPONSE_ENV,
   sdkStartSession,
   startPlugin,
   TARGET,
   type StartResponse,
 } from './helpers/plugin-runs.ts';
 import { startConnectProxy } from './helpers/connect-proxy.ts';
-import { descendants, killAll } from './helpers/processes.ts';
 import { printable, waitFor } from './helpers/wait.ts';
 import {
   BACK_NOTICE as BACK,
   LOST_NOTICE as LOST,
+  pluginInPty,
   requireBinary,
   withSandbox,
   withSimulator,
@@ -287,58 +285,42 @@ t.test('~. ends a hung shell in a real pty: TerminateSession, terminal restored,
   const sandbox = withSandbox(t);
   const response: StartResponse = await sdkStartSession(sim);
   const id = response.SessionId;
-  const args = [RESPONSE_ENV, REGION, 'StartSession', '', JSON.stringify({ Target: TARGET }), sim.endpoint];
-  // The terminal's settings before and after the plugin, from the same shell.
+  // The terminal's settings before and after the plugin, from the same shell. The default
+  // liveness limit (15 s): the hang lasts, only the escape gets out.
   const script =
     'stty -a; echo STTY-BEFORE-END; "$0" "$@"; echo "PLUGIN-EXIT=$?"; stty -a; echo STTY-AFTER-END';
-  const pty = spawnPty('/bin/sh', ['-c', script, PLUGIN_BINARY, ...args], {
-    name: 'xterm-256color',
-    cols: 100,
-    rows: 30,
-    cwd: sandbox.dir,
-    // The default liveness limit (15 s): the hang lasts, only the escape gets out.
-    env: sandbox.env({ [RESPONSE_ENV]: JSON.stringify(response) }) as Record<string, string>,
-  });
-  let screen = '';
-  let exit: { exitCode: number } | undefined;
-  pty.onData((data) => (screen += data));
-  const exited = new Promise<void>((resolve) => pty.onExit((e) => ((exit = e), resolve())));
-  t.teardown(async () => {
-    if (exit) return;
-    killAll([pty.pid, ...descendants(pty.pid)]);
-    await exited;
-  });
+  const { pty, screen: printed, exit: exitOf, exited } = pluginInPty(t, sim, sandbox, response, script);
   const until = <T>(what: string, condition: () => T | undefined | null | false, timeoutMs = 15_000) =>
-    waitFor(condition, { what, timeoutMs, context: () => printable(screen), abort: () => (exit ? 'the pty exited' : undefined) });
+    waitFor(condition, { what, timeoutMs, context: () => printable(printed()), abort: () => (exitOf() ? 'the pty exited' : undefined) });
 
-  await until('the remote prompt', () => PROMPT.test(screen));
-  let mark = screen.length;
+  await until('the remote prompt', () => PROMPT.test(printed()));
+  let mark = printed().length;
   pty.write('echo alive-$((5*5))\r');
-  await until('the output alive-25', () => screen.slice(mark).includes('alive-25'));
+  await until('the output alive-25', () => printed().slice(mark).includes('alive-25'));
 
   sim.faults.silence();
-  mark = screen.length;
+  mark = printed().length;
   pty.write('echo lost-$((2*2))\r'); // goes nowhere: the shell hangs
   const typedAt = performance.now();
   pty.write('\r~.');
-  await until('the plugin to exit', () => /PLUGIN-EXIT=(\d+)/.exec(screen), 10_000);
+  await until('the plugin to exit', () => /PLUGIN-EXIT=(\d+)/.exec(printed()), 10_000);
   const took = performance.now() - typedAt;
-  await until('the second stty -a', () => screen.includes('STTY-AFTER-END'));
+  await until('the second stty -a', () => printed().includes('STTY-AFTER-END'));
   await exited;
 
   t.ok(took < 3000, `the plugin ended ${took.toFixed(0)} ms after ~.`);
-  t.equal(/PLUGIN-EXIT=(\d+)/.exec(screen)?.[1], '0', 'plugin exit status 0');
-  t.notOk(screen.slice(mark).includes('lost-4'), 'the hung command never ran (the connection really was dead)');
-  t.match(screen, new RegExp(`Exiting session with sessionId: ${id}\\.`), 'the exit message');
+  t.equal(/PLUGIN-EXIT=(\d+)/.exec(printed())?.[1], '0', 'plugin exit status 0');
+  t.notOk(printed().slice(mark).includes('lost-4'), 'the hung command never ran (the connection really was dead)');
+  t.match(printed(), new RegExp(`Exiting session with sessionId: ${id}\\.`), 'the exit message');
   const terminations = apiCallsFor(sim, 'TerminateSession', id);
   t.equal(terminations.length, 1, 'TerminateSession API called once');
   t.equal(terminations[0]?.status, 200, 'and accepted');
   t.equal(sim.sessions.get(id)?.status, 'terminated', 'the service ended the session');
-  const before = /^([\s\S]*?)STTY-BEFORE-END/m.exec(screen)?.[1]?.trim() ?? '';
-  const after = /PLUGIN-EXIT=\d+\r?\n([\s\S]*?)STTY-AFTER-END/.exec(screen)?.[1]?.trim() ?? '';
+  const before = /^([\s\S]*?)STTY-BEFORE-END/m.exec(printed())?.[1]?.trim() ?? '';
+  const after = /PLUGIN-EXIT=\d+\r?\n([\s\S]*?)STTY-AFTER-END/.exec(printed())?.[1]?.trim() ?? '';
   t.match(before, /(^|\s)icanon(\s|$)/, 'the terminal started in canonical mode');
   t.equal(after.replace(/\r/g, ''), before.replace(/\r/g, ''), 'stty -a after the plugin is identical to before (terminal restored)');
-  t.equal(exit?.exitCode, 0, 'the shell around it exits 0');
+  t.equal(exitOf()?.exitCode, 0, 'the shell around it exits 0');
 });
 
 // A service that accepts each new WebSocket and closes it at once (a close frame, e.g.

@@ -5,11 +5,9 @@
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { spawn as spawnPty } from 'node-pty';
-import { PLUGIN_BINARY, REGION } from './helpers/aws-cli-sandbox.ts';
-import { requireBinary, withSandbox, withSimulator } from './helpers/plugin-fixtures.ts';
-import { ENV_NAME, sdkStartSession, TARGET } from './helpers/port-session.ts';
-import { commandLine, descendants, killAll } from './helpers/processes.ts';
+import { pluginInPty, requireBinary, withSandbox, withSimulator } from './helpers/plugin-fixtures.ts';
+import { sdkStartSession } from './helpers/port-session.ts';
+import { commandLine, descendants } from './helpers/processes.ts';
 import { printable, waitFor } from './helpers/wait.ts';
 
 const PROMPT = /sh-\d+\.\d+[$#] /;
@@ -24,28 +22,12 @@ for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
     const after = sandbox.logPath('stty-after');
     const status = sandbox.logPath('status');
     // The wrapper shell owns the pty; the plugin runs in it as in a user's terminal.
-    const script = `stty -g > '${before}'; "$@"; echo $? > '${status}'; stty -g > '${after}'`;
-    const args = [ENV_NAME, REGION, 'StartSession', '', JSON.stringify({ Target: TARGET }), sim.endpoint];
-    const pty = spawnPty('/bin/sh', ['-c', script, 'wrapper', PLUGIN_BINARY, ...args], {
-      name: 'xterm-256color',
-      cols: 100,
-      rows: 30,
-      cwd: sandbox.dir,
-      env: sandbox.env({ [ENV_NAME]: JSON.stringify(response) }) as Record<string, string>,
-    });
-    let screen = '';
-    let exited = false;
-    pty.onData((data) => (screen += data));
-    const done = new Promise<void>((resolve) => pty.onExit(() => ((exited = true), resolve())));
-    t.teardown(async () => {
-      if (exited) return;
-      killAll([pty.pid, ...descendants(pty.pid)]);
-      await done;
-    });
+    const script = `stty -g > '${before}'; "$0" "$@"; echo $? > '${status}'; stty -g > '${after}'`;
+    const { pty, screen: printed, exit, exited } = pluginInPty(t, sim, sandbox, response, script);
     const until = <T>(what: string, condition: () => T | undefined | null | false) =>
-      waitFor(condition, { what, timeoutMs: 15_000, context: () => printable(screen), abort: () => (exited ? 'the pty shell exited' : undefined) });
+      waitFor(condition, { what, timeoutMs: 15_000, context: () => printable(printed()), abort: () => (exit() ? 'the pty shell exited' : undefined) });
 
-    await until('the remote prompt', () => PROMPT.test(screen));
+    await until('the remote prompt', () => PROMPT.test(printed()));
     const pluginPid = await until('the plugin process', () =>
       descendants(pty.pid).find((pid) => (commandLine(pid)?.[0] ?? '').endsWith('session-manager-plugin')),
     );
@@ -57,10 +39,10 @@ for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
 
     process.kill(pluginPid, signal);
     await until('the wrapper to record the settings after the plugin', () => existsSync(after) && readFileSync(after, 'utf8').includes('\n'));
-    await done;
+    await exited;
     t.equal(readFileSync(after, 'utf8').trim(), original, 'stty -g after the plugin equals stty -g before it');
     t.equal(readFileSync(status, 'utf8').trim(), '0', 'the plugin exited 0');
-    t.match(screen, new RegExp(`Exiting session with sessionId: ${response.SessionId}\\.`), 'with the exit message');
+    t.match(printed(), new RegExp(`Exiting session with sessionId: ${response.SessionId}\\.`), 'with the exit message');
     await waitFor(() => sim.apiCalls.some((c) => c.operation === 'TerminateSession'), { what: 'TerminateSession', timeoutMs: 5000 });
   });
 }
