@@ -38,8 +38,9 @@ export interface AwsCli {
   version: string;
   /**
    * How it hands the StartSession response to the plugin: in the environment variable
-   * named by argv[1] (v1 from 1.30, v2 from 2.14; aws-cli pull requests 8336 and 8340), or
-   * as JSON in argv[1] (older ones, such as Debian 12's v2 2.9.19).
+   * named by argv[1] (CLIs since late 2023, aws-cli pull requests 8336 and 8340: taken
+   * here as v1 1.30 and v2 2.14 on), or as JSON in argv[1] (older ones, such as Debian
+   * 12's v2 2.9.19). The tests check the path they see against this.
    */
   responseVia: 'env' | 'argv';
 }
