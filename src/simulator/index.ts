@@ -1,7 +1,6 @@
 import { createServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { Server } from 'node:net';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { Agent } from './agent/agent.ts';
 import type { AgentSettings } from './agent/session-plugin.ts';

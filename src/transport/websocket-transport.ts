@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
 import type { FrameTransport } from '../channel/transport.ts';
 import { connectProxyAgent, proxyFor } from './proxy-agent.ts';
-import { tlsTrust, untrustedCertificateMessage } from './tls-trust.ts';
+import { tlsTrust, untrustedCertificateMessage, type TlsTrust } from './tls-trust.ts';
 import { corkWebSocketUntilNextTick } from '../util/tick-cork.ts';
 
 /** The data channel could not be opened; the message is safe to show the user. */
@@ -161,7 +161,7 @@ export function connectWebSocket(streamUrl: string, options: ConnectOptions): Pr
   }
   const proxy = proxyFor(url, options.env);
   const secure = url.protocol === 'wss:';
-  let trust;
+  let trust: TlsTrust;
   try {
     trust = secure ? tlsTrust(options.env) : {};
   } catch (err) {
