@@ -63,6 +63,18 @@ if [ "$os" = linux ]; then
   fi
 fi
 
+# The macOS binaries are the official Node ones too: macOS 13.5 or newer.
+if [ "$os" = darwin ]; then
+  macos=$(sw_vers -productVersion 2>/dev/null || echo 0)
+  major=${macos%%.*}
+  minor=${macos#"$major"}
+  minor=${minor#.}
+  minor=${minor%%.*}
+  if [ "$major" -lt 13 ] || { [ "$major" -eq 13 ] && [ "${minor:-0}" -lt 5 ]; }; then
+    fail "macOS $macos is older than 13.5; use npm install -g $PACKAGE with a Node that runs here"
+  fi
+fi
+
 archive="$PACKAGE-$VERSION-$os-$arch.tar.gz"
 work=$(mktemp -d "${TMPDIR:-/tmp}/ssm-install.XXXXXX")
 trap 'rm -rf "$work"' EXIT INT TERM
@@ -96,6 +108,7 @@ fi
 tar -xzf "$work/$archive" -C "$work"
 unpacked="$work/$PACKAGE-$VERSION-$os-$arch"
 [ -x "$unpacked/session-manager-plugin" ] || fail "$archive does not hold session-manager-plugin"
+installed=$("$unpacked/session-manager-plugin" --version 2>/dev/null) || fail "the binary in $archive does not run on this system: nothing installed"
 
 mkdir -p "$BIN_DIR"
 # Into place by rename, so a running copy keeps its file; the second name is a hard link.
@@ -105,7 +118,6 @@ mv -f "$BIN_DIR/.session-manager-plugin.new" "$BIN_DIR/session-manager-plugin"
 ln -f "$BIN_DIR/session-manager-plugin" "$BIN_DIR/.ssm-session.new"
 mv -f "$BIN_DIR/.ssm-session.new" "$BIN_DIR/ssm-session"
 
-installed=$("$BIN_DIR/session-manager-plugin" --version) || fail "the installed binary does not run on this system"
 echo "Installed session-manager-plugin and ssm-session $installed in $BIN_DIR"
 case ":${PATH}:" in
   *":$BIN_DIR:"*) ;;

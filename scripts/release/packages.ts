@@ -289,6 +289,8 @@ export async function rpmPackage(inputs: PackageInputs): Promise<string> {
       '--define',
       'use_source_date_epoch_as_buildtime 1',
       '--define',
+      'clamp_mtime_to_source_date_epoch 1',
+      '--define',
       '_buildhost reproducible',
       specFile,
     ],

@@ -1,8 +1,9 @@
 // dist/release/install.sh, the per-user install, run with a scratch HOME against a file
 // server on 127.0.0.1 serving the release: it installs both names into ~/.local/bin
 // without sudo (one file, a hard link), checks the archive's SHA-256 and installs nothing
-// when it does not match, refuses a glibc older than 2.28 before downloading anything, and
-// installs from a local directory too.
+// when it does not match, refuses a glibc older than 2.28 (or a macOS older than 13.5)
+// before downloading anything, picks a Mac's archive on a Mac, installs nothing that does
+// not run, and installs from a local directory too.
 import t from 'tap';
 import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -105,6 +106,32 @@ if (report) {
     t.equal(result.code, 1);
     t.match(result.stderr, /glibc 2\.17 is older than 2\.28; use npm install -g session-manager-plugin-ts/);
     t.same(served.requests, [], 'nothing fetched');
+  });
+
+  t.test("on a Mac: this Mac's archive, and a macOS older than 13.5 refused", async (t) => {
+    // A stand-in uname and sw_vers: the Mac's archive is fetched and checked, but its binary
+    // cannot run here, so nothing may be installed.
+    const fake = mkdtempSync(path.join(tmpdir(), 'fake-mac-'));
+    t.teardown(() => rmSync(fake, { recursive: true, force: true }));
+    const tool = (name: string, body: string) => {
+      writeFileSync(path.join(fake, name), `#!/bin/sh\n${body}\n`);
+      chmodSync(path.join(fake, name), 0o755);
+    };
+    tool('uname', 'case "$1" in -s) echo Darwin ;; -m) echo arm64 ;; *) echo Darwin ;; esac');
+    tool('sw_vers', 'echo 14.5');
+    const served = await serveRelease(t);
+    const result = await install(t, ['--from', served.url], fake);
+    t.equal(result.code, 1);
+    t.same(served.requests, ['SHA256SUMS', `session-manager-plugin-ts-${report.version}-darwin-arm64.tar.gz`], 'the darwin-arm64 archive');
+    t.match(result.stderr, /the binary in session-manager-plugin-ts-[\d.]+-darwin-arm64\.tar\.gz does not run on this system: nothing installed/);
+    t.notOk(existsSync(path.join(result.home, '.local', 'bin')), 'nothing installed');
+
+    tool('sw_vers', 'echo 12.7.6');
+    const old = await serveRelease(t);
+    const refused = await install(t, ['--from', old.url], fake);
+    t.equal(refused.code, 1);
+    t.match(refused.stderr, /macOS 12\.7\.6 is older than 13\.5; use npm install -g session-manager-plugin-ts/);
+    t.same(old.requests, [], 'nothing fetched');
   });
 
   t.test('installs from a local directory, into --bin-dir', async (t) => {
