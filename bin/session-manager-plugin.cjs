@@ -1,13 +1,4 @@
 #!/usr/bin/env node
-// npm `bin` entry: runs the CLI bundle made by `npm run build` with the node on PATH.
+// npm `bin` entry for the plugin (see launch.cjs).
 'use strict';
-const path = require('node:path');
-const fs = require('node:fs');
-
-const bundle = path.join(__dirname, '..', 'dist', 'session-manager-plugin.cjs');
-if (fs.existsSync(bundle)) {
-  require(bundle);
-} else {
-  process.stderr.write(`session-manager-plugin: ${bundle} is missing; run \`npm run build\` first.\n`);
-  process.exitCode = 1;
-}
+require('./launch.cjs')('session-manager-plugin');

@@ -1,19 +1,20 @@
-// Builds the plugin and `ssm-session` (`npm run build`; needs Node 24+, which `npm run` takes
-// from node_modules/.bin):
+// Builds the plugin and `ssm-session` for development and tests (`npm run build`; needs Node
+// 24+, which `npm run` takes from node_modules/.bin). `npm run release` (scripts/release/)
+// builds the shipped binaries for every platform from the same pieces (scripts/lib/).
 //
-//   dist/session-manager-plugin.cjs  the plugin's CLI bundle (src/cli/main.ts), @aws-sdk/* left
-//                                    external; the npm `bin` entry runs it with whatever node is
-//                                    installed
-//   dist/ssm-session.cjs             the same for `ssm-session` (src/ssm-session/main.ts)
+//   dist/main.cjs                    both programs (src/entry/main.ts), @aws-sdk/* left
+//                                    external; the npm `bin` launchers run it with whatever
+//                                    node is installed
 //   dist/aws-sdk.cjs                 every @aws-sdk/client-* dependency in one CommonJS bundle,
 //                                    loaded on first use by src/aws/load-sdk.ts
 //   dist/aws-sdk.cache               V8 code cache for it (made by running it once, here)
-//   dist/<program>.sea-config.json, dist/<program>.sea-prep.blob
-//   dist/session-manager-plugin      the single executables: this Node binary + a blob (main
-//   dist/ssm-session                 script = the program's bundle, assets = the SDK files,
-//                                    shared by both)
+//   dist/sea-config.json, dist/sea-prep.blob
+//   dist/session-manager-plugin      the single executable: this Node binary + a blob (main
+//                                    script = main.cjs, assets = the SDK files)
+//   dist/ssm-session                 a hard link to it: the binary picks its program by name
 //
-// Quiet on success apart from one summary line.
+// `--bundle-only` writes dist/main.cjs alone (what `npm pack` needs). Quiet on success apart
+// from one summary line.
 
 import { spawnSync } from 'node:child_process';
 import { chmod, copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
@@ -40,156 +41,64 @@ if (nodeMajor < 24) {
   );
 }
 
-const esbuild = await import('esbuild');
-// Node 24 runs the TypeScript directly; the asset names and the way the SDK bundle is
-// compiled must be the very ones the binary uses, or V8 would reject the code cache.
-const { SDK_ASSET, SDK_CACHE_ASSET, compileSdkBundle, wrapCommonJs } = await import(
-  pathToFileURL(path.join(root, 'src/aws/load-sdk.ts')).href
-);
+const { buildBundles } = await import(pathToFileURL(path.join(root, 'scripts/lib/bundle.ts')).href);
+const { writeSdkCodeCache } = await import(pathToFileURL(path.join(root, 'scripts/lib/sdk-code-cache.ts')).href);
+const { SEA_FUSE, addProgramNames, seaConfig, settleInPageCache } = await import(pathToFileURL(path.join(root, 'scripts/lib/sea.ts')).href);
+const { SDK_CACHE_ASSET } = await import(pathToFileURL(path.join(root, 'src/aws/load-sdk.ts')).href);
 
-const pkg = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8'));
-const sdkPackages = Object.keys(pkg.dependencies ?? {}).filter((name) => name.startsWith('@aws-sdk/client-'));
-
-const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+const bundleOnly = process.argv.includes('--bundle-only');
 // Start of the placeholder blob in a cached template binary (see injectViaTemplate).
 const TEMPLATE_MARKER = Buffer.from('session-manager-plugin: reserved space for the SEA blob\0');
-const exe = (name) => path.join(dist, process.platform === 'win32' ? `${name}.exe` : name);
-/** The two single executables: the drop-in plugin and the standalone `ssm-session` CLI. */
-const programs = [
-  { name: 'session-manager-plugin', entry: 'src/cli/main.ts' },
-  { name: 'ssm-session', entry: 'src/ssm-session/main.ts' },
-].map(({ name, entry }) => ({
-  name,
-  entry: path.join(root, entry),
-  bundle: path.join(dist, `${name}.cjs`),
-  seaConfig: path.join(dist, `${name}.sea-config.json`),
-  blob: path.join(dist, `${name}.sea-prep.blob`),
-  exe: exe(name),
-}));
+const suffix = process.platform === 'win32' ? '.exe' : '';
 const out = {
-  sdk: path.join(dist, SDK_ASSET),
   sdkCache: path.join(dist, SDK_CACHE_ASSET),
+  seaConfig: path.join(dist, 'sea-config.json'),
+  blob: path.join(dist, 'sea-prep.blob'),
+  exe: path.join(dist, `session-manager-plugin${suffix}`),
 };
-const oldIntermediates = [path.join(dist, 'sea-config.json'), path.join(dist, 'sea-prep.blob')];
+// What earlier layouts of dist/ held (one bundle, blob and binary per program).
+const oldFiles = ['session-manager-plugin.cjs', 'ssm-session.cjs', 'session-manager-plugin.sea-config.json', 'ssm-session.sea-config.json', 'session-manager-plugin.sea-prep.blob', 'ssm-session.sea-prep.blob'].map((name) => path.join(dist, name));
 
 await mkdir(dist, { recursive: true });
-await Promise.all(
-  [...Object.values(out), ...oldIntermediates, ...programs.flatMap((p) => [p.bundle, p.seaConfig, p.blob, p.exe])].map((file) =>
-    rm(file, { force: true }),
-  ),
-);
+await Promise.all([...(bundleOnly ? [] : Object.values(out)), ...oldFiles].map((file) => rm(file, { force: true })));
 
-const common = {
-  bundle: true,
-  platform: 'node',
-  target: 'node24',
-  format: 'cjs',
-  logLevel: 'warning',
-  legalComments: 'none',
-  // Turn import() of anything left outside a bundle into require(): the SEA main script
-  // and the SDK bundle are compiled without an ESM loader behind them.
-  supported: { 'dynamic-import': false },
-  define: {
-    // ws's optional native add-ons cannot be loaded from inside the single executable.
-    'process.env.WS_NO_BUFFER_UTIL': '"true"',
-    'process.env.WS_NO_UTF_8_VALIDATE': '"true"',
-  },
-};
-
+let bundles;
 try {
-  await Promise.all([
-    // The CLIs, the SDK kept out. Not minified: minifying changes neither the start-up time
-    // (the SEA uses a code cache) nor the binary's size to speak of, and this stays readable.
-    ...programs.map((program) =>
-      esbuild.build({
-        ...common,
-        entryPoints: [program.entry],
-        outfile: program.bundle,
-        external: ['@aws-sdk/*'],
-      }),
-    ),
-    // The SDK: one file, minified (it is read only by V8), one getter per client package.
-    esbuild.build({
-      ...common,
-      stdin: {
-        contents:
-          'module.exports = {\n' +
-          sdkPackages.map((name) => `  ${JSON.stringify(name)}: () => require(${JSON.stringify(name)}),\n`).join('') +
-          '};\n',
-        resolveDir: root,
-        sourcefile: 'aws-sdk-entry.cjs',
-        loader: 'js',
-      },
-      outfile: out.sdk,
-      minify: true,
-    }),
-  ]);
+  bundles = await buildBundles(root, dist, { sdk: !bundleOnly });
 } catch {
   fail('esbuild failed (see above)');
 }
-
-// V8 code cache for the SDK bundle, taken after running each client's module code, so
-// that it also holds the functions compiled on the way (V8 only caches compiled code).
-// If V8 rejects it at run time (different flags or V8), the loader just compiles afresh.
-{
-  const code = await readFile(out.sdk, 'utf8');
-  const { exports, script } = compileSdkBundle(code);
-  for (const name of sdkPackages) exports[name]();
-  await writeFile(out.sdkCache, script.createCachedData());
-  // Sanity check: the cache must be accepted by this very Node.
-  const vm = await import('node:vm');
-  const check = new vm.Script(wrapCommonJs(code), {
-    filename: `sea:${SDK_ASSET}`,
-    cachedData: await readFile(out.sdkCache),
-  });
-  if (check.cachedDataRejected) fail('V8 rejected the SDK code cache it has just made');
+if (bundleOnly) {
+  console.log(`built ${rel(bundles.main)} in ${((performance.now() - started) / 1000).toFixed(1)}s`);
+  process.exit(0);
 }
 
-// Both blobs are made first: the template (see injectViaTemplate) is sized for the larger.
-const blobs = [];
-for (const program of programs) {
-  await writeFile(
-    program.seaConfig,
-    JSON.stringify(
-      {
-        main: fromRoot(program.bundle),
-        output: fromRoot(program.blob),
-        disableExperimentalSEAWarning: true,
-        useCodeCache: true,
-        useSnapshot: false, // crashes once http/ws are loaded
-        execArgvExtension: 'none', // NODE_OPTIONS and --node-options are not honoured
-        // A young generation of 4 MiB, not 128; two V8 worker threads, not four (fewer
-        // malloc arenas; one alone lets GC fall behind). Measured on a quiet machine, peak
-        // anonymous memory during a 256 MiB upload at ~90 MB/s: 28-33 MiB, against 31-37
-        // with one thread and 31-34 with four.
-        // --use-system-ca: TLS trusts the OS certificate store too, as the official plugin
-        // does (src/transport/tls-trust.ts).
-        execArgv: ['--max-semi-space-size=2', '--v8-pool-size=2', '--use-system-ca'],
-        assets: { [SDK_ASSET]: fromRoot(out.sdk), [SDK_CACHE_ASSET]: fromRoot(out.sdkCache) },
-      },
-      null,
-      2,
-    ) + '\n',
-  );
-  run(process.execPath, ['--experimental-sea-config', fromRoot(program.seaConfig)]);
-  blobs.push(await readFile(program.blob));
+await writeSdkCodeCache(bundles.sdk, out.sdkCache).catch((err) => fail(err.message));
+await writeFile(
+  out.seaConfig,
+  JSON.stringify(
+    seaConfig({ main: fromRoot(bundles.main), sdk: fromRoot(bundles.sdk), sdkCache: fromRoot(out.sdkCache), useCodeCache: true, output: fromRoot(out.blob) }),
+    null,
+    2,
+  ) + '\n',
+);
+run(process.execPath, ['--experimental-sea-config', fromRoot(out.seaConfig)]);
+const blob = await readFile(out.blob);
+if (!(await injectViaTemplate(blob, out.exe))) {
+  await copyFile(process.execPath, out.exe);
+  await chmod(out.exe, 0o755);
+  await injectWithPostject(out.exe, out.blob);
 }
-const largestBlob = Math.max(...blobs.map((blob) => blob.length));
-for (const [i, program] of programs.entries()) {
-  if (!(await injectViaTemplate(blobs[i], program.exe, largestBlob))) {
-    await copyFile(process.execPath, program.exe);
-    await chmod(program.exe, 0o755);
-    await injectWithPostject(program.exe, program.blob);
-  }
-  // Smoke test: the binary must start.
-  run(program.exe, ['--version'], { env: { ...process.env, NODE_OPTIONS: '' } });
-}
+const names = [out.exe, ...(await addProgramNames(out.exe, suffix))];
+// Smoke test: the binary must start under each name.
+for (const exe of names) run(exe, ['--version'], { env: { ...process.env, NODE_OPTIONS: '' } });
 
 const mb = (bytes) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
-const sizes = await Promise.all(programs.map(async (program) => `${rel(program.exe)} (${mb((await stat(program.exe)).size)})`));
-const sdkSize = (await stat(out.sdk)).size;
 const seconds = ((performance.now() - started) / 1000).toFixed(1);
-console.log(`built ${sizes.join(', ')} with Node ${process.versions.node}; SDK asset ${mb(sdkSize)}; in ${seconds}s`);
+console.log(
+  `built ${names.map(rel).join(' = ')} (${mb((await stat(out.exe)).size)}) with Node ${process.versions.node}; ` +
+    `SDK asset ${mb((await stat(bundles.sdk)).size)}; in ${seconds}s`,
+);
 
 /** Runs a command, showing its output only if it fails. */
 function run(command, args, options = {}) {
@@ -225,12 +134,11 @@ async function injectWithPostject(exe, blobPath) {
  * a template under node_modules/.cache. Each build copies the template, writes the real blob
  * over the placeholder (zero-filling the rest) and sets the note's size to the blob's. The
  * note stays in its PT_NOTE segment, which still covers the whole reserve (trailing zeros),
- * so the file is at most ~1.3 MB bigger than with postject alone. The reserve is sized for
- * the largest blob of the build (`largestBlob`), so both programs share one template.
+ * so the file is at most ~1.3 MB bigger than with postject alone.
  * Returns false (caller then uses postject directly) when not on ELF or when the template
  * does not check out.
  */
-async function injectViaTemplate(blob, exePath, largestBlob) {
+async function injectViaTemplate(blob, exePath) {
   if (process.platform !== 'linux') return false;
   const MiB = 1024 * 1024;
   const { size: nodeSize, mtimeMs } = await stat(process.execPath);
@@ -241,13 +149,13 @@ async function injectViaTemplate(blob, exePath, largestBlob) {
     .map((file) => ({ file, match: /^(.*)-reserve(\d+)\.bin$/.exec(file) }))
     .filter(({ match }) => match?.[1] === key)
     .map(({ file, match }) => ({ file: path.join(cacheDir, file), reserve: Number(match[2]) }))
-    .find(({ reserve }) => reserve >= largestBlob && reserve - largestBlob <= 2 * MiB);
+    .find(({ reserve }) => reserve >= blob.length && reserve - blob.length <= 2 * MiB);
   let template = existing;
   if (template === undefined) {
     // One template at a time: drop those for other Node binaries or blob sizes.
     await rm(cacheDir, { recursive: true, force: true });
     await mkdir(cacheDir, { recursive: true });
-    const reserve = Math.ceil((largestBlob + MiB / 4) / MiB) * MiB;
+    const reserve = Math.ceil((blob.length + MiB / 4) / MiB) * MiB;
     template = { file: path.join(cacheDir, `${key}-reserve${reserve}.bin`), reserve };
     const placeholderPath = `${template.file}.placeholder`;
     const placeholder = Buffer.alloc(reserve);
@@ -278,13 +186,7 @@ async function injectViaTemplate(blob, exePath, largestBlob) {
   exe.fill(0, descOffset, descOffset + template.reserve);
   blob.copy(exe, descOffset);
   exe.writeUInt32LE(blob.length, noteOffset + 4);
-  // Written aside, then copied into place: one big write() leaves the page cache in large
-  // folios, and every run of the fresh binary then maps ~30 MB more of it (measured: 65
-  // instead of 44 MiB RSS for --version), as if it were a different program.
-  const staged = `${exePath}.staged`;
-  await writeFile(staged, exe, { mode: 0o755 });
-  await copyFile(staged, exePath);
-  await rm(staged, { force: true });
-  await chmod(exePath, 0o755);
+  await writeFile(exePath, exe, { mode: 0o755 });
+  await settleInPageCache(exePath);
   return true;
 }

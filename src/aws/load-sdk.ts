@@ -3,10 +3,9 @@
  * time (type-only imports are fine): the SDK is large, and loading it at start-up would
  * roughly quadruple the start-up time of the single binary.
  *
- * - From source (tests, `node src/cli/main.ts`) and from the npm bundle
- *   (`dist/session-manager-plugin.cjs`, where `@aws-sdk/*` is external), each loader is a
- *   plain dynamic `import()` of the package.
- * - In the single executable (Node SEA), the SDK is NOT in the main script: `scripts/build.mjs`
+ * - From source (tests, `node src/cli/main.ts`) and from the npm bundle (`dist/main.cjs`,
+ *   where `@aws-sdk/*` is external), each loader is a plain dynamic `import()` of the package.
+ * - In the single executable (Node SEA), the SDK is NOT in the main script: `scripts/lib/bundle.ts`
  *   bundles every `@aws-sdk/client-*` dependency into one CommonJS file, embedded as the
  *   SEA asset {@link SDK_ASSET}. It is compiled on first use only. That file's
  *   `module.exports` maps each package name to a getter, so the clients share one copy of
@@ -18,8 +17,8 @@
  * `@aws-sdk/client-*` there), add it to {@link SdkPackages}, and write a loader like
  * {@link loadSsmSdk} with its own literal `import()`.
  *
- * scripts/build.mjs imports this file (to make the code cache exactly as the binary will
- * use it), so it must keep having no run-time imports.
+ * scripts/lib/sdk-code-cache.ts imports this file (to make the code cache exactly as the binary
+ * will use it, in the binary's own Node version), so it must keep having no run-time imports.
  */
 
 /** The SDK packages reachable through this module, by package name. */
@@ -31,9 +30,12 @@ export interface SdkPackages {
 
 export type SdkPackageName = keyof SdkPackages;
 
-/** Name of the SEA asset holding the SDK bundle (written by scripts/build.mjs). */
+/** Name of the SEA asset holding the SDK bundle (written by scripts/lib/bundle.ts). */
 export const SDK_ASSET = 'aws-sdk.cjs';
-/** Name of the SEA asset holding the V8 code cache for {@link SDK_ASSET} (optional). */
+/**
+ * Name of the SEA asset holding the V8 code cache for {@link SDK_ASSET}: only in binaries whose
+ * Node made it (the dev build, the release's host platform); the others compile afresh.
+ */
 export const SDK_CACHE_ASSET = 'aws-sdk.cache';
 
 /** Loads `@aws-sdk/client-ssm` (once; later calls share the first load). */

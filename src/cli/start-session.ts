@@ -6,6 +6,7 @@ import { PluginSession, type SessionOutcome } from '../session/plugin-session.ts
 import { fileLogger, silentLogger, type Logger } from '../util/logger.ts';
 import { getFold } from '../protocol/payloads.ts';
 import { parseGoBool } from '../protocol/parse-bool.ts';
+import { onSignals } from '../util/signals.ts';
 import type { StartRequest } from './invocation.ts';
 import type { Liveness } from '../transport/websocket-transport.ts';
 import type { PluginEnvironment } from './run-plugin.ts';
@@ -48,15 +49,13 @@ export async function startSession(request: StartRequest, responseFromEnv: boole
     exitStatusFromRemote,
     liveness: livenessFrom(env),
   });
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGQUIT', 'SIGTSTP', 'SIGTERM', 'SIGHUP'];
-  const onSignal = (name: NodeJS.Signals) => session.signal(name);
   // The AWS CLI starts us with SIGINT/SIGQUIT/SIGTSTP ignored; handlers re-enable them.
-  for (const name of signals) process.on(name, onSignal);
+  const unlisten = onSignals(['SIGINT', 'SIGQUIT', 'SIGTSTP', 'SIGTERM', 'SIGHUP'], (name) => session.signal(name));
   let outcome: SessionOutcome;
   try {
     outcome = await session.run();
   } finally {
-    for (const name of signals) process.off(name, onSignal);
+    unlisten();
   }
   logger.close();
   const exitCodeExpected = exitStatusFromRemote && session.sessionType === 'NonInteractiveCommands' && separateStreams(request);

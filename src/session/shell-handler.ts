@@ -32,6 +32,7 @@ export class ShellHandler implements SessionHandler {
   private escapes: EscapeFilter | undefined;
   private started = false;
   private stopped = false;
+  private unwatchSize: (() => void) | undefined;
 
   constructor(context: HandlerContext) {
     this.context = context;
@@ -50,11 +51,11 @@ export class ShellHandler implements SessionHandler {
   start(): void {
     if (this.started) return;
     this.started = true;
-    const { stdin, stdout } = this.context.io;
+    const { stdin } = this.context.io;
     this.terminal.enterRaw();
     if (this.terminal.interactive) this.escapes = new EscapeFilter();
     this.sendSize();
-    stdout.on('resize', this.sendSize);
+    this.unwatchSize = this.terminal.watchSize(this.sendSize);
     stdin.on('data', this.onInput);
     stdin.on('end', this.onInputEnd);
     stdin.on('error', this.onInputEnd);
@@ -96,8 +97,8 @@ export class ShellHandler implements SessionHandler {
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
-    const { stdin, stdout } = this.context.io;
-    stdout.off('resize', this.sendSize);
+    const { stdin } = this.context.io;
+    this.unwatchSize?.();
     stdin.off('data', this.onInput);
     stdin.off('end', this.onInputEnd);
     stdin.off('error', this.onInputEnd);

@@ -1,16 +1,5 @@
 #!/usr/bin/env node
-import { EXIT_FAILURE, userMessage } from './errors.ts';
-import { runCli } from './run-cli.ts';
+// `ssm-session` run from source (`node src/ssm-session/main.ts ...`); the built programs start in src/entry.
+import { ssmSessionMain } from './cli-main.ts';
 
-// A reader that goes away (`| head`) must not end us with a stack trace: the session
-// runner reacts to a closed stdout, and a closed stderr just loses its messages.
-for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
-
-// The one place that exits the process.
-runCli(process.argv.slice(2), process.env).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    process.stderr.write(`ssm-session: ${userMessage(err)}\n`);
-    process.exit(EXIT_FAILURE);
-  },
-);
+ssmSessionMain();

@@ -2,6 +2,7 @@ import { resolveTarget, type AwsOptions, type ResolvedTarget, type Session, type
 import type { GlobalOptions } from './args.ts';
 import { OutputClosedError, RemoteCommandError } from './errors.ts';
 import { formatSessionSummary } from './status-format.ts';
+import { onSignals } from '../util/signals.ts';
 
 /** The library's AWS options from the command line (undefined fields: SDK defaults). */
 export function awsOptions(global: GlobalOptions): AwsOptions {
@@ -34,11 +35,7 @@ const SESSION_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGQUIT', 'SIGTST
 
 /** Passes the signals to `session` until the returned function is called. */
 export function routeSignals(session: Pick<Session, 'signal'>): () => void {
-  const onSignal = (name: NodeJS.Signals): void => session.signal(name);
-  for (const name of SESSION_SIGNALS) process.on(name, onSignal);
-  return () => {
-    for (const name of SESSION_SIGNALS) process.off(name, onSignal);
-  };
+  return onSignals(SESSION_SIGNALS, (name) => session.signal(name));
 }
 
 /**

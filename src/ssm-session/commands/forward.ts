@@ -4,6 +4,7 @@ import { hostPort } from '../forward-spec.ts';
 import { awsOptions, targetFor } from '../session-runner.ts';
 import { formatForward } from '../status-format.ts';
 import { StatusLine, statusMode } from '../status-line.ts';
+import { onSignals } from '../../util/signals.ts';
 
 type ForwardCommand = Extract<Command, { kind: 'forward' }>;
 
@@ -93,13 +94,12 @@ function track(listener: Listener, event: ForwardEvent): string | undefined {
   }
 }
 
-/** Resolves at the next SIGINT, SIGTERM or SIGHUP. */
+/** Resolves at the next SIGINT (or Ctrl-Break on Windows), SIGTERM or SIGHUP. */
 function stopSignal(): Promise<void> {
   return new Promise((resolve) => {
-    const onSignal = (): void => {
-      for (const name of STOP_SIGNALS) process.off(name, onSignal);
+    const unlisten = onSignals(STOP_SIGNALS, () => {
+      unlisten();
       resolve();
-    };
-    for (const name of STOP_SIGNALS) process.on(name, onSignal);
+    });
   });
 }

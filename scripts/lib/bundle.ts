@@ -1,0 +1,69 @@
+// The esbuild bundles, shared by `npm run build` (scripts/build.mjs) and `npm run release`:
+//   main.cjs     src/entry/main.ts: both programs, @aws-sdk/* left external (the npm package
+//                installs the SDK; the single executable serves it from its SDK asset)
+//   aws-sdk.cjs  every @aws-sdk/client-* dependency in one CommonJS file, minified, one getter
+//                per package (see src/aws/load-sdk.ts); embedded in the single executables
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import * as esbuild from 'esbuild';
+import { SDK_ASSET } from '../../src/aws/load-sdk.ts';
+
+export const MAIN_BUNDLE = 'main.cjs';
+/** The oldest Node the npm package supports (package.json `engines`, bin/launch.cjs). */
+export const NPM_NODE_TARGET = 'node20';
+
+export interface Bundles {
+  main: string;
+  sdk: string;
+}
+
+const common: esbuild.BuildOptions = {
+  bundle: true,
+  platform: 'node',
+  target: NPM_NODE_TARGET,
+  format: 'cjs',
+  logLevel: 'warning',
+  legalComments: 'none',
+  // Turn import() of anything left outside a bundle into require(): the SEA main script
+  // and the SDK bundle are compiled without an ESM loader behind them.
+  supported: { 'dynamic-import': false },
+  define: {
+    // ws's optional native add-ons cannot be loaded from inside the single executable.
+    'process.env.WS_NO_BUFFER_UTIL': '"true"',
+    'process.env.WS_NO_UTF_8_VALIDATE': '"true"',
+  },
+};
+
+/** The @aws-sdk/client-* packages in package.json `dependencies`. */
+export async function sdkPackages(root: string): Promise<string[]> {
+  const pkg = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+  return Object.keys(pkg.dependencies ?? {}).filter((name) => name.startsWith('@aws-sdk/client-'));
+}
+
+/** Writes the bundles into `outDir`; with `sdk: false`, only main.cjs (what the npm package needs). */
+export async function buildBundles(root: string, outDir: string, options: { sdk: boolean }): Promise<Bundles> {
+  const out = { main: path.join(outDir, MAIN_BUNDLE), sdk: path.join(outDir, SDK_ASSET) };
+  const packages = await sdkPackages(root);
+  await Promise.all([
+    // Not minified: minifying changes neither the start-up time (the host binary uses a code
+    // cache) nor the binary's size to speak of, and this stays readable.
+    esbuild.build({ ...common, entryPoints: [path.join(root, 'src/entry/main.ts')], outfile: out.main, external: ['@aws-sdk/*'] }),
+    options.sdk &&
+      esbuild.build({
+        ...common,
+        stdin: {
+          contents:
+            'module.exports = {\n' +
+            packages.map((name) => `  ${JSON.stringify(name)}: () => require(${JSON.stringify(name)}),\n`).join('') +
+            '};\n',
+          resolveDir: root,
+          sourcefile: 'aws-sdk-entry.cjs',
+          loader: 'js',
+        },
+        outfile: out.sdk,
+        // Read only by V8: minified.
+        minify: true,
+      }),
+  ]);
+  return out;
+}
