@@ -22,7 +22,10 @@ const HASH = 0x23;
 const NOISE_LIMIT = 4096;
 /** A protocol line longer than this is not one of ours. */
 const LINE_LIMIT = 64 * 1024;
-const BASE64_TEXT = /^[A-Za-z0-9+/=]*$/;
+const BASE64_LINES = /^[A-Za-z0-9+/=\r\n]*$/;
+const LINE_ENDS = /[\r\n]+/g;
+/** A line break followed by a protocol line: where a run of data lines ends. */
+const LINE_THEN_TAG = Buffer.from('\n#');
 
 type LineKind = 'control' | 'data' | 'text';
 
@@ -69,6 +72,10 @@ export class OutputParser {
         if (pos >= chunk.length) return;
         this.lineKind = chunk[pos] === HASH ? 'control' : this.inData ? 'data' : 'text';
       }
+      if (this.lineKind === 'data') {
+        pos = this.dataLines(chunk, pos);
+        continue;
+      }
       const newline = chunk.indexOf(NEWLINE, pos);
       const end = newline === -1 ? chunk.length : newline;
       this.take(chunk.subarray(pos, end));
@@ -76,6 +83,19 @@ export class OutputParser {
       this.finishLine();
       pos = newline + 1;
     }
+  }
+
+  /**
+   * Base64 lines from `pos` up to the next protocol line (or the chunk's end), decoded in
+   * one go: a frame holds about a dozen of them. Returns where the next line starts.
+   */
+  private dataLines(chunk: Buffer, pos: number): number {
+    const next = chunk.indexOf(LINE_THEN_TAG, pos);
+    const end = next === -1 ? chunk.length : next + 1;
+    this.decode(chunk.subarray(pos, end));
+    if (next === -1 && chunk[chunk.length - 1] !== NEWLINE) return end; // still inside a line
+    this.lineKind = undefined;
+    return end;
   }
 
   /** The output is over: a line without its newline still counts. */
@@ -86,10 +106,6 @@ export class OutputParser {
 
   private take(segment: Buffer): void {
     if (segment.length === 0) return;
-    if (this.lineKind === 'data') {
-      this.decode(segment);
-      return;
-    }
     this.lineLength += segment.length;
     if (this.lineKind === 'control' && this.lineLength > LINE_LIMIT) {
       this.failure = 'an overlong line in the output';
@@ -129,14 +145,14 @@ export class OutputParser {
     this.events.line({ kind, fields: rest.split(' ').filter((word) => word !== ''), rest });
   }
 
-  /** Base64 text of one line (or part of one), decoded in whole groups of four. */
+  /** Base64 text (lines, or part of one), decoded in whole groups of four. */
   private decode(segment: Buffer): void {
     let text = segment.toString('latin1');
-    if (text.includes('\r')) text = text.replaceAll('\r', '');
-    if (!BASE64_TEXT.test(text)) {
+    if (!BASE64_LINES.test(text)) {
       this.failure = 'unexpected text in the file data';
       return;
     }
+    text = text.replace(LINE_ENDS, '');
     const all = this.carry + text;
     const whole = all.length - (all.length % 4);
     this.carry = all.slice(whole);

@@ -174,7 +174,7 @@ function unfinished(where: string, outcome: Awaited<Session['done']>, started: b
     return new CopyError('unsupported-target', `${where}: the target cannot run sh (cp needs a Linux or macOS target with a POSIX shell): ${text}`);
   }
   const how = outcome.status === 'closed' && outcome.exitCode !== undefined ? `exit status ${outcome.exitCode}` : describeOutcome(outcome);
-  return new CopyError('failed', `${where}: the copy command on the target ended early (${how})${text ? `: ${text}` : ''}`, {
-    retryable: outcome.status !== 'closed' || started,
-  });
+  // A session ended from outside (TerminateSession, a lost connection) or a script that
+  // died: another session may do better; what cannot work fails again, soon.
+  return new CopyError('failed', `${where}: the copy command on the target ended early (${how})${text ? `: ${text}` : ''}`, { retryable: true });
 }

@@ -86,7 +86,8 @@ const PREPARE_DESTINATION = [
   '[ -d "$d" ]&&x EISDIR;if [ -e "$d" ];then [ -f "$d" ]||x ENOTREG;[ -w "$d" ]||x EACCES;fi',
   't="$r/.$f.ssm-part";e=-',
   'if [ -e "$t" ];then [ -f "$t" ]||x ENOTREG;set -f;set -- "$@" $(Z "$t");e=$6;fi',
-  'z=$2;b=$4;c=$5;set -f;set -- $(df -Pk "$r" 2>/dev/null|tail -n 1);v=${4:--};case $v in *[!0-9]*|"")v=-;;esac',
+  // Free KiB from df, unless df says nothing useful (a pseudo file system has 0 blocks in all).
+  'z=$2;b=$4;c=$5;set -f;set -- $(df -Pk "$r" 2>/dev/null|tail -n 1);v=${4:--};case $v$2 in *[!0-9]*|"")v=-;;esac;[ "$2" = 0 ]&&v=-',
   's FREE "$v" "$e";s DEST "$d";s PART "$t"',
   // Not enough room for the file (unless a partial copy of it is already there).
   '[ "$v" = - ]||[ "$e" = "$z" ]||[ $((v*1024)) -ge "$z" ]||x ENOSPC',
