@@ -32,7 +32,7 @@ export function choose(instances: readonly InstanceSummary[], input: NodeJS.Read
     const lines = state.render(output.columns || 80, rows, inverse);
     // Back to the first line of the previous drawing, clear it, draw anew.
     const up = drawn > 1 ? `\x1b[${drawn - 1}A` : '';
-    output.write(`\r${up}${CLEAR_TO_END}${lines.join('\n')}`);
+    output.write(`\r${up}${CLEAR_TO_END}${lines.join('\r\n')}`);
     drawn = lines.length;
   };
   const wasRaw = input.isRaw;
