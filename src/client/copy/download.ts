@@ -3,10 +3,10 @@ import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { CopyError, localError } from './errors.ts';
 import type { ProtocolLine } from './output-parser.ts';
-import { forEachRange, planRanges, rangeSizeFor, type Range } from './ranges.ts';
+import { planRanges, rangeSizeFor, type Range } from './ranges.ts';
 import { runRemote } from './remote-run.ts';
 import { remoteCommands } from './remote-scripts.ts';
-import { hashFileRange, hexHash, modeFromLs, rangesInPlace, startCopy, type Copy, type CopyJob, type CopyOptions, type CopyResult } from './transfer.ts';
+import { carryRanges, hashFileRange, hexHash, isSessionFailure, modeFromLs, startCopy, type Copy, type CopyJob, type CopyOptions, type CopyResult } from './transfer.ts';
 
 /**
  * Copies a file from the target: one session checks it (size, mode, then its SHA-256,
@@ -75,25 +75,10 @@ async function runDownload(job: CopyJob): Promise<Omit<CopyResult, 'elapsedMs' |
     await file.truncate(source.size).catch((err: unknown) => {
       throw localError(partPath, err);
     });
-    let inPlace = new Set<number>();
-    if (resumePlan && existing?.size === source.size) {
-      await Promise.race([allHashes, probe]);
-      inPlace = await rangesInPlace(file, ranges, remoteHashes);
-      for (const range of ranges) {
-        if (!inPlace.has(range.index)) continue;
-        progress.bytesResumed += range.length;
-        progress.rangesDone++;
-      }
-      progress.bytesDone = progress.bytesResumed;
-      if (progress.bytesResumed > 0) job.emitter.emit('resumed', progress.bytesResumed);
-    }
-    progress.stage = 'transferring';
-    await forEachRange(
-      ranges.filter((range) => !inPlace.has(range.index)),
-      job.pool,
-      (range) => fetchRange(job, file, range, destination),
-      { abort: job.abort, onRetry: (range, error) => job.emitter.emit('retry', range, error) },
-    );
+    // A partial file of the same size is compared range by range with the source.
+    const resuming = resumePlan !== undefined && existing?.size === source.size;
+    if (resuming) await Promise.race([allHashes, probe]);
+    await carryRanges(job, file, ranges, resuming ? remoteHashes : new Map(), (range) => fetchRange(job, file, range, destination));
     progress.stage = 'verifying';
     const sha256 = hexHash((await probe).find((line) => line.kind === 'SUM')?.fields[0], where);
     const { size } = await file.stat();
@@ -194,13 +179,14 @@ async function openPart(partPath: string, exists: boolean): Promise<FileHandle> 
 }
 
 /**
- * After a failure: an interrupted copy keeps its partial file (the next run resumes it);
+ * After a failure: an interrupted copy, or one whose sessions kept failing, keeps its partial file (the next run resumes it);
  * any other failure removes it, so nothing half-made is left behind.
  */
 async function keepOrRemove(err: unknown, partPath: string): Promise<unknown> {
   if (err instanceof CopyError && err.code === 'interrupted') {
     return new CopyError('interrupted', `the copy was interrupted; the partial file ${partPath} is kept: run the same command again to resume`);
   }
+  if (isSessionFailure(err)) return new CopyError('failed', `${err.message}; the partial file ${partPath} is kept: run the same command again to resume`);
   await rm(partPath, { force: true }).catch(() => undefined);
   return err;
 }

@@ -4,7 +4,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { targetPlatform } from '../platform.ts';
 import type { Session, SessionRunOptions } from '../session.ts';
 import { CopyError } from './errors.ts';
-import type { Range } from './ranges.ts';
+import { forEachRange, type Range } from './ranges.ts';
 import type { CopyEndpoint } from './remote-run.ts';
 
 export interface CopyOptions extends SessionRunOptions {
@@ -184,4 +184,40 @@ export function modeFromLs(text: string | undefined): number | undefined {
   let mode = 0;
   for (let i = 0; i < 9; i++) if (!'-ST'.includes(text[i + 1] as string)) mode |= 1 << (8 - i);
   return mode;
+}
+
+/** Sessions that kept failing (not the file, not a refusal): a later run may well get through. */
+export function isSessionFailure(err: unknown): err is CopyError {
+  return err instanceof CopyError && err.code === 'failed' && err.retryable;
+}
+
+/**
+ * The ranges left to carry: those whose SHA-256 on the other end (`remoteHashes`, from a
+ * partial copy) matches the local bytes count as done (and 'resumed' says how much that
+ * is); the others go through `work`, at most `job.pool` at once, retried as forEachRange
+ * does ('retry' for each).
+ */
+export async function carryRanges(
+  job: CopyJob,
+  file: FileHandle,
+  ranges: readonly Range[],
+  remoteHashes: ReadonlyMap<number, string>,
+  work: (range: Range) => Promise<void>,
+): Promise<void> {
+  const { progress } = job;
+  const inPlace = remoteHashes.size > 0 ? await rangesInPlace(file, ranges, remoteHashes) : new Set<number>();
+  for (const range of ranges) {
+    if (!inPlace.has(range.index)) continue;
+    progress.bytesResumed += range.length;
+    progress.rangesDone++;
+  }
+  progress.bytesDone = progress.bytesResumed;
+  if (progress.bytesResumed > 0) job.emitter.emit('resumed', progress.bytesResumed);
+  progress.stage = 'transferring';
+  await forEachRange(
+    ranges.filter((range) => !inPlace.has(range.index)),
+    job.pool,
+    work,
+    { abort: job.abort, onRetry: (range, error) => job.emitter.emit('retry', range, error) },
+  );
 }

@@ -3,10 +3,10 @@ import { open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { CopyError, localError } from './errors.ts';
 import { base64Lines, base64LinesLength, type ProtocolLine } from './output-parser.ts';
-import { forEachRange, planRanges, rangeSizeFor, type Range } from './ranges.ts';
+import { planRanges, rangeSizeFor, type Range } from './ranges.ts';
 import { runRemote, writeInput } from './remote-run.ts';
 import { BASE64_LINE, remoteCommands } from './remote-scripts.ts';
-import { hashFileRange, hexHash, rangesInPlace, startCopy, type Copy, type CopyJob, type CopyOptions, type CopyResult } from './transfer.ts';
+import { carryRanges, hashFileRange, hexHash, isSessionFailure, startCopy, type Copy, type CopyJob, type CopyOptions, type CopyResult } from './transfer.ts';
 
 /** Bytes encoded per write to a terminal: a whole number of base64 lines (57 bytes make 76 characters). */
 const INPUT_PIECE = 57 * 1024;
@@ -65,23 +65,8 @@ async function runUpload(job: CopyJob): Promise<Omit<CopyResult, 'elapsedMs' | '
     const destination = said('DEST')?.rest;
     if (!partPath || !destination) throw new CopyError('failed', `${where}: the target did not say where to write`);
     const remoteHashes = new Map(prepared.filter((line) => line.kind === 'RH').map((line) => [Number(line.fields[0]), line.fields[1] ?? '']));
-    const inPlace = remoteHashes.size > 0 ? await rangesInPlace(file, ranges, remoteHashes) : new Set<number>();
-    for (const range of ranges) {
-      if (!inPlace.has(range.index)) continue;
-      progress.bytesResumed += range.length;
-      progress.rangesDone++;
-    }
-    progress.bytesDone = progress.bytesResumed;
-    if (progress.bytesResumed > 0) job.emitter.emit('resumed', progress.bytesResumed);
-
-    progress.stage = 'transferring';
     const part = partPath;
-    await forEachRange(
-      ranges.filter((range) => !inPlace.has(range.index)),
-      job.pool,
-      (range) => sendRange(job, file, range, part),
-      { abort: job.abort, onRetry: (range, error) => job.emitter.emit('retry', range, error) },
-    );
+    await carryRanges(job, file, ranges, remoteHashes, (range) => sendRange(job, file, range, part));
 
     progress.stage = 'verifying';
     const sha256 = await localHash;
@@ -151,7 +136,7 @@ async function openSource(localPath: string): Promise<FileHandle> {
 }
 
 /**
- * After a failure: an interrupted copy keeps the partial file on the target for a
+ * After a failure: an interrupted copy, or one whose sessions kept failing, keeps the partial file on the target for a
  * resume; any other failure removes it (one more session), so nothing half-made stays.
  */
 async function keepOrRemove(job: CopyJob, err: unknown, partPath: string | undefined): Promise<unknown> {
@@ -161,6 +146,9 @@ async function keepOrRemove(job: CopyJob, err: unknown, partPath: string | undef
       'interrupted',
       `the copy was interrupted; the partial file ${partPath} is kept on the target: run the same command again to resume`,
     );
+  }
+  if (isSessionFailure(err)) {
+    return new CopyError('failed', `${err.message}; the partial file ${partPath} is kept on the target: run the same command again to resume`);
   }
   await runRemote(job.endpoint, {
     command: remoteCommands.removePart(job.marker, partPath),
