@@ -168,13 +168,15 @@ function interrupted(): CopyError {
 }
 
 /** The script did not get to its last line: why, as far as can be told. */
-function unfinished(where: string, outcome: Awaited<Session['done']>, started: boolean, said: string): CopyError {
-  const text = said.replace(/\s+/g, ' ').slice(0, 300);
+function unfinished(where: string, outcome: Awaited<Session['done']>, started: boolean, output: string): CopyError {
+  const text = output.replace(/\s+/g, ' ').slice(0, 300);
   if (!started && /not found|no such file|executable file/i.test(text)) {
     return new CopyError('unsupported-target', `${where}: the target cannot run sh (cp needs a Linux or macOS target with a POSIX shell): ${text}`);
   }
   const how = outcome.status === 'closed' && outcome.exitCode !== undefined ? `exit status ${outcome.exitCode}` : describeOutcome(outcome);
+  // A container without sh: the agent's terminal start failure reaches nobody.
+  const said = !started && !text ? 'nothing ran (does the target have sh?)' : text;
   // A session ended from outside (TerminateSession, a lost connection) or a script that
   // died: another session may do better; what cannot work fails again, soon.
-  return new CopyError('failed', `${where}: the copy command on the target ended early (${how})${text ? `: ${text}` : ''}`, { retryable: true });
+  return new CopyError('failed', `${where}: the copy command on the target ended early (${how})${said ? `: ${said}` : ''}`, { retryable: true });
 }
