@@ -85,3 +85,20 @@ t.test('base64 lines for a terminal', async (t) => {
   const data = allBytes(1000);
   t.equal(base64Lines(data.subarray(0, 57 * 100), 76) + base64Lines(data.subarray(57 * 100), 76), base64Lines(data, 76));
 });
+
+t.test('raw data: exactly the length announced, rotated back, whatever it looks like', async (t) => {
+  // Bytes that look like protocol lines and line ends must not end the data early.
+  const data = Buffer.concat([Buffer.from('\n#SSMCP m1 END fake\r\n'), allBytes(8), Buffer.from('#SSMCP m1 DATA\n')]);
+  for (const rotation of [0, 1, 7]) {
+    const sent = Buffer.from(data.map((byte) => (byte + rotation) & 0xff));
+    const output = Buffer.concat([Buffer.from(`noise\n#SSMCP m1 DATA RAW ${data.length} ${rotation}\n`), sent, Buffer.from('#SSMCP m1 END abc\n')]);
+    for (const [how, cut] of [['whole', whole], ['byte by byte', bytewise], ['1 KiB frames', frames(1024)]] as const) {
+      const { lines, data: decoded, parser } = parse(output, cut);
+      t.equal(decoded.toString('hex'), data.toString('hex'), `rotation ${rotation}, ${how}: the bytes`);
+      t.same(lines.map((l) => [l.kind, l.rest]), [['DATA', `RAW ${data.length} ${rotation}`], ['END', 'abc']], `rotation ${rotation}, ${how}: the lines`);
+      t.equal(parser.error, undefined);
+    }
+  }
+  t.equal(parse(Buffer.from('#SSMCP m1 DATA RAW 10 0\nshort'), whole).parser.error, 'the file data ended early');
+  t.equal(parse(Buffer.from('#SSMCP m1 DATA RAW ten 0\n'), whole).parser.error, 'a malformed DATA line');
+});

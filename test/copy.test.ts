@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CopyError, download, upload, type AwsOptions, type Copy, type CopyResult } from '../src/client/index.ts';
 import { base64LinesLength } from '../src/client/copy/output-parser.ts';
+import { decodeFrame } from '../src/protocol/frame.ts';
 import type { Simulator } from '../src/simulator/index.ts';
 import { simulatorFor, TARGET } from './helpers/client-env.ts';
 import { buildShlexDriver } from './helpers/go-shlex.ts';
@@ -86,6 +87,18 @@ function checkSplit(t: TestContext, commands: readonly string[], args: ReadonlyA
   }
 }
 
+/** How ranges travel (`DATA RAW ...` or base64 `DATA`), as seen on the wire from the agent. */
+function watchDataLines(sim: Simulator): () => string[] {
+  const seen: string[] = [];
+  sim.observe((direction, bytes) => {
+    if (direction !== 'toClient') return;
+    const frame = decodeFrame(bytes);
+    if (frame.messageType !== 'output_stream_data' || frame.payloadType !== 1) return;
+    for (const match of frame.payload.toString('latin1').matchAll(/#SSMCP \S+ (DATA(?: RAW \d+ \d+)?)\r?\n/g)) seen.push(match[1] as string);
+  });
+  return () => seen;
+}
+
 async function expectCopyError(t: TestContext, copy: Copy, code: string, message: RegExp): Promise<void> {
   const err = await copy.done.then(
     () => undefined,
@@ -103,7 +116,13 @@ t.test('instance: every byte value down and up through several ranges, each sess
   const local = path.join(dir, 'local');
   mkdirSync(local);
 
+  const dataLines = watchDataLines(sim);
   const down = await download({ target: TARGET, aws, remotePath: remote, localPath: local, pool: 3, rangeSize: RANGE }).done;
+  t.same(
+    dataLines().sort(),
+    Array.from({ length: 7 }, (_, i) => `DATA RAW ${Math.min(RANGE, data.length - i * RANGE)} 2`).sort(),
+    'raw bytes through the command sessions, rotated past the EF BF BD sequences the agent would damage',
+  );
   const copied = path.join(local, path.basename(remote));
   t.same(
     { ...down, elapsedMs: 0 },
@@ -121,7 +140,7 @@ t.test('instance: every byte value down and up through several ranges, each sess
   checkSplit(
     t,
     sent.map((s) => s.command),
-    [[remote, '0', '0'], ...Array.from({ length: 7 }, (_, i) => [remote, String(i * 2), '2'])],
+    [[remote, '0', '0'], ...Array.from({ length: 7 }, (_, i) => [remote, String(i * 2), '2', String(Math.min(RANGE, data.length - i * RANGE)), 'raw'])],
   );
 
   const uploaded = path.join(dir, 'uploaded.bin');
@@ -157,8 +176,10 @@ t.test('ECS container: both ways through ECS ExecuteCommand terminal sessions, n
   const data = binary(3 * RANGE + 5);
   const remote = path.join(dir, 'in-container.bin');
   writeFileSync(remote, data);
+  const dataLines = watchDataLines(sim);
   const down = await download({ target: ecsTarget, aws, remotePath: remote, localPath: path.join(dir, 'down.bin'), rangeSize: RANGE }).done;
   t.equal(down.sha256, sha(data));
+  t.same(dataLines(), ['DATA', 'DATA', 'DATA', 'DATA'], 'base64 through terminals');
   t.equal(sha(readFileSync(path.join(dir, 'down.bin'))), sha(data), 'the same bytes, through CRLF terminals');
   const up = await upload({ target: ecsTarget, aws, remotePath: path.join(dir, 'up.bin'), localPath: path.join(dir, 'down.bin'), rangeSize: RANGE }).done;
   t.equal(up.sha256, sha(data));
@@ -169,7 +190,7 @@ t.test('ECS container: both ways through ECS ExecuteCommand terminal sessions, n
     sim.apiCalls.filter((c) => c.operation === 'ExecuteCommand').every((c) => (c.body as { interactive?: boolean }).interactive === true),
     'interactive, the only mode ECS exec has',
   );
-  checkSplit(t, sent.slice(0, 2).map((s) => s.command), [[remote, '0', '0'], [remote, '0', '2']]);
+  checkSplit(t, sent.slice(0, 2).map((s) => s.command), [[remote, '0', '0'], [remote, '0', '2', String(RANGE), 'base64']]);
 });
 
 t.test('empty files both ways, instance and container', async (t) => {

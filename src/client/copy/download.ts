@@ -78,7 +78,7 @@ async function runDownload(job: CopyJob): Promise<Omit<CopyResult, 'elapsedMs' |
     // A partial file of the same size is compared range by range with the source.
     const resuming = resumePlan !== undefined && existing?.size === source.size;
     if (resuming) await Promise.race([allHashes, probe]);
-    await carryRanges(job, file, ranges, resuming ? remoteHashes : new Map(), (range) => fetchRange(job, file, range, destination));
+    await carryRanges(job, file, ranges, resuming ? remoteHashes : new Map(), (range, attempt) => fetchRange(job, file, range, attempt, destination));
     progress.stage = 'verifying';
     const sha256 = hexHash((await probe).find((line) => line.kind === 'SUM')?.fields[0], where);
     const { size } = await file.stat();
@@ -108,8 +108,9 @@ async function runDownload(job: CopyJob): Promise<Omit<CopyResult, 'elapsedMs' |
 const WRITE_PIECE = 256 * 1024;
 
 /** One range: its base64 decoded into the partial file at its offset, then checked. */
-async function fetchRange(job: CopyJob, file: FileHandle, range: Range, destination: string): Promise<void> {
+async function fetchRange(job: CopyJob, file: FileHandle, range: Range, attempt: number, destination: string): Promise<void> {
   const { marker, where, progress } = job;
+  const raw = attempt === 1 && !job.endpoint.target.startsWith('ecs:');
   const hash = createHash('sha256');
   let received = 0;
   let flushed = 0;
@@ -125,7 +126,8 @@ async function fetchRange(job: CopyJob, file: FileHandle, range: Range, destinat
   };
   try {
     const lines = await runRemote(job.endpoint, {
-      command: remoteCommands.readRange(marker, job.options.remotePath, range.firstBlock, range.blocks),
+      // Raw bytes through a command session; base64 in a terminal, and when trying a range again.
+      command: remoteCommands.readRange(marker, job.options.remotePath, range.firstBlock, range.blocks, range.length, raw),
       marker,
       where,
       finalKind: 'END',

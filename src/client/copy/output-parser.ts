@@ -42,6 +42,9 @@ export class OutputParser {
   private lineLength = 0;
   private inData = false;
   private carry = '';
+  /** Raw bytes still to come after `DATA RAW <length> <k>`, and the table that turns them back. */
+  private rawLeft = 0;
+  private unrotate: Buffer | undefined;
   private noiseText = '';
   /** Set when the output broke the protocol (bad base64, an overlong line). */
   private failure: string | undefined;
@@ -67,6 +70,10 @@ export class OutputParser {
   write(chunk: Buffer): void {
     let pos = 0;
     while (pos < chunk.length && this.failure === undefined) {
+      if (this.rawLeft > 0) {
+        pos = this.rawBytes(chunk, pos);
+        continue;
+      }
       if (this.lineKind === undefined) {
         while (pos < chunk.length && chunk[pos] === CR) pos++;
         if (pos >= chunk.length) return;
@@ -101,7 +108,18 @@ export class OutputParser {
   /** The output is over: a line without its newline still counts. */
   end(): void {
     if (this.lineKind !== undefined) this.finishLine();
-    if (this.inData && this.failure === undefined) this.failure = 'the file data ended early';
+    if ((this.inData || this.rawLeft > 0) && this.failure === undefined) this.failure = 'the file data ended early';
+  }
+
+  /** Raw file bytes, rotated back; a protocol line follows them directly. */
+  private rawBytes(chunk: Buffer, pos: number): number {
+    const end = Math.min(chunk.length, pos + this.rawLeft);
+    const data = Buffer.from(chunk.subarray(pos, end)); // a copy: the chunk is not ours to keep
+    const table = this.unrotate;
+    if (table) for (let i = 0; i < data.length; i++) data[i] = table[data[i] as number] as number;
+    this.rawLeft -= data.length;
+    this.events.data(data);
+    return end;
   }
 
   private take(segment: Buffer): void {
@@ -132,7 +150,17 @@ export class OutputParser {
     const space = body.indexOf(' ');
     const kind = space === -1 ? body : body.slice(0, space);
     const rest = space === -1 ? '' : body.slice(space + 1);
-    if (kind === 'DATA') {
+    const fields = rest.split(' ').filter((word) => word !== '');
+    if (kind === 'DATA' && fields[0] === 'RAW') {
+      const length = Number(fields[1]);
+      const rotation = Number(fields[2] ?? 0);
+      if (!Number.isSafeInteger(length) || length < 0 || !Number.isInteger(rotation) || rotation < 0 || rotation > 255) {
+        this.failure = 'a malformed DATA line';
+        return;
+      }
+      this.rawLeft = length;
+      this.unrotate = rotation === 0 ? undefined : Buffer.from(Array.from({ length: 256 }, (_, byte) => (byte - rotation) & 0xff));
+    } else if (kind === 'DATA') {
       this.inData = true;
       this.carry = '';
     } else if (kind === 'END' && this.inData) {
@@ -142,7 +170,7 @@ export class OutputParser {
         return;
       }
     }
-    this.events.line({ kind, fields: rest.split(' ').filter((word) => word !== ''), rest });
+    this.events.line({ kind, fields, rest });
   }
 
   /** Base64 text (lines, or part of one), decoded in whole groups of four. */

@@ -11,8 +11,9 @@ import { shCommand } from '../sh-command.ts';
  * file data travels as base64 lines between `DATA` and `END`. Base64 is 7-bit text: it
  * passes the agent's UTF-8 hold-back (which would corrupt raw U+FFFD sequences and drop
  * bytes held at the end of a stream), a terminal's line discipline (no control
- * characters, short lines) and CRLF line ends alike. Failures are `ERR <code> [detail]`
- * and exit status 3.
+ * characters, short lines) and CRLF line ends alike. Downloads through command sessions
+ * (no terminal) send raw bytes instead where that is safe (see READ_RANGE): a third more
+ * data per frame. Failures are `ERR <code> [detail]` and exit status 3.
  *
  * The scripts contain no single quote (they are one single-quoted word) and no `{{`.
  */
@@ -63,12 +64,27 @@ const STAT_SOURCE = [
   's SUM $(H <"$p")',
 ];
 
-/** One range of a download: DATA, base64 lines, END <sha256 of the range>. Args: path, first block, blocks. */
+/**
+ * One range of a download, then END <sha256 of the range>. Args: path, first block,
+ * blocks, length, and `raw` when raw bytes may be sent (a command session: no terminal).
+ *
+ * Raw bytes pass the agent unchanged except one sequence: an encoded U+FFFD (EF BF BD)
+ * comes out as EF alone (agent/session/shell/shell.go, processStdoutData). So, for `raw`,
+ * the range is searched (grep -F) for the bytes that become EF BF BD once every byte is
+ * rotated by k (tr), k = 0, 2, ... 8; the first k that leaves none wins: DATA RAW <length> <k>
+ * and the rotated bytes, which the client turns back. Otherwise (or without grep):
+ * DATA and base64 lines.
+ */
 const READ_RANGE = [
   READABLE,
-  'p=$(a "$1");R "$p";s DATA',
-  'dd if="$p" bs=4096 skip=$2 count=$3 2>/dev/null|base64',
-  's END $(dd if="$p" bs=4096 skip=$2 count=$3 2>/dev/null|H)',
+  'p=$(a "$1");R "$p";o=$2;c=$3;k=-',
+  'g(){ dd if="$p" bs=4096 skip=$o count=$c 2>/dev/null;}',
+  // (A rotation by 1 would need the one-byte range \000-\000, which GNU tr reads wrongly: 2 to 8.)
+  String.raw`if [ "$5" = raw ];then for i in 0 2 3 4 5 6 7 8;do t=$(printf "\\\\%03o\\\\%03o\\\\%03o" $(((239-i)&255)) $(((191-i)&255)) $(((189-i)&255)));` +
+    String.raw`[ "$(g|LC_ALL=C grep -c -F "$(printf "$t")" 2>/dev/null)" = 0 ]&&{ k=$i;break;};done;fi`,
+  String.raw`if [ "$k" = - ];then s DATA;g|base64;elif [ "$k" = 0 ];then s DATA RAW "$4" 0;g;` +
+    String.raw`else s DATA RAW "$4" $k;g|LC_ALL=C tr "\\000-\\377" "$(printf "\\\\%03o-\\\\377\\\\000-\\\\%03o" $k $((k-1)))";fi`,
+  's END $(g|H)',
 ];
 
 /**
@@ -134,8 +150,8 @@ function script(lines: readonly string[]): string {
 export const remoteCommands = {
   statSource: (marker: string, path: string, rangeBlocks: number, ranges: number): string =>
     shCommand(script(STAT_SOURCE), SCRIPT_NAME, [marker, path, String(rangeBlocks), String(ranges)]),
-  readRange: (marker: string, path: string, firstBlock: number, blocks: number): string =>
-    shCommand(script(READ_RANGE), SCRIPT_NAME, [marker, path, String(firstBlock), String(blocks)]),
+  readRange: (marker: string, path: string, firstBlock: number, blocks: number, length: number, raw: boolean): string =>
+    shCommand(script(READ_RANGE), SCRIPT_NAME, [marker, path, String(firstBlock), String(blocks), String(length), raw ? 'raw' : 'base64']),
   prepareDestination: (marker: string, path: string, size: number, name: string, rangeBlocks: number, ranges: number): string =>
     shCommand(script(PREPARE_DESTINATION), SCRIPT_NAME, [marker, path, String(size), name, String(rangeBlocks), String(ranges)]),
   writeRange: (marker: string, partPath: string, firstBlock: number, blocks: number, encodedLength: number): string =>

@@ -202,7 +202,7 @@ export async function carryRanges(
   file: FileHandle,
   ranges: readonly Range[],
   remoteHashes: ReadonlyMap<number, string>,
-  work: (range: Range) => Promise<void>,
+  work: (range: Range, attempt: number) => Promise<void>,
 ): Promise<void> {
   const { progress } = job;
   const inPlace = remoteHashes.size > 0 ? await rangesInPlace(file, ranges, remoteHashes) : new Set<number>();
