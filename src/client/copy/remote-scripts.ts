@@ -2,8 +2,8 @@ import { shCommand } from '../sh-command.ts';
 
 /**
  * What `cp` runs on the target: small POSIX sh scripts using only what stock Linux and
- * macOS images have (sh, ls, dd, head, base64, df, mv, rm, chmod, stty, and sha256sum,
- * `shasum -a 256` or `openssl dgst -sha256` for hashes; busybox has them all). Each is
+ * macOS images have (sh, ls, dd, head, base64, grep, tr, df, mv, rm, chmod, stty, and
+ * sha256sum, `shasum -a 256` or `openssl dgst -sha256` for hashes; busybox has them all). Each is
  * sent as `sh -c '<script>' ssm-cp <marker> <args...>` (see sh-command.ts), so the
  * agent's shlex split and a shell read the same words.
  *
