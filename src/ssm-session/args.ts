@@ -88,14 +88,14 @@ export async function parseArgs(args: readonly string[], env: NodeJS.ProcessEnv,
         .option('idle-timeout', { type: 'number', describe: 'seconds a session without connections is kept for the next one (default 5)', requiresArg: true }),
     )
     .command('ssh-proxy <host> <port>', 'ssh ProxyCommand: ProxyCommand ssm-session ssh-proxy %h %p')
-    .command('cp <source> <destination>', 'copy a file to or from a target: cp FILE TARGET:PATH, cp TARGET:PATH FILE', (y) =>
+    .command('cp <source> <destination>', 'copy a file: cp FILE TARGET:PATH, cp TARGET:PATH FILE', (y) =>
       y
-        .option('pool', { type: 'number', describe: `at most N sessions at once, one range of the file each (default ${DEFAULT_POOL})`, requiresArg: true })
-        .option('range-size', { type: 'string', describe: 'bytes per range, e.g. 8M (default: the file over the pool, 1M to 16M)', requiresArg: true })
-        .option('resume', { type: 'boolean', describe: 'reuse the partial file an interrupted copy left (default; --no-resume starts over)' })
+        .option('pool', { type: 'number', describe: `sessions at once, a range each (default ${DEFAULT_POOL})`, requiresArg: true })
+        .option('range-size', { type: 'string', describe: 'bytes per range, e.g. 8M (default: size/pool, 1M-16M)', requiresArg: true })
+        .option('resume', { type: 'boolean', describe: 'go on from an interrupted copy (default; --no-resume)' })
         .option('recursive', { alias: 'r', type: 'boolean', describe: 'not supported: cp copies single files' }),
     )
-    .command('list', 'managed instances: id, Name tag, ping status, platform, address, agent version', (y) =>
+    .command('list', 'managed instances with their Name tags', (y) =>
       y
         .option('filter', { type: 'string', array: true, describe: 'tag:KEY=VALUE, tag-key=KEY, PingStatus=Online, PlatformTypes=Linux, ...', requiresArg: true })
         .option('json', { type: 'boolean', describe: 'JSON instead of a table' }),
