@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import {
+  remoteCommand,
   ClientError,
   openPortSession,
   resolveTarget,
@@ -96,7 +97,8 @@ t.test('a command in a container from the SSM target form: DescribeTasks finds t
     aws,
     io: capture.io,
     documentName: 'AWS-StartInteractiveCommand',
-    parameters: { command: [`cat ${file}; echo to-err >&2; exit 3`] },
+    // In a container the agent splits the command and executes its first word (shell_unix.go).
+    parameters: { command: [remoteCommand(`cat ${file}; echo to-err >&2; exit 3`, 'Linux')] },
   });
   const outcome = await session.done;
   t.match(outcome, { status: 'closed' });
@@ -110,7 +112,7 @@ t.test('a command in a container from the SSM target form: DescribeTasks finds t
     calls(sim),
     [
       ['ecs', 'DescribeTasks', { cluster: 'my_prod', tasks: [task] }],
-      ['ecs', 'ExecuteCommand', { cluster: 'my_prod', task, container: 'sidecar', command: `cat ${file}; echo to-err >&2; exit 3`, interactive: true }],
+      ['ecs', 'ExecuteCommand', { cluster: 'my_prod', task, container: 'sidecar', command: `sh -c 'cat ${file}; echo to-err >&2; exit 3'`, interactive: true }],
     ],
     'the runtime id chose the container; no SSM StartSession',
   );

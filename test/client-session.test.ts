@@ -3,7 +3,7 @@
 // KMS); state events and stats; terminate() of a running command.
 import t from 'tap';
 import { Readable, Writable } from 'node:stream';
-import { startSession, ClientError, type SessionIO, type SessionState } from '../src/client/index.ts';
+import { remoteCommand, startSession, ClientError, type SessionIO, type SessionState } from '../src/client/index.ts';
 import { simulatorFor, TARGET } from './helpers/client-env.ts';
 
 /** Session IO whose output is collected and whose stdin never sends anything. */
@@ -24,9 +24,10 @@ function captureIO(): { io: SessionIO; stdout: () => string; stderr: () => strin
   };
 }
 
+/** The agent executes a command's words without a shell (shell_unix.go): wrap it in `sh -c`. */
 const command = (text: string) => ({
   documentName: 'AWS-StartNonInteractiveCommand',
-  parameters: { command: [text], separateOutputStream: ['true'] },
+  parameters: { command: [remoteCommand(text, 'Linux')], separateOutputStream: ['true'] },
 });
 
 t.test('a command: stdout and stderr apart, the exit code in the outcome, state events', async (t) => {

@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 import { startSocksProxy, type Forward, type SocksProxyOptions } from '../src/client/index.ts';
+import { replyForText } from '../src/client/socks-proxy.ts';
 import { ByteGenerator, expectedDigest, startDestination } from './helpers/port-traffic.ts';
 import { streamTransfer, transferIntact } from './helpers/client-traffic.ts';
 import { findOnPath } from './helpers/aws-cli-sandbox.ts';
@@ -219,9 +220,14 @@ t.test('reply codes', async (t) => {
   t.equal(refused.reply[1], 0x05, 'connection refused: the agent reported ConnectToPortError');
   refused.socket.destroy();
 
+  // The agent ignores a failed lookup (port.go, validateParameters), and its mux accept
+  // loop answers any failed dial with ConnectToPortError (port_mux.go): as for a refusal.
   const unknownName = await socksConnect(proxy, domain('no-such-host.invalid', 80));
-  t.equal(unknownName.reply[1], 0x04, 'host unreachable: the target cannot resolve the name');
+  t.equal(unknownName.reply[1], 0x05, 'a name the target cannot resolve: the agent says only that it could not connect');
   unknownName.socket.destroy();
+  // An old agent in basic mode fails the session with its dial error: that one says so.
+  t.equal(replyForText('closed by the agent: Unable to connect to specified port: missing address'), 0x04);
+  t.equal(replyForText('closed by the agent: Unable to connect to specified port: dial tcp 10.0.0.9:80: connect: connection refused'), 0x05);
 
   const forbidden = await socksConnect(proxy, connectRequest(1, Buffer.from([169, 254, 169, 254]), 80));
   t.equal(forbidden.reply[1], 0x02, 'not allowed: the agent refuses the metadata address');

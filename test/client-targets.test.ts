@@ -3,7 +3,7 @@ import { SSMClient, StartSessionCommand } from '@aws-sdk/client-ssm';
 import net from 'node:net';
 import path from 'node:path';
 import { tmpdir } from 'node:os';
-import { parseTargetSpec, resolveTarget, TargetError } from '../src/client/targets.ts';
+import { parseTargetSpec, resolveTarget, targetPlatform, TargetError } from '../src/client/targets.ts';
 import { startSimulator, type Simulator, type SimulatorOptions } from '../src/simulator/index.ts';
 
 /*
@@ -71,8 +71,8 @@ t.test('instance ids and SSM-form ECS targets are used as they are, without AWS 
 
 t.test('tags: one match, one Online match among several, ambiguity, offline, none', async (t) => {
   const { sim, aws } = await simulator(t);
-  t.same(await resolveTarget('Name=sim-web', aws), { target: 'i-0123456789abcdef0', label: 'i-0123456789abcdef0 (Name=sim-web)' });
-  t.same(await resolveTarget('tag:Role=web', aws), { target: 'i-0123456789abcdef0', label: 'i-0123456789abcdef0 (Role=web)' });
+  t.same(await resolveTarget('Name=sim-web', aws), { target: 'i-0123456789abcdef0', label: 'i-0123456789abcdef0 (Name=sim-web)', platform: 'Linux' });
+  t.same(await resolveTarget('tag:Role=web', aws), { target: 'i-0123456789abcdef0', label: 'i-0123456789abcdef0 (Role=web)', platform: 'Linux' }, 'with the platform the lookup gave');
   t.match(
     sim.apiCalls.at(-1)?.body,
     { Filters: [{ Key: 'tag:Role', Values: ['web'] }], MaxResults: 50 },
@@ -93,7 +93,7 @@ t.test('tags: one match, one Online match among several, ambiguity, offline, non
   sim.instances.setPingStatus('i-0a1b2c3d4e5f60718', 'ConnectionLost');
   t.same(
     await resolveTarget('Name=sim-worker', aws),
-    { target: 'i-0a1b2c3d4e5f60719', label: 'i-0a1b2c3d4e5f60719 (Name=sim-worker)' },
+    { target: 'i-0a1b2c3d4e5f60719', label: 'i-0a1b2c3d4e5f60719 (Name=sim-worker)', platform: 'Linux' },
     'the only Online match wins',
   );
   sim.instances.setPingStatus('i-0a1b2c3d4e5f60719', 'Inactive');
@@ -119,7 +119,7 @@ t.test('tags: follows NextToken through short and empty pages', async (t) => {
     pingStatus: n === 47 || n === 131 ? ('Online' as const) : ('ConnectionLost' as const),
   }));
   const { sim, aws } = await simulator(t, { instances });
-  t.same(await resolveTarget('special=yes', aws), { target: instances[131]!.id, label: `${instances[131]!.id} (special=yes)` });
+  t.same(await resolveTarget('special=yes', aws), { target: instances[131]!.id, label: `${instances[131]!.id} (special=yes)`, platform: 'Linux' });
   const calls = sim.apiCalls.filter((c) => c.operation === 'DescribeInstanceInformation');
   t.equal(calls.length, 4, 'four pages of up to 50 (three of them empty)');
   t.ok(calls.slice(1).every((c) => typeof (c.body as { NextToken?: unknown }).NextToken === 'string'), 'each later call passes the token');
@@ -138,12 +138,18 @@ t.test('ECS tasks: containers, single-container default, failures', async (t) =>
   t.same(web, {
     target: `ecs:prod_${multi}_${sim.ecs.runtimeId('prod', multi, 'web')}`,
     label: `ecs:prod/${multi}/web`,
+    platform: 'Linux',
   });
   t.match(sim.apiCalls.at(-1), { service: 'ecs', operation: 'DescribeTasks', body: { cluster: 'prod', tasks: [multi] } });
   t.same(await resolveTarget(`ecs:prod/${single}`, aws), {
     target: `ecs:prod_${single}_${sim.ecs.runtimeId('prod', single, 'app')}`,
     label: `ecs:prod/${single}/app`,
+    platform: 'Linux',
   }, 'the only container');
+  const windows = sim.ecs.addTask({ cluster: 'prod', taskId: 'dddddddddddddddddddddddddddddddd', platformFamily: 'WINDOWS_SERVER_2019_CORE' });
+  const windowsTarget = await resolveTarget(`ecs:prod/${windows}`, aws);
+  t.equal(windowsTarget.platform, 'Windows', "a Windows task: from DescribeTasks' platformFamily");
+  t.equal(await targetPlatform(windowsTarget.target, aws), 'Windows', 'and for the SSM target form');
 
   const ssm = new SSMClient({ region: 'us-east-1', endpoint: sim.endpoint, maxAttempts: 1 });
   t.teardown(() => ssm.destroy());
@@ -189,4 +195,23 @@ t.test('a failing lookup is a TargetError naming what was looked up', async (t) 
   const noCredentials = await targetError(t, resolveTarget('Name=sim-web', { ...aws, profile: 'no-such-profile' }));
   t.equal(noCredentials.reason, 'lookup-failed');
   t.match(noCredentials.message, /^cannot look up the tag Name=sim-web: CredentialsProviderError: Could not load credentials/);
+});
+
+t.test('targetPlatform: one DescribeInstanceInformation for an instance id; undefined when refused or unknown', async (t) => {
+  const { sim, aws } = await simulator(t, {
+    instances: [
+      { id: 'i-0aaaaaaaaaaaaaaa1', platformType: 'Windows' },
+      { id: 'i-0aaaaaaaaaaaaaaa2', platformType: 'MacOS' },
+      { id: 'i-0aaaaaaaaaaaaaaa3' },
+    ],
+  });
+  t.equal(await targetPlatform('i-0aaaaaaaaaaaaaaa1', aws), 'Windows');
+  t.equal(await targetPlatform('i-0aaaaaaaaaaaaaaa2', aws), 'MacOS');
+  t.equal(await targetPlatform('i-0aaaaaaaaaaaaaaa3', aws), 'Linux');
+  t.equal(await targetPlatform('i-0fffffffffffffff0', aws), undefined, 'not a managed instance');
+  t.match(sim.apiCalls.filter((c) => c.operation === 'DescribeInstanceInformation').map((c) => c.body), [
+    { Filters: [{ Key: 'InstanceIds', Values: ['i-0aaaaaaaaaaaaaaa1'] }] },
+  ]);
+  const denied = await simulator(t, { deniedActions: ['ssm:DescribeInstanceInformation'] });
+  t.equal(await targetPlatform('i-0123456789abcdef0', denied.aws), undefined, 'AccessDeniedException: unknown, not an error');
 });

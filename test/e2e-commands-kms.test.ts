@@ -94,12 +94,13 @@ t.test('encrypted shell through the AWS CLI: no plaintext crosses the wire eithe
   }
 });
 
-t.test('encrypted NonInteractiveCommands session prints 16 MiB intact', async (t) => {
+t.test('encrypted NonInteractiveCommands session prints 16 MiB of text intact', async (t) => {
   if (!prerequisites(t)) return;
   const { sim, env } = await setup(t, { kmsKeyId: 'alias/session-key', pacing: false });
   const dir = mkdtempSync(path.join(tmpdir(), 'smp-kms-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const data = randomBytes(16 * 1024 * 1024);
+  // Text: the agent's UTF-8 handling mangles binary output (shell.go, processStdoutData).
+  const data = Buffer.from(randomBytes(12 * 1024 * 1024).toString('base64'));
   writeFileSync(path.join(dir, 'payload.bin'), data);
   const run = start(AWS!, commandArgs(sim, { command: [`cat ${path.join(dir, 'payload.bin')}`], separateOutputStream: ['true'] }), { env, timeoutMs: 90_000 });
   const result = await run.result;
@@ -135,7 +136,8 @@ t.test('tampered ciphertext and a wrong key end the session cleanly', async (t) 
 t.test('NonInteractiveCommands: exit code and separate streams', async (t) => {
   if (!prerequisites(t)) return;
   const { sim, env, sandbox } = await setup(t);
-  const parameters = { command: ['echo to-out; echo to-err >&2; exit 7'], separateOutputStream: ['true'] };
+  // The agent executes the command's words (shell_unix.go): shell syntax needs `sh -c`.
+  const parameters = { command: ["sh -c 'echo to-out; echo to-err >&2; exit 7'"], separateOutputStream: ['true'] };
   // Through the AWS CLI: its own status is 255 for any non-zero plugin status, and it
   // names ours; the message carries no token because the response came via the env var.
   const viaCli = await start(AWS!, commandArgs(sim, parameters), { env, timeoutMs: 30_000 }).result;
@@ -172,6 +174,63 @@ t.test('NonInteractiveCommands: exit code and separate streams', async (t) => {
   t.equal(official.code, 0);
   t.match(official.stdout.toString(), /EXIT_CODE: 7/);
   void sandbox;
+});
+
+t.test('the plugin passes the command the user gave untouched: no shell is added on the way', async (t) => {
+  if (!prerequisites(t)) return;
+  const { sim, env } = await setup(t);
+  const command = `printf '%s|' 'a  b' $HOME && exit 7`;
+  const result = await start(AWS!, commandArgs(sim, { command: [command], separateOutputStream: ['true'] }), { env, timeoutMs: 30_000 }).result;
+  const session = [...sim.sessions.values()][0]!;
+  t.same(session.parameters.command, [command], 'StartSession got the command as typed');
+  // The agent split it and ran printf with the other words (shell_unix.go): nothing expanded.
+  t.equal(commandOutput(result.stdout, session.sessionId).toString(), 'a  b|$HOME|&&|exit|7|');
+  t.equal(result.code, 0, 'printf succeeded; `exit 7` was only words');
+});
+
+async function startDirect(sim: Simulator, env: NodeJS.ProcessEnv, parameters: Record<string, string[]>) {
+  const { SSMClient, StartSessionCommand } = await import('@aws-sdk/client-ssm');
+  const ssm = new SSMClient({ region: REGION, endpoint: sim.endpoint, credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'x' } });
+  const response = await ssm.send(new StartSessionCommand({ Target: TARGET, DocumentName: 'AWS-StartNonInteractiveCommand', Parameters: parameters }));
+  ssm.destroy();
+  const args = ['AWS_SSM_START_SESSION_RESPONSE', REGION, 'StartSession', '', JSON.stringify({ Target: TARGET, Parameters: parameters }), sim.endpoint];
+  const run = start(PLUGIN_BINARY, args, { env: { ...env, AWS_SSM_START_SESSION_RESPONSE: JSON.stringify(response) }, timeoutMs: 30_000 });
+  return { run, sessionId: response.SessionId! };
+}
+
+t.test('a command whose exit code is lost: a clear message and status 1, not a silent 0', async (t) => {
+  if (!prerequisites(t)) return;
+  const { sim, env } = await setup(t, { shellDelayMs: 0 });
+  const { run, sessionId } = await startDirect(sim, env, { command: ["sh -c 'printf first; sleep 4; printf second; exit 3'"], separateOutputStream: ['true'] });
+  await waitFor(() => run.stdout().toString().includes('first'), { what: 'the first output', timeoutMs: 15_000, context: () => printable(run.stderr().toString()) });
+  const channel = sim.sessions.get(sessionId)!.agent.channel;
+  // The handshake answer (0) and the terminal size (1) are in and everything is acked: the
+  // plugin sends nothing more, so a pause stays until the command is over (shell.go's
+  // readers give up, the exit code is not sent).
+  await waitFor(() => channel.expectedInSeq >= 2 && channel.unackedCount === 0, { what: 'a quiet plugin', timeoutMs: 15_000 });
+  sim.publish(sessionId, 'toAgent', 'pause');
+  const result = await run.result;
+  t.equal(result.code, 1);
+  t.notMatch(result.stdout.toString(), /second/);
+  t.equal(
+    result.stderr.toString(),
+    "The session ended without the command's exit code (the agent drops it, and stops reading the command's output, when its connection is paused or interrupted while the command runs); its output may be incomplete.\n",
+  );
+});
+
+t.test('a challenge answer the agent cannot decrypt: its timeout text reaches the user (datachannel.go)', async (t) => {
+  if (!prerequisites(t)) return;
+  const { sim, env } = await setup(t, { kmsKeyId: 'alias/session-key', handshakeTimeoutMs: 2000 });
+  sim.faults.setWrongAgentKey('input'); // the agent decrypts what the plugin sends with another key
+  const { run, sessionId } = await startDirect(sim, env, { command: ['echo never'], separateOutputStream: ['true'] });
+  const result = await run.result;
+  t.equal(result.timedOut, false, 'no hang');
+  t.ok(
+    result.stdout.toString().endsWith(`\n\nSessionId: ${sessionId} : Encountered error while initiating handshake. Timed out waiting for encryption challenge.\n\n`),
+    `the agent's words, as the official plugin prints them (stdout: ${printable(result.stdout.toString())})`,
+  );
+  t.equal(result.code, 1, 'and a failure status, as for a command without its exit code');
+  t.notMatch(result.stdout.toString(), /never/);
 });
 
 t.test('ECS exec through the AWS CLI: interactive echo round trip', async (t) => {

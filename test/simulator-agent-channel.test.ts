@@ -3,7 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { AgentChannel, type InputVerdict } from '../src/simulator/agent/agent-channel.ts';
 import { performHandshake, HANDSHAKE_TIMEOUT_MESSAGE } from '../src/simulator/agent/handshake.ts';
 import { RtoEstimator } from '../src/simulator/agent/rto-estimator.ts';
-import { incompleteUtf8TailLength } from '../src/simulator/agent/utf8-tail.ts';
+import { splitAgentUtf8 } from '../src/simulator/agent/utf8-tail.ts';
+import { OutputPump } from '../src/simulator/agent/output-pump.ts';
 import { decodeFrame, type Frame } from '../src/protocol/frame.ts';
 import { newUuid } from '../src/protocol/uuid.ts';
 import { controlFrame, inputFrame as input } from './helpers/frame-builders.ts';
@@ -321,7 +322,10 @@ t.test('handshake: failure status and timeout end the session with a message', a
       6,
     ),
   );
-  await t.rejects(failing, /Failed to process action SessionType: nope/);
+  // datachannel.go, handleHandshakeResponse: "<type> failed on client with status <n> error: <text>".
+  await t.rejects(failing, {
+    message: 'SessionType failed on client with status 2 error: Failed to process action SessionType: nope',
+  });
   const timedOut = performHandshake(harness().channel, {
     agentVersion: '3.3.987.0',
     sessionType: 'Port',
@@ -331,14 +335,94 @@ t.test('handshake: failure status and timeout end the session with a message', a
   await t.rejects(timedOut, { message: HANDSHAKE_TIMEOUT_MESSAGE });
 });
 
-t.test('UTF-8 hold-back finds incomplete trailing sequences only', async (t) => {
-  const euro = Buffer.from('€'); // e2 82 ac
-  const emoji = Buffer.from('😀'); // f0 9f 98 80
-  t.equal(incompleteUtf8TailLength(Buffer.from('abc')), 0);
-  t.equal(incompleteUtf8TailLength(Buffer.concat([Buffer.from('a'), euro])), 0);
-  t.equal(incompleteUtf8TailLength(Buffer.concat([Buffer.from('a'), euro.subarray(0, 1)])), 1);
-  t.equal(incompleteUtf8TailLength(Buffer.concat([Buffer.from('a'), euro.subarray(0, 2)])), 2);
-  t.equal(incompleteUtf8TailLength(emoji.subarray(0, 3)), 3);
-  t.equal(incompleteUtf8TailLength(emoji), 0);
-  t.equal(incompleteUtf8TailLength(Buffer.from([0xc3])), 1);
+t.test('handshake responses as datachannel.go reads them: empty actions accepted, unparsable ones not acked', async (t) => {
+  const acksOf = (h: ReturnType<typeof harness>) => h.acks().map((a) => a.AcknowledgedMessageSequenceNumber);
+  const empty = harness();
+  empty.channel.handshakeRequired = true;
+  const accepted = performHandshake(empty.channel, { agentVersion: '3.3.987.0', sessionType: 'Port', properties: {} });
+  empty.channel.receive(input(0, '{"ClientVersion":"1.2.700.0","ProcessedClientActions":[]}', 6));
+  t.same(await accepted, { clientVersion: '1.2.700.0' }, 'an empty ProcessedClientActions is fine');
+  t.same(acksOf(empty), [0]);
+
+  const nothing = harness();
+  nothing.channel.handshakeRequired = true;
+  const minimal = performHandshake(nothing.channel, { agentVersion: '3.3.987.0', sessionType: 'Port', properties: {} });
+  nothing.channel.receive(input(0, '{"clientversion":"x","processedclientactions":null}', 6));
+  t.same(await minimal, { clientVersion: 'x' }, 'field names match case-insensitively; null is an empty list');
+
+  for (const bad of ['not json', '[]', '{"ProcessedClientActions":{}}', '{"ClientVersion":7}', '{"ProcessedClientActions":[{"ActionStatus":"1"}]}', '{"Errors":[1]}']) {
+    const h = harness();
+    h.channel.handshakeRequired = true;
+    const waiting = performHandshake(h.channel, { agentVersion: '3.3.987.0', sessionType: 'Port', properties: {}, timeoutMs: 50 });
+    h.channel.receive(input(0, bad, 6));
+    t.same(acksOf(h), [], `${bad}: not acked`);
+    t.equal(h.channel.expectedInSeq, 0, 'not consumed either: the client retransmits it');
+    await t.rejects(waiting, { message: HANDSHAKE_TIMEOUT_MESSAGE }, `${bad}: the wait times out`);
+  }
+});
+
+t.test('KMS handshake without a processed KMSEncryption action: the plugin crashes on the challenge', async (t) => {
+  const h = harness();
+  h.channel.handshakeRequired = true;
+  const decrypts: unknown[] = [];
+  const crashing = performHandshake(h.channel, {
+    agentVersion: '3.3.987.0',
+    sessionType: 'Standard_Stream',
+    properties: null,
+    kms: {
+      keyId: 'alias/k',
+      randomChallenge: true,
+      requireChallengeAck: false,
+      sessionId: 's',
+      targetId: 'i-0123456789abcdef0',
+      decryptDataKey: (...args) => {
+        decrypts.push(args);
+        return Buffer.alloc(64);
+      },
+    },
+  });
+  h.channel.receive(input(0, '{"ClientVersion":"1.2.700.0","ProcessedClientActions":[]}', 6));
+  // sendEncryptionChallenge encrypts with a cipher that never got a key: a nil dereference,
+  // which runpluginutil reports as the plugin's crash.
+  await t.rejects(crashing, {
+    message: 'Plugin crashed with message runtime error: invalid memory address or nil pointer dereference!',
+  });
+  t.same(decrypts, [], 'no KMS call');
+});
+
+t.test('UTF-8 hold-back as the agent does it (agent/session/shell/shell.go, processStdoutData)', async (t) => {
+  const hex = (b: Buffer) => b.toString('hex');
+  const split = (bytes: number[] | Buffer) => {
+    const r = splitAgentUtf8(Buffer.from(bytes));
+    return [hex(r.send), hex(r.hold)];
+  };
+  const euro = [0xe2, 0x82, 0xac];
+  t.same(split(Buffer.from('abc')), ['616263', '']);
+  t.same(split([0x61, ...euro]), ['61e282ac', ''], 'a complete character goes out');
+  t.same(split([0x61, 0xe2]), ['61', 'e2'], 'an incomplete sequence at the end is held');
+  t.same(split([0x61, 0xe2, 0x82]), ['61', 'e282']);
+  t.same(split([0xf0, 0x9f, 0x98]), ['', 'f09f98']);
+  t.same(split([0x61, 0x62, 0xff]), ['6162', 'ff'], 'any invalid byte in the last 3 is held too');
+  t.same(split([0xff, 0x61, 0x62]), ['', 'ff6162'], '…with everything after it');
+  t.same(split([0xff, 0x61, 0x62, 0x63]), ['ff616263', ''], 'an invalid byte further back goes out as it is');
+  t.same(split([0xef, 0xbf, 0xbd, 0x61]), ['ef61', ''], 'a real U+FFFD further back loses two of its bytes (Go reads it as RuneError)');
+  t.same(split([0x61, 0xef, 0xbf, 0xbd]), ['61', 'efbfbd'], 'a real U+FFFD at the end is held');
+  t.same(split([0xed, 0xa0, 0x80, 0x61, 0x62]), ['eda0', '806162'], 'an encoded surrogate is invalid byte by byte');
+
+  // Held bytes are dropped when the source ends (the agent's read loop just returns).
+  const sent: Buffer[] = [];
+  const pump = new OutputPump({
+    send: (chunk) => sent.push(chunk),
+    isPaused: () => false,
+    initialDelayMs: 0,
+    pacing: false,
+    holdBackPartialUtf8: true,
+    pauseSource: () => undefined,
+    resumeSource: () => undefined,
+  });
+  const running = pump.run();
+  pump.push(Buffer.from([0x61, 0x62, 0xe2, 0x82]));
+  pump.end();
+  await running;
+  t.same(sent.map(hex), ['6162'], 'the held e2 82 never goes out');
 });

@@ -68,7 +68,9 @@ t.test('ExecuteCommand starts an InteractiveCommands session on the ecs: target'
   t.teardown(() => client.close());
   await client.closed;
   t.equal(client.frames('output_stream_data')[0]?.payloadType, 1, 'no handshake without KMS');
-  t.match(client.text(), /ecs-42\r\n24 80\r\n/);
+  // Container mode (agent/session/shell/shell_unix.go): the command is split and its first
+  // word executed, no shell: echo prints the other words as they are.
+  t.equal(client.text(), 'ecs-$((40+2)); stty size\r\n');
   t.equal(client.channelClosed()?.Output, '');
   t.same(
     sim.apiCalls.map((c) => [c.service, c.operation]),
@@ -79,6 +81,31 @@ t.test('ExecuteCommand starts an InteractiveCommands session on the ecs: target'
   );
 });
 
+
+t.test('container mode: `sh -c` when asked for, and a missing program fails the session after 2 s (shell.go)', async (t) => {
+  const sim = await simulator(t);
+  const run = async (command: string) => {
+    const exec = await ecs(sim, 'ExecuteCommand', { cluster: 'prod', task: 't9', container: 'web', command, interactive: true });
+    const client = await RawClient.open(exec.json.session.streamUrl, exec.json.session.tokenValue, {
+      sessionId: exec.json.session.sessionId,
+      target: sim.sessions.get(exec.json.session.sessionId)?.target ?? '',
+      endpoint: sim.endpoint,
+    });
+    t.teardown(() => client.close());
+    const openedAt = Date.now();
+    await client.closed;
+    return { client, ms: Date.now() - openedAt };
+  };
+  const shell = await run("sh -c 'echo ecs-$((40+2))'");
+  t.equal(shell.client.text(), 'ecs-42\r\n');
+  const missing = await run('no-such-program --version');
+  t.equal(missing.client.text(), '', 'no output: the pty never started');
+  t.equal(
+    missing.client.channelClosed()?.Output,
+    'Unable to start command: Failed to start pty: exec: "no-such-program": executable file not found in $PATH\n\n',
+  );
+  t.ok(missing.ms >= 1900, `the agent waits 2 s first (${missing.ms} ms)`);
+});
 t.test('ResumeSession and TerminateSession work for ECS sessions through the SSM API', async (t) => {
   const sim = await simulator(t);
   const exec = await ecs(sim, 'ExecuteCommand', { cluster: 'c', task: 't1', command: 'sleep 30', interactive: true });
@@ -198,7 +225,7 @@ t.test('the real `aws ecs execute-command` with a stub plugin', { skip: AWS ? fa
   });
   t.teardown(() => client.close());
   await client.closed;
-  t.match(client.text(), /from-cli-9\r\n/);
+  t.equal(client.text(), 'from-cli-$((3*3))\r\n', 'no shell in a container: echo got the words');
   const terminated = await ssm(argv[5] as string, 'TerminateSession', { SessionId: session.sessionId });
   t.equal(terminated.SessionId, session.sessionId);
 });

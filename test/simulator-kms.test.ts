@@ -5,7 +5,6 @@ import { encodeSize } from '../src/protocol/payloads.ts';
 import {
   CHALLENGE_ACK_REQUIRED_MESSAGE,
   CHALLENGE_TIMEOUT_MESSAGE,
-  HANDSHAKE_TIMEOUT_MESSAGE,
   KMS_CUSTOMER_MESSAGE,
   startSimulator,
   type Simulator,
@@ -168,6 +167,7 @@ t.test('KMS shell session: handshake, challenge, counter-nonce output, encrypted
       'aws:ssm:TargetId': TARGET,
       'aws:ssm:RandomChallenge': kmsAction.ActionParameters.Challenge,
     },
+    KeyId: KEY_ID, // crypto/kmsservice.go passes the session's key id to Decrypt
   });
   t.equal(agentDecrypt?.operation, 'Decrypt');
   t.equal(agentDecrypt?.status, 200);
@@ -223,7 +223,11 @@ t.test('a client that does not acknowledge the challenge', async (t) => {
     const sim = await simulator(t, { requireChallengeAck: true });
     const { client } = await open(t, sim, { Target: TARGET }, { handshake: { acknowledgeChallenge: false } });
     await client.closed;
-    t.equal(client.channelClosed()?.Output, CHALLENGE_ACK_REQUIRED_MESSAGE);
+    // sessionplugin.go prefixes every handshake failure; datachannel.go, finalizeKMSEncryption.
+    t.equal(
+      client.channelClosed()?.Output,
+      `Encountered error while initiating handshake. ${CHALLENGE_ACK_REQUIRED_MESSAGE}`,
+    );
     t.notOk(client.challengeRequest, 'no challenge was sent');
     t.notOk(sim.apiCalls.some((c) => c.caller === 'agent'), 'no Decrypt attempted');
   });
@@ -233,43 +237,130 @@ t.test('a data key generated with another context fails the agent Decrypt', asyn
   const sim = await simulator(t);
   const { client } = await open(t, sim, { Target: TARGET }, { handshake: { targetId: 'ecs:other_target_x' } });
   await client.closed;
-  t.match(client.channelClosed()?.Output, /InvalidCiphertextException/);
+  // crypto/blockcipher.go and kmsservice.go wrap the KMS error; the AWS SDK prints code, message and status.
+  t.match(
+    client.channelClosed()?.Output,
+    /^Encountered error while initiating handshake\. Fetching data key failed: Unable to retrieve data key, Error when decrypting data key InvalidCiphertextException: \n\tstatus code: 400, request id: [0-9a-f-]{36}$/,
+  );
   t.equal(sim.apiCalls.find((c) => c.caller === 'agent')?.errorType, 'InvalidCiphertextException');
   t.notOk(client.handshakeComplete);
 });
 
+t.test('the agent Decrypts with the KeyId of its session preferences (crypto/kmsservice.go)', async (t) => {
+  const sim = await simulator(t);
+  const other = 'arn:aws:kms:us-east-1:123456789012:key/11111111-2222-4333-8444-555555555555';
+  const { client } = await open(t, sim, { Target: TARGET }, { handshake: { keyId: other } });
+  await client.closed;
+  const call = sim.apiCalls.find((c) => c.caller === 'agent');
+  t.equal((call?.body as { KeyId?: string }).KeyId, KEY_ID);
+  t.equal(call?.errorType, 'IncorrectKeyException', 'a data key under another key is refused');
+  t.match(client.channelClosed()?.Output, /Error when decrypting data key IncorrectKeyException: /);
+});
+
 t.test('challenge failures and timeouts', async (t) => {
-  await t.test('wrong challenge answer', async (t) => {
-    const sim = await simulator(t);
-    const { client } = await open(t, sim, { Target: TARGET }, { handshake: { wrongChallengeAnswer: true } });
+  // datachannel.go: handleEncryptionChallengeResponse returns an error (no ack, no
+  // confirmation), so PerformHandshake times out; sessionplugin.go adds its prefix.
+  const challengeTimeout = 'Encountered error while initiating handshake. Timed out waiting for encryption challenge.';
+  await t.test('wrong challenge answer: not acked, retried in vain, then the timeout', async (t) => {
+    const sim = await simulator(t, { handshakeTimeoutMs: 1500 });
+    const { client } = await open(t, sim, { Target: TARGET }, { handshake: { wrongChallengeAnswer: true }, retransmitMs: 200 });
     await client.closed;
-    t.equal(client.channelClosed()?.Output, 'Encryption challenge does not match.');
+    const answerSeq = 1; // after the HandshakeResponse (0)
+    t.equal(client.acksFor(0).length > 0, true, 'the HandshakeResponse is acked');
+    t.equal(client.acksFor(answerSeq).length, 0, 'the wrong answer is never acked');
+    t.ok(client.unacked.has(answerSeq), 'so the client still holds it for retransmission');
+    t.equal(client.channelClosed()?.Output, challengeTimeout);
+    t.notOk(client.handshakeComplete);
   });
   await t.test('no challenge answer', async (t) => {
     // Long enough for the client's GenerateDataKey round trip on a busy machine.
     const sim = await simulator(t, { handshakeTimeoutMs: 1500 });
     const { client } = await open(t, sim, { Target: TARGET }, { handshake: { answerChallenge: false } });
     await client.closed;
-    t.equal(client.channelClosed()?.Output, CHALLENGE_TIMEOUT_MESSAGE);
+    t.equal(client.channelClosed()?.Output, challengeTimeout);
   });
   await t.test('no handshake response', async (t) => {
     const sim = await simulator(t, { handshakeTimeoutMs: 300 });
     const { client } = await open(t, sim, { Target: TARGET }, { handshake: { respond: false } });
     await client.closed;
-    t.equal(client.channelClosed()?.Output, HANDSHAKE_TIMEOUT_MESSAGE);
+    t.equal(
+      client.channelClosed()?.Output,
+      'Encountered error while initiating handshake. Handshake timed out. Please ensure that you have the latest version of the session manager plugin.',
+    );
   });
 });
 
-t.test('input that does not decrypt fails the session', async (t) => {
+t.test('input that does not decrypt: logged, not acked, the session goes on (datachannel.go)', async (t) => {
   const sim = await simulator(t);
   const { client, sessionId } = await open(t, sim, { Target: TARGET });
   await client.untilText(/\$ $/);
+  const channel = sim.sessions.get(sessionId)?.agent.channel;
+  const badSeq = client.nextSeq;
   const wrongKey = Buffer.alloc(32, 9);
   client.input(encryptPayload(wrongKey, Buffer.from('echo nope\r')), 1, { raw: true });
-  await client.closed;
-  t.match(client.channelClosed()?.Output, /^Error decrypting stream data message sequence 2: /);
-  t.equal(sim.sessions.get(sessionId)?.agent.channel.stats.decryptFailures, 1);
+  const laterSeq = client.nextSeq;
+  client.input('echo later\r');
+  await client.until(() => client.acksFor(laterSeq).length > 0, 'the later frame acked (held out of order)');
+  t.equal(client.acksFor(badSeq).length, 0, 'the frame that does not decrypt is not acked');
+  t.equal(channel?.stats.decryptFailures, 1);
+  t.equal(channel?.expectedInSeq, badSeq, 'input stops there: the client would retransmit it in vain');
+  t.equal(channel?.bufferedInCount, 1, 'what came after waits in the out-of-order buffer');
+  t.equal(client.channelClosed(), undefined, 'the session is not failed');
   t.notMatch(client.text(), /nope/);
+  await callTarget(sim.endpoint, 'AmazonSSM.TerminateSession', { SessionId: sessionId });
+  await client.closed;
+});
+
+t.test('during a KMS handshake Output payloads are decrypted first (datachannel.go, processStreamDataMessage)', async (t) => {
+  const sim = await simulator(t, { handshakeTimeoutMs: 1500 });
+  // Before any key exists the agent's decrypt panics in its read loop: it stops reading,
+  // so even a correct HandshakeResponse is never processed.
+  const early = await startAndOpen(sim.endpoint, { Target: TARGET }, { handshake: { respond: false } });
+  t.teardown(() => early.client.close());
+  await early.client.until(() => early.client.handshakeRequest, 'HandshakeRequest');
+  early.client.input('typed too early', 1, { raw: true });
+  await early.client.closed;
+  const channel = sim.sessions.get(early.sessionId)?.agent.channel;
+  t.equal(channel?.listeningToService, false, 'the read loop is gone');
+  t.equal(early.client.acksFor(0).length, 0);
+  t.match(early.client.channelClosed()?.Output, /Handshake timed out/);
+
+  // Once the key is there (the response was processed), while the challenge is pending:
+  // a payload that does not decrypt is not acked; one that does is acked and ignored.
+  const later = await startAndOpen(sim.endpoint, { Target: TARGET }, { handshake: { answerChallenge: false } });
+  t.teardown(() => later.client.close());
+  await later.client.until(() => later.client.challengeRequest, 'EncChallengeRequest');
+  const laterChannel = sim.sessions.get(later.sessionId)?.agent.channel;
+  const plainSeq = later.client.nextSeq;
+  later.client.input('plain text, not encrypted', 1, { raw: true });
+  await later.client.until(() => laterChannel?.stats.decryptFailures === 1, 'the decrypt failure');
+  t.equal(later.client.acksFor(plainSeq).length, 0, 'a payload that does not decrypt is not acked');
+  // The same frame again, encrypted this time (as a retransmission): acked, and dropped.
+  later.client.input(encryptPayload(later.client.keys!.clientEncrypt, Buffer.from('typed during the challenge')), 1, { raw: true, seq: plainSeq });
+  await later.client.until(() => later.client.acksFor(plainSeq).length > 0, 'the encrypted payload acked');
+  t.equal(laterChannel?.listeningToService, true, 'the read loop goes on');
+  await later.client.closed;
+  t.equal(later.client.channelClosed()?.Output, 'Encountered error while initiating handshake. Timed out waiting for encryption challenge.');
+  t.notMatch(later.client.text(), /typed during/, 'a payload before HandshakeComplete is dropped');
+});
+
+t.test('KMSCipherTextKey is read as Go reads []byte: standard base64, CR/LF skipped (datachannel.go)', async (t) => {
+  const sim = await simulator(t, { handshakeTimeoutMs: 1500 });
+  const mangle = (change: (key: string) => string) => ({
+    handshake: {
+      responseOverride: (response: any) => {
+        const kms = response.ProcessedClientActions.find((a: any) => a.ActionType === 'KMSEncryption');
+        kms.ActionResult.KMSCipherTextKey = change(kms.ActionResult.KMSCipherTextKey);
+        return response;
+      },
+    },
+  });
+  const wrapped = await open(t, sim, { Target: TARGET }, mangle((key) => key.replace(/(.{16})/g, '$1\r\n')));
+  await wrapped.client.until(() => wrapped.client.handshakeComplete, 'HandshakeComplete with a line-wrapped key');
+  const invalid = await open(t, sim, { Target: TARGET }, mangle((key) => `${key.slice(0, 8)}!${key.slice(8)}`));
+  await invalid.client.closed;
+  t.match(invalid.client.channelClosed()?.Output, /^Encountered error while initiating handshake\. illegal base64 data/);
+  t.equal(sim.apiCalls.filter((c) => c.caller === 'agent').length, 1, 'only the readable key went to KMS Decrypt');
 });
 
 t.test('fault hooks: tampered ciphertext and a wrong agent key', async (t) => {
@@ -303,7 +394,7 @@ t.test('fault hooks: tampered ciphertext and a wrong agent key', async (t) => {
     await client.closed;
     t.ok(client.challengeRequest);
     t.throws(() => decryptPayload(client.keys!.agentEncrypt, Buffer.from(client.challengeRequest.Challenge, 'base64')));
-    t.equal(client.channelClosed()?.Output, CHALLENGE_TIMEOUT_MESSAGE);
+    t.equal(client.channelClosed()?.Output, `Encountered error while initiating handshake. ${CHALLENGE_TIMEOUT_MESSAGE}`);
   });
 });
 
@@ -346,7 +437,7 @@ t.test('KMS with command sessions: InteractiveCommands handshakes; 1/11/12 encry
   const separate = await open(t, sim, {
     Target: TARGET,
     DocumentName: 'AWS-StartNonInteractiveCommand',
-    Parameters: { command: ['echo out; echo err >&2; exit 4'], separateOutputStream: ['true'] },
+    Parameters: { command: ["sh -c 'echo out; echo err >&2; exit 4'"], separateOutputStream: ['true'] },
   });
   const c: RawClient = separate.client;
   await c.closed;

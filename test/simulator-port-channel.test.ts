@@ -130,7 +130,11 @@ t.test('mode, keep-alive and destination rules', async (t) => {
   t.equal(selectAgentPortMode(lpf, '1.1.70', '3.0.197.0'), 'mux');
   t.equal(selectAgentPortMode(lpf, '1.1.69', '3.3.987.0'), 'basic');
   t.equal(selectAgentPortMode(lpf, undefined, '3.3.987.0'), 'basic');
-  t.equal(selectAgentPortMode(lpf, 'garbage', '3.3.987.0'), 'basic');
+  // versionutil.Compare (agent/versionutil/versionutil.go): "garbage" vs "1" compares as
+  // text, and "g" sorts after "1", so the agent picks mux; an empty version is lower.
+  t.equal(selectAgentPortMode(lpf, 'garbage', '3.3.987.0'), 'mux');
+  t.equal(selectAgentPortMode(lpf, '', '3.3.987.0'), 'basic');
+  t.equal(selectAgentPortMode(lpf, '1.1.70.0', '3.3.987.0'), 'mux', 'more parts is greater');
   t.equal(selectAgentPortMode(lpf, '1.2.700.0', '3.0.196.0'), 'basic', 'agents without mux');
   t.equal(selectAgentPortMode(lpf, '1.2.700.0', '2.3.722.0'), 'basic');
   t.equal(selectAgentPortMode({ portNumber: '22' }, '1.2.700.0', '3.3.987.0'), 'basic');
@@ -139,16 +143,26 @@ t.test('mode, keep-alive and destination rules', async (t) => {
   t.notOk(agentSmuxKeepAlive('1.2.331.1'));
   t.notOk(agentSmuxKeepAlive('1.2.700.0'));
 
-  for (const address of ['169.254.169.254', '169.254.169.253', '169.254.170.2', '::ffff:169.254.169.254', 'fd00:ec2::254', 'fe80::1']) {
+  // The agent's deny list (agent/appconfig/constants.go, DefaultDeniedPortForwardingRemoteIPs),
+  // compared as Go's net.IP.Equal does (an IPv4-mapped address equals its IPv4 form).
+  const denied = ['169.254.169.254', 'fd00:ec2::254', '169.254.169.253', 'fd00:ec2::253', '169.254.169.123', 'fd00:ec2::123', '169.254.169.250', '169.254.169.251', 'fd00:ec2::240'];
+  for (const address of [...denied, '::ffff:169.254.169.254', 'FD00:EC2:0:0:0:0:0:254']) {
     t.ok(isForbiddenAddress(address), `${address} is forbidden`);
   }
-  for (const address of ['127.0.0.1', '10.0.0.2', '::1', 'fd00::1']) t.notOk(isForbiddenAddress(address), `${address} is allowed`);
+  for (const address of ['127.0.0.1', '10.0.0.2', '::1', 'fd00::1', '169.254.170.2', 'fe80::1', '169.254.169.252']) {
+    t.notOk(isForbiddenAddress(address), `${address} is allowed`);
+  }
 
-  t.same(await resolveDestination({ portNumber: '8080' }, false), { addresses: ['127.0.0.1'], port: 8080 });
-  t.same(await resolveDestination({ portNumber: '8080', host: 'localhost' }, false), { addresses: ['127.0.0.1'], port: 8080 });
-  t.same(await resolveDestination({ portNumber: '1', host: '127.0.0.2' }, false), { addresses: ['127.0.0.2'], port: 1 });
+  t.same(await resolveDestination({ portNumber: '8080' }, false), { host: '', addresses: ['127.0.0.1'], port: 8080 });
+  t.same(await resolveDestination({ portNumber: '8080', host: 'localhost' }, false), { host: 'localhost', addresses: ['127.0.0.1'], port: 8080 });
+  t.same(await resolveDestination({ portNumber: '1', host: '127.0.0.2' }, false), { host: '127.0.0.2', addresses: ['127.0.0.2'], port: 1 });
+  t.same(await resolveDestination({ portNumber: '1', host: 'no-such-host.invalid' }, false), { host: 'no-such-host.invalid', addresses: [], port: 1 }, 'a failed lookup is not an error (port.go ignores it)');
   await t.rejects(resolveDestination({ portNumber: '80', host: '169.254.169.254' }, true), {
     message: 'Forwarding to IP address 169.254.169.254 is forbidden.',
+  });
+  // port.go, validateParameters: the message names the host as given, not the address it resolved to.
+  await t.rejects(resolveDestination({ portNumber: '80', host: '::ffff:169.254.169.254' }, true), {
+    message: 'Forwarding to IP address ::ffff:169.254.169.254 is forbidden.',
   });
   await t.rejects(resolveDestination({ portNumber: '80', host: '10.1.2.3' }, false), { message: /loopback/ });
   await t.rejects(resolveDestination({ portNumber: '0' }, false), { message: /portNumber/ });

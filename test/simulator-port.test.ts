@@ -134,6 +134,17 @@ async function forwardSession(t: TestContext, sim: Simulator, port: number, clie
   return { start, client };
 }
 
+/** A mux-mode forwarding session to an echo server, with an smux client on it (all closed with `t`). */
+async function muxEchoSession(t: TestContext) {
+  const echoServer = await tcpServer(echo);
+  t.teardown(() => echoServer.close());
+  const sim = await withSim(t, { pacing: false });
+  const { start, client } = await forwardSession(t, sim, echoServer.port);
+  const mux = muxClient(client);
+  t.teardown(() => mux.close());
+  return { echoServer, sim, start, client, mux };
+}
+
 /** An smux client carried in the client's Output payloads (≤1024 bytes each). */
 function muxClient(client: RawClient): SmuxSession {
   const mux = new SmuxSession({
@@ -307,7 +318,11 @@ t.test('basic mode: failures at session start', async (t) => {
   const client = await openPort(sim, refused, OLD_CLIENT);
   t.teardown(() => client.close());
   await client.closed;
-  t.match(client.channelClosed()?.Output, /ECONNREFUSED/, 'a dial failure fails the session with the error text');
+  t.equal(
+    client.channelClosed()?.Output,
+    `Unable to connect to specified port: dial tcp 127.0.0.1:${port}: connect: connection refused`,
+    'a dial failure fails the session with the agent\'s text (port_basic.go, InitializeSession)',
+  );
 
   const imds = await startSession(sim, 'AWS-StartPortForwardingSessionToRemoteHost', {
     host: ['169.254.169.254'],
@@ -317,6 +332,85 @@ t.test('basic mode: failures at session start', async (t) => {
   t.teardown(() => second.close());
   await second.closed;
   t.equal(second.channelClosed()?.Output, 'Forwarding to IP address 169.254.169.254 is forbidden.');
+});
+
+t.test('basic mode: a failed re-dial fails the session (port_basic.go, handlePortError)', async (t) => {
+  const echoServer = await tcpServer(echo);
+  const sim = await withSim(t, { pacing: false });
+  const { start, client } = await forwardSession(t, sim, echoServer.port, OLD_CLIENT);
+  await until(() => echoServer.connections.length === 1, 'the agent dials at session start');
+  const session = plugin<BasicPortSession>(sim, start.SessionId);
+  await echoServer.close(); // the destination goes away: the next dial is refused
+  await until(() => session.state === 'disconnected', 'the agent notices the close');
+  const seq = client.nextSeq;
+  client.sendData(Buffer.from('anyone there?'));
+  await client.closed;
+  t.equal(client.acksFor(seq).length, 0, 'the payload that asked for the dial is not acknowledged');
+  t.equal(session.dials, 1);
+  const agent = sim.sessions.get(start.SessionId)?.agent;
+  t.same(agent?.result, { status: 'failed', output: '', terminating: false }, 'the session ended as failed');
+  t.equal(client.channelClosed()?.Output, '', 'the agent sets no text for it');
+});
+
+t.test('ssh document: DisconnectToPort or a destination error fails the session; EOF ends it', async (t) => {
+  const sim = await withSim(t);
+  const quiet = await tcpServer((socket) => socket.write('SSH-2.0-FakeSSH_1.0\r\n'));
+  t.teardown(() => quiet.close());
+  const results: Record<string, unknown> = {};
+  for (const ending of ['DisconnectToPort', 'reset', 'EOF'] as const) {
+    const start = await startSession(sim, 'AWS-StartSSHSession', { portNumber: [String(quiet.port)] });
+    const client = await openPort(sim, start);
+    t.teardown(() => client.close());
+    await ready(client);
+    await until(() => output(client).toString().includes('SSH-2.0-FakeSSH_1.0'), 'banner');
+    const socket = quiet.connections.at(-1) as Socket;
+    if (ending === 'DisconnectToPort') client.flag(1);
+    else if (ending === 'reset') socket.resetAndDestroy();
+    else socket.end();
+    await client.closed;
+    results[ending] = sim.sessions.get(start.SessionId)?.agent.result?.status;
+  }
+  // port_basic.go, handleSSHDPortError: only io.EOF is a success; DisconnectToPort closes the
+  // connection under the read loop, whose read then fails.
+  t.same(results, { DisconnectToPort: 'failed', reset: 'failed', EOF: 'success' });
+});
+
+t.test('port sessions never report agent_session_state Terminating (port.go); shells do, unless cancelled', async (t) => {
+  const echoServer = await tcpServer(echo);
+  t.teardown(() => echoServer.close());
+  const sim = await withSim(t, { pacing: false, shellDelayMs: 0 });
+  const states = (sessionId: string) => sim.sessions.get(sessionId)?.agent.channel.sessionStatesSent;
+  for (const clientVersion of [NEW_CLIENT, OLD_CLIENT]) {
+    const { start, client } = await forwardSession(t, sim, echoServer.port, clientVersion);
+    client.flag(2);
+    await client.closed;
+    t.same(states(start.SessionId), ['Connected'], `${plugin<PortSession>(sim, start.SessionId).mode}: no Terminating`);
+    t.equal(client.channelClosed()?.Output, '', 'the session still closes normally for the client');
+  }
+  const shell = await callTarget(sim.endpoint, 'AmazonSSM.StartSession', { Target: TARGET });
+  const shellClient = await RawClient.open(shell.json.StreamUrl, shell.json.TokenValue, { sessionId: shell.json.SessionId, target: TARGET, endpoint: sim.endpoint });
+  t.teardown(() => shellClient.close());
+  shellClient.input('exit\r');
+  await shellClient.closed;
+  t.same(states(shell.json.SessionId), ['Connected', 'Terminating'], 'a shell that exits: Terminating (shell.go, executeCommandsWithPty)');
+  const cancelled = await callTarget(sim.endpoint, 'AmazonSSM.StartSession', { Target: TARGET });
+  const cancelledClient = await RawClient.open(cancelled.json.StreamUrl, cancelled.json.TokenValue, { sessionId: cancelled.json.SessionId, target: TARGET, endpoint: sim.endpoint });
+  t.teardown(() => cancelledClient.close());
+  await callTarget(sim.endpoint, 'AmazonSSM.TerminateSession', { SessionId: cancelled.json.SessionId });
+  await cancelledClient.closed;
+  t.same(states(cancelled.json.SessionId), ['Connected'], 'a cancelled shell: none');
+  t.equal(cancelledClient.channelClosed()?.Output, '');
+});
+
+t.test('mux mode: the accept loop dials one stream at a time (port_mux.go, handleServerConnections)', async (t) => {
+  const { sim, start, mux } = await muxEchoSession(t);
+  const streams = Array.from({ length: 6 }, () => mux.openStream());
+  const received = streams.map((stream) => collect(stream));
+  streams.forEach((stream, index) => stream.write(Buffer.from(`stream-${index}`)));
+  await until(() => received.every((r, index) => r.data().toString() === `stream-${index}`), 'every stream echoes');
+  const session = plugin<MuxPortSession>(sim, start.SessionId);
+  t.equal(session.dials, 6);
+  t.equal(session.maxConcurrentDials, 1, 'never two dials at once');
 });
 
 t.test('mux mode: three concurrent streams to an echo server', async (t) => {
@@ -361,12 +455,7 @@ t.test('mux mode: three concurrent streams to an echo server', async (t) => {
 });
 
 t.test('mux mode: ConnectToPortError while another stream keeps working', async (t) => {
-  const echoServer = await tcpServer(echo);
-  t.teardown(() => echoServer.close());
-  const sim = await withSim(t, { pacing: false });
-  const { start, client } = await forwardSession(t, sim, echoServer.port);
-  const mux = muxClient(client);
-  t.teardown(() => mux.close());
+  const { sim, start, client, mux, echoServer } = await muxEchoSession(t);
 
   const good = mux.openStream();
   const goodData = collect(good);

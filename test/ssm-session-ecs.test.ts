@@ -37,9 +37,9 @@ t.test('run ecs:CLUSTER/TASK/CONTAINER -- echo hi: ECS ExecuteCommand, output th
     ecsCalls(sim),
     [
       ['DescribeTasks', { cluster: 'prod', tasks: [TASK] }],
-      ['ExecuteCommand', { cluster: 'prod', task: TASK, container: 'sidecar', command: 'echo hi', interactive: true }],
+      ['ExecuteCommand', { cluster: 'prod', task: TASK, container: 'sidecar', command: "sh -c 'echo hi'", interactive: true }],
     ],
-    'one DescribeTasks (the target), then ExecuteCommand',
+    'one DescribeTasks (the target), then ExecuteCommand; the agent splits commands in a container, so `sh -c`',
   );
   t.same(startedSessions(sim), [], 'no SSM StartSession');
   for (const session of sim.sessions.values()) t.notOk(result.describe.includes(session.token), 'no session token in the output');
@@ -55,6 +55,18 @@ t.test('run on the SSM target form: merged output, no exit code from ECS', async
   t.match(ecsCalls(sim), [['DescribeTasks', { cluster: 'prod', tasks: [TASK] }], ['ExecuteCommand', { container: 'web' }]]);
   t.equal(ecsCalls(sim).length, 2);
   t.same(startedSessions(sim), [], 'no SSM StartSession');
+});
+
+t.test('a session the agent fails (a shell the container lacks): its text, exit 1', async (t) => {
+  const { env } = await setup(t);
+  const result = await runCli(t, ['shell', `ecs:prod/${TASK}/web`, '--ecs-shell', '/no/such/shell'], env);
+  t.equal(result.code, 1, 'exit 1', { run: result.describe });
+  // agent/session/shell/shell.go: the pty does not start; after 2 s the session fails with this.
+  t.match(
+    result.stderr,
+    /ssm-session: the agent ended the session: Unable to start command: Failed to start pty: fork\/exec \/no\/such\/shell: no such file or directory\n$/,
+  );
+  t.notMatch(result.stderr, /Exiting session/);
 });
 
 t.test('shell ecs:...: /bin/sh through ECS ExecuteCommand, piped input', async (t) => {

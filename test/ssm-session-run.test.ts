@@ -1,7 +1,10 @@
 // `ssm-session run` end to end: the CLI as a real process (from source) against the
 // simulator, AWS-StartNonInteractiveCommand with separate streams. The remote command's
 // exit status becomes ours, its stdout and stderr stay apart byte for byte; targets by
-// tag; failures as one line with the right exit status and no token.
+// tag; failures as one line with the right exit status and no token. The simulated agent
+// executes a command's words without a shell, as the real one does
+// (agent/session/shell/shell_unix.go), so the `sh -c` wrapping is what makes shell syntax
+// work, and a quoting mistake in it fails here.
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -9,6 +12,7 @@ import path from 'node:path';
 import { startSimulator, type Simulator, type SimulatorOptions } from '../src/simulator/index.ts';
 import { createSandbox, type Sandbox } from './helpers/aws-cli-sandbox.ts';
 import { cliEnv, runCli, sha256, startCli, startedSessions, type TestContext } from './helpers/ssm-session-cli.ts';
+import { waitFor } from './helpers/wait.ts';
 
 const TARGET = 'i-0123456789abcdef0';
 const MiB = 1024 * 1024;
@@ -38,9 +42,11 @@ t.test('exit status and separate stdout / stderr', async (t) => {
   const [started] = startedSessions(sim);
   t.same(
     started,
-    { target: TARGET, document: 'AWS-StartNonInteractiveCommand', parameters: { command: ['echo out-$((40+2)); echo err-line >&2; exit 7'], separateOutputStream: ['true'] } },
-    'one StartSession: AWS-StartNonInteractiveCommand with separateOutputStream',
+    { target: TARGET, document: 'AWS-StartNonInteractiveCommand', parameters: { command: ["sh -c 'echo out-$((40+2)); echo err-line >&2; exit 7'"], separateOutputStream: ['true'] } },
+    'one StartSession: AWS-StartNonInteractiveCommand with separateOutputStream, the command for `sh -c`',
   );
+  const lookups = sim.apiCalls.filter((c) => c.operation === 'DescribeInstanceInformation');
+  t.same(lookups[0]?.body, { Filters: [{ Key: 'InstanceIds', Values: [TARGET] }], MaxResults: 5 }, 'the platform from one lookup');
 
   const ok = await runCli(t, ['run', TARGET, '--', 'true'], env);
   t.equal(ok.code, 0, 'a command that succeeds exits 0', { run: ok.describe });
@@ -51,12 +57,98 @@ t.test('exit status and separate stdout / stderr', async (t) => {
   }
 });
 
-t.test('megabytes on both streams arrive intact and apart (SHA-256)', async (t) => {
+t.test('shell syntax survives the agent\'s word splitting: quotes, $, &&, redirections, newlines, non-ASCII', async (t) => {
+  const { env } = await setup(t);
+  const cases: Array<{ command: string; stdout: string; stderr?: string; code?: number }> = [
+    { command: `printf '%s|' "a  b" 'c d' "it's" 'say "hi"' ''`, stdout: 'a  b|c d|it\'s|say "hi"||' },
+    { command: 'x=5; echo "$x ${HOME:+home} $((x*2))" $(echo sub) `echo back`', stdout: '5 home 10 sub back\n' },
+    { command: 'cd / && pwd && false || echo fallback; true && echo and', stdout: '/\nfallback\nand\n' },
+    { command: 'echo to-err >&2; echo moved 1>&2 2>/dev/null; echo last', stdout: 'last\n', stderr: 'to-err\nmoved\n' },
+    { command: 'echo one\necho two\n\n  echo three', stdout: 'one\ntwo\nthree\n' },
+    { command: "printf 'h\u00e9llo w\u00f6rld \u65e5\u672c \ud83c\udf89\\n'; echo \u00fcn\u00ef >&2", stdout: 'h\u00e9llo w\u00f6rld \u65e5\u672c \ud83c\udf89\n', stderr: '\u00fcn\u00ef\n' },
+    { command: "printf '%s\\n' 'C:\\path\\to' \"tab\\there\" # a comment", stdout: 'C:\\path\\to\ntab\\there\n' },
+    { command: '', stdout: '' },
+    { command: 'exit 7', stdout: '', code: 7 },
+    { command: 'echo before; exit 255', stdout: 'before\n', code: 255 },
+    { command: 'kill -9 $$', stdout: '', code: 255 }, // killed by a signal: EXIT_CODE -1
+  ];
+  for (const c of cases) {
+    const result = await runCli(t, ['run', TARGET, '--', c.command], env);
+    const what = JSON.stringify(c.command);
+    t.equal(result.code, c.code ?? 0, `${what}: exit status`, { run: result.describe });
+    t.equal(result.stdout.toString('utf8'), c.stdout, `${what}: stdout`);
+    t.equal(result.stderr, c.stderr ?? '', `${what}: stderr`);
+  }
+});
+
+t.test('the platform: Windows targets get PowerShell; a denied lookup falls back to sh', async (t) => {
+  const windows = 'i-0eeeeeeeeeeeeeee1';
+  const { sim, env } = await setup(t, {
+    instances: [{ id: windows, platformType: 'Windows', tags: { Name: 'win' } }],
+  });
+  const script = 'Get-ChildItem "C:\\Program Files" | Select-Object -First 1; exit 3';
+  await runCli(t, ['run', windows, '--', script], env);
+  await runCli(t, ['-q', 'run', 'Name=win', '--', script], env);
+  const started = startedSessions(sim);
+  t.equal(started.length, 2);
+  for (const session of started) {
+    const command = (session.parameters as { command: string[] }).command[0] ?? '';
+    const match = /^-NoProfile -NonInteractive -EncodedCommand ([A-Za-z0-9+/=]+)$/.exec(command);
+    t.ok(match, `PowerShell arguments (shell_windows.go puts powershell in front): ${command}`);
+    t.equal(Buffer.from(match?.[1] ?? '', 'base64').toString('utf16le'), script, 'the script, intact');
+  }
+  t.equal(
+    sim.apiCalls.filter((c) => c.operation === 'DescribeInstanceInformation').length,
+    2,
+    'one lookup for the instance id, one for the tag (which gave the platform too)',
+  );
+
+  const denied = await setup(t, { deniedActions: ['ssm:DescribeInstanceInformation'] });
+  const result = await runCli(t, ['run', TARGET, '--', 'echo "$0 runs it"'], denied.env);
+  t.equal(result.code, 0, 'the lookup is refused, the command still runs', { run: result.describe });
+  t.equal(result.stdout.toString(), 'sh runs it\n', 'with sh, the default');
+  t.equal(result.stderr, '', 'quietly');
+  t.equal(denied.sim.apiCalls.find((c) => c.operation === 'DescribeInstanceInformation')?.errorType, 'AccessDeniedException');
+});
+
+t.test('a session that ends without the exit status: a clear error, not a silent 0', async (t) => {
+  const { sim, env } = await setup(t);
+  const cli = startCli(t, ['run', TARGET, '--', 'printf first; sleep 4; printf second; exit 3'], env);
+  cli.child.stdin.end();
+  const stdout: Buffer[] = [];
+  cli.child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
+  await waitFor(() => Buffer.concat(stdout).toString() === 'first', { what: 'the first output', timeoutMs: 15_000, context: cli.describe });
+  const [session] = sim.sessions.values();
+  const channel = session!.agent.channel;
+  // Once the client has sent its handshake answer, its size and its end of input (0-2)
+  // and acked everything, nothing more comes from it: a pause now stays until the
+  // command is over (any ack or input would lift it: datachannel.go).
+  await waitFor(() => channel.expectedInSeq >= 3 && channel.unackedCount === 0, { what: 'a quiet client', timeoutMs: 15_000 });
+  sim.publish(session!.sessionId, 'toAgent', 'pause');
+  const exit = await cli.exit;
+  t.equal(exit.code, 1, 'exit 1', { run: cli.describe() });
+  t.equal(Buffer.concat(stdout).toString(), 'first');
+  t.match(cli.stderr(), /^ssm-session: the session ended without the command's exit status .*output may be incomplete\n$/);
+});
+
+t.test('megabytes of text on both streams arrive intact and apart (SHA-256)', async (t) => {
   const { sandbox, env } = await setup(t);
-  const out = randomBytes(3 * MiB);
-  const err = randomBytes(2 * MiB + 77);
-  const outFile = path.join(sandbox.dir, 'out.bin');
-  const errFile = path.join(sandbox.dir, 'err.bin');
+  // Text: the agent holds back and reassembles UTF-8 split across its reads, so multibyte
+  // characters at every alignment must arrive whole (binary output is another matter: see below).
+  const text = (bytes: number) => {
+    const parts: string[] = [];
+    let length = 0;
+    while (length < bytes) {
+      const part = `${randomBytes(40).toString('base64')} € 日本語 🎉\n`;
+      parts.push(part);
+      length += Buffer.byteLength(part);
+    }
+    return Buffer.from(parts.join(''));
+  };
+  const out = text(3 * MiB);
+  const err = text(2 * MiB + 77);
+  const outFile = path.join(sandbox.dir, 'out.txt');
+  const errFile = path.join(sandbox.dir, 'err.txt');
   writeFileSync(outFile, out);
   writeFileSync(errFile, err);
   const result = await runCli(t, ['run', TARGET, '--', `cat ${outFile}; cat ${errFile} >&2; exit 3`], env, { timeoutMs: 60_000 });
@@ -65,6 +157,15 @@ t.test('megabytes on both streams arrive intact and apart (SHA-256)', async (t) 
   t.equal(sha256(result.stdout), sha256(out), 'stdout SHA-256 equals the remote file');
   t.equal(result.stderrBytes.length, err.length, 'stderr length');
   t.equal(sha256(result.stderrBytes), sha256(err), 'stderr SHA-256 equals the other remote file');
+});
+
+t.test('binary output is not byte-safe: the agent\'s UTF-8 handling (shell.go, processStdoutData)', async (t) => {
+  const { env } = await setup(t);
+  // A real U+FFFD before the last 3 bytes loses two bytes; an invalid last byte is held and
+  // then dropped at the end of the stream; an invalid byte further back goes out as it is.
+  const result = await runCli(t, ['run', TARGET, '--', "printf 'a\\357\\277\\275b\\377cdef\\377'"], env);
+  t.equal(result.code, 0, { run: result.describe });
+  t.same([...result.stdout], [0x61, 0xef, 0x62, 0xff, 0x63, 0x64, 0x65, 0x66]);
 });
 
 t.test('targets by tag: Name=, tag:KEY=VALUE, ambiguous and unknown tags', async (t) => {

@@ -4,6 +4,8 @@ import { SessionEncryption } from '../session/session-encryption.ts';
 import type { SessionIO } from '../session/io.ts';
 import { PluginSession, type SessionOutcome } from '../session/plugin-session.ts';
 import { fileLogger, silentLogger, type Logger } from '../util/logger.ts';
+import { getFold } from '../protocol/payloads.ts';
+import { parseGoBool } from '../protocol/parse-bool.ts';
 import type { StartRequest } from './invocation.ts';
 import type { Liveness } from '../transport/websocket-transport.ts';
 import type { PluginEnvironment } from './run-plugin.ts';
@@ -57,7 +59,24 @@ export async function startSession(request: StartRequest, responseFromEnv: boole
     for (const name of signals) process.off(name, onSignal);
   }
   logger.close();
-  return report(outcome, request.sessionId, responseFromEnv, exitStatusFromRemote, session.notices, io);
+  const exitCodeExpected = exitStatusFromRemote && session.sessionType === 'NonInteractiveCommands' && separateStreams(request);
+  return report(outcome, request.sessionId, responseFromEnv, exitStatusFromRemote, session.notices, io, exitCodeExpected);
+}
+
+/**
+ * Printed when a command session with separate streams ends without its EXIT_CODE: the
+ * agent sends it only while its data channel is active, and its output readers give up
+ * when it is paused (agent/session/shell/shell.go), as it is while the connection is down.
+ */
+export const LOST_EXIT_CODE_MESSAGE =
+  "The session ended without the command's exit code (the agent drops it, and stops reading the command's output, " +
+  'when its connection is paused or interrupted while the command runs); its output may be incomplete.';
+
+/** separateOutputStream of the request (argv[5]), read as the agent reads it. */
+function separateStreams(request: StartRequest): boolean {
+  const value = getFold(getFold(request.parameters, 'Parameters'), 'separateOutputStream');
+  const text = Array.isArray(value) ? value[0] : value;
+  return typeof text === 'string' && parseGoBool(text) === true;
 }
 
 function report(
@@ -67,6 +86,7 @@ function report(
   exitStatusFromRemote: boolean,
   notices: NodeJS.WritableStream,
   io: SessionIO,
+  exitCodeExpected: boolean,
 ): number {
   switch (outcome.status) {
     case 'closed':
@@ -75,6 +95,11 @@ function report(
           ? `\n\nSessionId: ${sessionId} : ${outcome.output}\n\n`
           : `\n\nExiting session with sessionId: ${sessionId}.\n\n`,
       );
+      if (exitCodeExpected && outcome.exitCode === undefined) {
+        // With the agent's text already printed, the reason is known; otherwise say what happened.
+        if (!outcome.output) io.stderr.write(`${LOST_EXIT_CODE_MESSAGE}\n`);
+        return 1;
+      }
       return exitStatusFromRemote ? exitStatus(outcome.exitCode) : 0;
     case 'ended':
       notices.write(`\n\nExiting session with sessionId: ${sessionId}.\n\n`);

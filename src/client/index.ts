@@ -8,6 +8,7 @@ export type { AwsOptions } from './aws-options.ts';
 export {
   resolveTarget,
   parseTargetSpec,
+  targetPlatform,
   TargetError,
   type ResolvedTarget,
   type TargetSpec,
@@ -15,6 +16,7 @@ export {
   type TargetErrorReason,
 } from './targets.ts';
 export { ClientError, type ClientErrorCode } from './errors.ts';
+export { remoteCommand, type RemotePlatform } from './remote-command.ts';
 export {
   startSession,
   describeOutcome,

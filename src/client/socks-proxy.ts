@@ -34,9 +34,11 @@ const OUTCOME_WAIT_MS = 2000;
  * a pool per destination (see PoolOptions). Domain names are resolved by the target,
  * as `curl --socks5-hostname` expects.
  *
- * Replies: 0x00 success, 0x05 when the agent reports that the destination refused
- * (ConnectToPortError), 0x04 when the target cannot resolve the name, 0x07 for BIND and
- * UDP ASSOCIATE, 0x08 for unknown address types, 0x01 for any other failure.
+ * Replies: 0x00 success, 0x05 when the agent reports that it could not connect
+ * (ConnectToPortError: refused, unreachable or a name the target cannot resolve; the
+ * agent does not say which), 0x04 when an old (basic-mode) agent says the name resolved
+ * to nothing, 0x07 for BIND and UDP ASSOCIATE, 0x08 for unknown address types, 0x01 for
+ * any other failure.
  *
  * ```ts
  * const proxy = await startSocksProxy({ target: 'i-0123456789abcdef0', port: 1080 });
@@ -125,7 +127,11 @@ class SocksProxy extends ForwardBase {
       case 'refused':
         lease.stream.destroy();
         lease.release();
-        return this.refuse(connection, SocksReply.ConnectionRefused, `CONNECT ${destination}: connection refused at the destination`);
+        return this.refuse(
+          connection,
+          SocksReply.ConnectionRefused,
+          `CONNECT ${destination}: the agent could not connect (refused, unreachable, or a name the target cannot resolve)`,
+        );
       case 'failed': {
         lease.release();
         const outcome = await outcomeSoon(lease.session.done);
@@ -185,7 +191,10 @@ class SocksProxy extends ForwardBase {
 /** The reply code for a failure described in words (the agent's or ours). */
 export function replyForText(text: string): number {
   if (/refused|ECONNREFUSED/i.test(text)) return SocksReply.ConnectionRefused;
-  if (/resolve|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|host unreachable/i.test(text)) return SocksReply.HostUnreachable;
+  // "missing address": the agent's dial when the host resolved to nothing (port.go, DialCall).
+  if (/resolve|missing address|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|host unreachable|no route to host/i.test(text)) {
+    return SocksReply.HostUnreachable;
+  }
   if (/ENETUNREACH|network is unreachable/i.test(text)) return SocksReply.NetworkUnreachable;
   if (/forbidden|not allowed/i.test(text)) return SocksReply.NotAllowed;
   return SocksReply.GeneralFailure;

@@ -7,6 +7,7 @@ import { callAws, describeInstances, ssmRegion } from './instances.ts';
 import { TargetError, type TargetCandidate } from './target-error.ts';
 
 export { TargetError, type TargetCandidate, type TargetErrorReason } from './target-error.ts';
+import type { RemotePlatform } from './remote-command.ts';
 
 /**
  * Target specs, as users type them, resolved to what SSM StartSession takes:
@@ -26,6 +27,8 @@ export { TargetError, type TargetCandidate, type TargetErrorReason } from './tar
 export interface ResolvedTarget {
   target: string;
   label: string;
+  /** The target's operating system, when the lookup that resolved it told (tags, ECS tasks). */
+  platform?: RemotePlatform;
 }
 
 export type TargetSpec =
@@ -111,7 +114,10 @@ async function resolveTag(key: string, value: string, aws: AwsOptions): Promise<
     .sort((a, b) => Number(b.pingStatus === 'Online') - Number(a.pingStatus === 'Online'));
   const online = candidates.filter((c) => c.pingStatus === 'Online');
   const only = online.length === 1 ? online[0] : undefined;
-  if (only) return { target: only.id, label: `${only.id} (${what})` };
+  if (only) {
+    const platform = platformOf(instances.find((i) => i.InstanceId === only.id)?.PlatformType);
+    return { target: only.id, label: `${only.id} (${what})`, ...(platform ? { platform } : {}) };
+  }
   const count = `${candidates.length} managed instance${candidates.length === 1 ? '' : 's'}`;
   if (online.length === 0) {
     throw new TargetError(
@@ -154,7 +160,7 @@ async function resolveEcsTask(
   const found = execReady(task, container, taskId, clusterName);
   const target = `ecs:${clusterName}_${taskId}_${found.runtimeId}`;
   remember(aws, target, found);
-  return { target, label: ecsLabel(found) };
+  return { target, label: ecsLabel(found), platform: found.platform };
 }
 
 /** A container of an ECS task that can take ECS exec, by name and runtime id. */
@@ -163,6 +169,8 @@ export interface EcsContainer {
   taskId: string;
   container: string;
   runtimeId: string;
+  /** From the task's platformFamily (Windows containers say WINDOWS_SERVER_…); Linux otherwise. */
+  platform: RemotePlatform;
 }
 
 /**
@@ -250,7 +258,8 @@ function execReady(task: Task, container: Container, taskId: string, cluster: st
   if (!container.runtimeId) {
     throw new TargetError('not-online', `container ${name} of ECS task ${taskId} has no runtime id yet (not started)`);
   }
-  return { cluster, taskId, container: name, runtimeId: container.runtimeId };
+  const platform = task.platformFamily?.toUpperCase().startsWith('WINDOWS') ? 'Windows' : 'Linux';
+  return { cluster, taskId, container: name, runtimeId: container.runtimeId, platform };
 }
 
 /**
@@ -289,4 +298,26 @@ function table(candidates: readonly TargetCandidate[]): string {
 
 function lastSegment(arn: string | undefined): string | undefined {
   return arn?.split('/').at(-1) || undefined;
+}
+
+/** SSM's PlatformType as a RemotePlatform (undefined when unknown). */
+function platformOf(platformType: string | undefined): RemotePlatform | undefined {
+  return platformType === 'Windows' || platformType === 'MacOS' || platformType === 'Linux' ? platformType : undefined;
+}
+
+/**
+ * The operating system of a StartSession target, for commands that must be wrapped for
+ * its shell: an ECS container's from its task (DescribeTasks, remembered), a managed
+ * instance's from one SSM DescribeInstanceInformation call. Undefined when the instance
+ * is not listed or the call fails (e.g. not allowed): the caller picks a default.
+ */
+export async function targetPlatform(target: string, aws: AwsOptions = {}): Promise<RemotePlatform | undefined> {
+  if (target.startsWith('ecs:')) return (await findEcsContainer(target, aws)).platform;
+  if (!INSTANCE_ID.test(target)) return undefined;
+  try {
+    const found = await describeInstances([{ key: 'InstanceIds', values: [target] }], aws, `look up ${target}`);
+    return platformOf(found.find((i) => i.InstanceId === target)?.PlatformType);
+  } catch {
+    return undefined;
+  }
 }

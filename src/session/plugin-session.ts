@@ -126,6 +126,11 @@ export class PluginSession extends EventEmitter {
     return this.handler;
   }
 
+  /** The session type the handshake named (undefined before it, or without one). */
+  get sessionType(): SessionType | undefined {
+    return this.negotiated?.sessionType;
+  }
+
   /** Reconnections made so far (each one a ResumeSession plus a new WebSocket). */
   get reconnects(): number {
     return this.connection.reconnects;

@@ -36,7 +36,6 @@ async function main(): Promise<void> {
       default: false,
       describe: 'reject clients that do not acknowledge the random challenge',
     })
-    .option('command-shell', { type: 'string', describe: 'shell that runs command-session commands with -c (default /bin/bash)' })
     .option('instance', {
       type: 'string',
       array: true,
@@ -72,7 +71,6 @@ async function main(): Promise<void> {
     ...(argv['kms-key-id'] !== undefined ? { kmsKeyId: argv['kms-key-id'] } : {}),
     randomChallenge: argv['random-challenge'],
     requireChallengeAck: argv['require-challenge-ack'],
-    ...(argv['command-shell'] !== undefined ? { commandShellPath: argv['command-shell'] } : {}),
     instances,
     disconnectedTargets: argv['connection-lost'] ?? [],
   });

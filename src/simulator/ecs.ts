@@ -32,6 +32,8 @@ export interface EcsTaskSpec {
   executeCommandAgentStatus?: string;
   /** The task's lastStatus (default RUNNING). */
   lastStatus?: string;
+  /** platformFamily as Fargate reports it (default Linux; Windows tasks say e.g. WINDOWS_SERVER_2019_CORE). */
+  platformFamily?: string;
 }
 
 interface EcsTask {
@@ -40,6 +42,7 @@ interface EcsTask {
   containers: string[];
   agentStatus: string;
   lastStatus: string;
+  platformFamily: string;
 }
 
 /** What ExecuteCommand asks the simulator to start. */
@@ -75,6 +78,7 @@ export class FakeEcs {
       containers: spec.containers ?? [DEFAULT_CONTAINER],
       agentStatus: spec.executeCommandAgentStatus ?? 'RUNNING',
       lastStatus: spec.lastStatus ?? 'RUNNING',
+      platformFamily: spec.platformFamily ?? 'Linux',
     };
     this.tasks.set(taskKey(task.cluster, task.taskId), task);
     return task.taskId;
@@ -174,6 +178,7 @@ export class FakeEcs {
         lastStatus: task.lastStatus,
         desiredStatus: 'RUNNING',
         launchType: 'FARGATE',
+        platformFamily: task.platformFamily,
         enableExecuteCommand: true,
         containers: task.containers.map((name) => ({
           containerArn: this.containerArn(region, cluster, taskId, name),
@@ -203,6 +208,7 @@ export class FakeEcs {
       containers: [container ?? DEFAULT_CONTAINER],
       agentStatus: 'RUNNING',
       lastStatus: 'RUNNING',
+      platformFamily: 'Linux',
     };
   }
 

@@ -113,6 +113,7 @@ export class FaultInjector {
   /**
    * KMS sessions: the agent encrypts with a key other than the negotiated one.
    * 'output': payloads only (the challenge still succeeds); 'all': the challenge too;
+   * 'input': the agent decrypts what the client sends (the challenge answer too) wrongly;
    * 'off' restores normal behaviour. Read at every encryption, so it acts on running sessions.
    */
   setWrongAgentKey(mode: WrongKeyMode): void {

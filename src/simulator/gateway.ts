@@ -8,6 +8,7 @@ import { encodeUnsequencedFrame } from '../protocol/control-frames.ts';
 import { getFold } from '../protocol/payloads.ts';
 import { newUuid } from '../protocol/uuid.ts';
 import type { Direction, FaultInjector } from './faults.ts';
+import type { PluginResult } from './agent/session-plugin.ts';
 import type { ClientAttachment, OpenDataChannelRecord, SessionRegistry, SimSession } from './sessions.ts';
 import type { WireLog } from './wire-log.ts';
 
@@ -48,7 +49,10 @@ export interface GatewayOptions {
  * The message gateway (PROTOCOL.md §11.1): accepts client WebSockets on
  * /v1/data-channel/<SessionId>, checks the OpenDataChannel token, relays raw frames
  * between the client and the in-process agent (through the fault injector), and sends
- * channel_closed when the agent reports Terminating.
+ * channel_closed when the agent reports Terminating (Output empty) or, for sessions that
+ * end without it (ports, cancelled shells, failures), when the agent reports its task
+ * result (Output: a failed session's text). The service's side is inferred: the agent's
+ * source shows only what it sends.
  */
 export class Gateway {
   private readonly options: GatewayOptions;
@@ -255,9 +259,18 @@ export class Gateway {
     } catch {
       return;
     }
-    if (state !== 'Terminating') return;
+    if (state === 'Terminating') this.closeForClient(session, '');
+  }
+
+  /** The agent's session is over: its task result (see the class comment). */
+  agentFinished(session: SimSession, result: PluginResult): void {
+    this.closeForClient(session, result.status === 'failed' ? result.output : '');
+  }
+
+  /** channel_closed to the client, once per session. */
+  private closeForClient(session: SimSession, output: string): void {
+    if (session.closedOutput !== undefined) return;
     session.status = 'terminated';
-    const output = session.agent.exitMessage ?? '';
     session.closedOutput = output;
     const attachment = session.client;
     session.client = undefined;

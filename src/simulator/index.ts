@@ -85,10 +85,10 @@ export interface SimulatorOptions {
    * support required encryption context random challenge` (default false).
    */
   requireChallengeAck?: boolean;
-  /** Shell that runs command-session commands with `-c` (default /bin/bash). */
-  commandShellPath?: string;
   /** The agent's wait for HandshakeResponse and for EncChallengeResponse (default 15 000 ms). */
   handshakeTimeoutMs?: number;
+  /** IAM actions refused with AccessDeniedException, e.g. `ssm:DescribeInstanceInformation`. */
+  deniedActions?: string[];
 }
 
 export interface Simulator {
@@ -145,7 +145,6 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     shellArgs: options.shellArgs ?? ['--noprofile', '--norc'],
     shellPrompt: options.shellPrompt ?? 'sh-\\v$ ',
     allowRemoteDestinations: options.allowRemoteDestinations ?? false,
-    commandShellPath: options.commandShellPath ?? '/bin/bash',
     ...(options.handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: options.handshakeTimeoutMs } : {}),
   };
   let preferences: SessionPreferences = {
@@ -187,6 +186,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       `?role=publish_subscribe&cell-number=${session.cellNumber}`,
     kms,
     ecs,
+    deniedActions: new Set(options.deniedActions ?? []),
     createSession: (spec, document) => {
       const sessionPreferences = { ...preferences, ...oneShotPreferences.shift() };
       const session = registry.create(
@@ -204,8 +204,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
                     keyId: sessionPreferences.kmsKeyId,
                     randomChallenge: sessionPreferences.randomChallenge ?? true,
                     requireChallengeAck: sessionPreferences.requireChallengeAck ?? false,
-                    decryptDataKey: (blob: Buffer, context: Record<string, string>) =>
-                      agentDecrypt(blob, context),
+                    decryptDataKey: (blob: Buffer, context: Record<string, string>, keyId: string) =>
+                      agentDecrypt(blob, context, keyId),
                     faults: faults.kmsHooks,
                   },
                 }
@@ -213,6 +213,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
             send: (frame) => gateway.fromAgent(created, frame),
             transportBlocked: () => gateway.clientBackedUp(created),
             onInputHeld: (held) => gateway.agentInputHeld(created, held),
+            onFinished: (result) => gateway.agentFinished(created, result),
           }),
         sessionPreferences,
       );
@@ -222,18 +223,18 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     },
   });
   /** The agent's KMS Decrypt: in process, with exactly the checks of the HTTP operation. */
-  const agentDecrypt = (blob: Buffer, context: Record<string, string>): Buffer => {
+  const agentDecrypt = (blob: Buffer, context: Record<string, string>, keyId: string): Buffer => {
     const call: ApiCall = {
       time: Date.now(),
       service: 'kms',
       operation: 'Decrypt',
       caller: 'agent',
-      body: { CiphertextBlob: blob.toString('base64'), EncryptionContext: { ...context } },
+      body: { CiphertextBlob: blob.toString('base64'), EncryptionContext: { ...context }, KeyId: keyId },
       status: 200,
     };
     apiCalls.push(call);
     try {
-      return kms.decryptDataKey(blob, context);
+      return kms.decryptDataKey(blob, context, keyId);
     } catch (error) {
       call.status = error instanceof ApiError ? error.status : 500;
       call.errorType = error instanceof ApiError ? error.type : 'InternalServerError';

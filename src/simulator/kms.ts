@@ -109,8 +109,8 @@ export class FakeKms {
   }
 
   /** The agent's in-process Decrypt: same checks as the HTTP operation; returns the key. */
-  decryptDataKey(blob: Buffer, context: EncryptionContext): Buffer {
-    const result = this.decrypt({ CiphertextBlob: blob.toString('base64'), EncryptionContext: context });
+  decryptDataKey(blob: Buffer, context: EncryptionContext, keyId?: string): Buffer {
+    const result = this.decrypt({ CiphertextBlob: blob.toString('base64'), EncryptionContext: context, KeyId: keyId });
     return Buffer.from(String(result.Plaintext), 'base64');
   }
 

@@ -48,6 +48,8 @@ export interface SsmApiOptions {
   instances: InstanceRegistry;
   kms: FakeKms;
   ecs: FakeEcs;
+  /** IAM actions (`ssm:DescribeInstanceInformation`, …) the caller is not allowed: AccessDeniedException. */
+  deniedActions?: ReadonlySet<string>;
 }
 
 const JSON_11 = 'application/x-amz-json-1.1';
@@ -111,7 +113,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: SsmApi
     const raw = await readBody(req);
     call.body = parseJson(raw);
     result = dispatch(req, raw, call.body, route && Object.hasOwn(route.operations, operation) ? route.operations[operation] : undefined,
-      amzTarget, options);
+      amzTarget, options, route ? `${route.service}:${operation}` : '');
   } catch (error) {
     const apiError =
       error instanceof ApiError ? error : new ApiError('InternalServerError', 500, 'An internal error occurred.');
@@ -168,10 +170,18 @@ function dispatch(
   handler: Operation | undefined,
   amzTarget: string,
   options: SsmApiOptions,
+  action: string,
 ): Record<string, unknown> {
   const authorization = String(req.headers.authorization ?? '');
   if (!authorization.startsWith('AWS4-HMAC-SHA256 ')) {
     throw new ApiError('MissingAuthenticationTokenException', 403, 'Missing Authentication Token');
+  }
+  if (options.deniedActions?.has(action)) {
+    throw new ApiError(
+      'AccessDeniedException',
+      400,
+      `User: arn:aws:iam::123456789012:user/simulated is not authorized to perform: ${action} because no identity-based policy allows the ${action} action`,
+    );
   }
   if (req.method !== 'POST' || !handler) {
     throw new ApiError('UnknownOperationException', 400, `Unknown operation ${amzTarget || '(none)'}`);

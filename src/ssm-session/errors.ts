@@ -17,6 +17,14 @@ export class PickerCancelled extends Error {
 /** What a shell reports for a command ended by SIGINT (Ctrl-C). */
 export const EXIT_INTERRUPTED = 128 + 2;
 
+/**
+ * The session ended without what its command should have reported: the agent failed it
+ * (its text in the message), or no exit status came.
+ */
+export class RemoteCommandError extends Error {
+  override readonly name = 'RemoteCommandError';
+}
+
 /** Our stdout was closed by its reader; the session was ended. Not worth a message. */
 export class OutputClosedError extends Error {
   override readonly name = 'OutputClosedError';

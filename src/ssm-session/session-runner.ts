@@ -1,6 +1,6 @@
-import { resolveTarget, type AwsOptions, type Session, type SessionOutcome } from '../client/index.ts';
+import { resolveTarget, type AwsOptions, type ResolvedTarget, type Session, type SessionOutcome } from '../client/index.ts';
 import type { GlobalOptions } from './args.ts';
-import { OutputClosedError, UsageError } from './errors.ts';
+import { OutputClosedError, RemoteCommandError, UsageError } from './errors.ts';
 import { formatSessionSummary } from './status-format.ts';
 
 /** The library's AWS options from the command line (undefined fields: SDK defaults). */
@@ -23,9 +23,14 @@ export function awsOptions(global: GlobalOptions): AwsOptions {
  */
 export async function targetFor(spec: string | undefined, global: GlobalOptions, command = 'this command'): Promise<string> {
   if (spec === undefined) return (await chosenTarget(global, command)).target;
+  return (await resolvedTargetFor(spec, global)).target;
+}
+
+/** targetFor, with what the lookup learnt about the target (its platform). */
+export async function resolvedTargetFor(spec: string, global: GlobalOptions): Promise<ResolvedTarget> {
   const resolved = await resolveTarget(spec, awsOptions(global));
   if (!global.quiet && resolved.target !== spec) process.stderr.write(`Target ${spec}: ${resolved.label}\n`);
-  return resolved.target;
+  return resolved;
 }
 
 /** A target picked in the terminal, with its label (`i-0123… (web)`). */
@@ -82,4 +87,14 @@ export async function runToEnd(session: Session, global: GlobalOptions): Promise
 export function exitStatus(code: number | undefined): number {
   if (code === undefined) return 0;
   return Number.isInteger(code) && code >= 0 && code <= 255 ? code : 255;
+}
+
+/**
+ * A session the agent closed with a failure's text (channel_closed Output, e.g. a
+ * container without the shell: "Unable to start command: …") is an error for the user.
+ */
+export function checkAgentOutput(outcome: SessionOutcome): void {
+  if (outcome.status === 'closed' && outcome.output.trim()) {
+    throw new RemoteCommandError(`the agent ended the session: ${outcome.output.trim()}`);
+  }
 }

@@ -70,6 +70,10 @@ export interface HandshakeBehaviour {
   answerChallenge?: boolean;
   /** Send a wrong challenge answer. */
   wrongChallengeAnswer?: boolean;
+  /** The KMS key for GenerateDataKey (default: the one the agent asked for). */
+  keyId?: string;
+  /** Replaces the HandshakeResponse: an object is sent as JSON, a string as it is. */
+  responseOverride?: (response: any) => unknown;
 }
 
 export interface ClientOptions {
@@ -353,7 +357,7 @@ export class RawClient {
         if (behaviour.contextOverride) context = behaviour.contextOverride(context);
         this.generateDataKeyContext = context;
         const result = await callTarget(this.options.endpoint, 'TrentService.GenerateDataKey', {
-          KeyId: action.ActionParameters.KMSKeyId,
+          KeyId: behaviour.keyId ?? action.ActionParameters.KMSKeyId,
           NumberOfBytes: 64,
           EncryptionContext: context,
         });
@@ -374,7 +378,8 @@ export class RawClient {
       ProcessedClientActions: processed,
       Errors: null,
     };
-    this.input(JSON.stringify(this.handshakeResponse), 6);
+    const sent = behaviour.responseOverride ? behaviour.responseOverride(this.handshakeResponse) : this.handshakeResponse;
+    this.input(typeof sent === 'string' ? sent : JSON.stringify(sent), 6);
   }
 
   private onChallenge(request: any): void {

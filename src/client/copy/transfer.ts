@@ -1,7 +1,7 @@
 import { randomBytes, createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { FileHandle } from 'node:fs/promises';
-import { targetPlatform } from '../platform.ts';
+import { targetPlatform } from '../targets.ts';
 import type { Session, SessionRunOptions } from '../session.ts';
 import { CopyError } from './errors.ts';
 import { forEachRange, type Range } from './ranges.ts';
@@ -122,8 +122,11 @@ class CopyTransfer extends EventEmitter implements Copy {
     this.done = (async () => {
       try {
         if (/[\r\n]/.test(options.remotePath)) throw new CopyError('invalid-argument', 'remote paths with line breaks are not supported');
-        if ((await targetPlatform(target, aws)) === 'Windows') {
-          throw new CopyError('unsupported-target', `${label} is a Windows instance: cp works with Linux and macOS targets (it needs sh)`);
+        const platform = await targetPlatform(target, aws).catch((err: unknown) => {
+          throw new CopyError('failed', err instanceof Error ? err.message : String(err));
+        });
+        if (platform === 'Windows') {
+          throw new CopyError('unsupported-target', `${label} is a Windows target: cp works with Linux and macOS targets (it needs sh)`);
         }
         const result = await run(job);
         this.progress.stage = 'done';

@@ -4,6 +4,8 @@ import { HeaderFlags, MessageType, PayloadType, SCHEMA_VERSION } from '../../pro
 import { decodeFrame, encodeFrame, FrameError, type Frame } from '../../protocol/frame.ts';
 import { encodeAcknowledgeFrame, encodeUnsequencedFrame } from '../../protocol/control-frames.ts';
 import { decodeAcknowledgedSequence } from '../../protocol/payloads.ts';
+import { KMS_NONCE_BYTES } from '../../protocol/kms-cipher.ts';
+import { parseHandshakeResponse } from './go-json.ts';
 import { RtoEstimator } from './rto-estimator.ts';
 
 /**
@@ -110,11 +112,10 @@ export class AgentChannel {
   handshakeRequired = false;
   handshakeComplete = false;
   cipher: PayloadCipher | undefined;
-  /**
-   * Called when an encrypted client payload does not decrypt; the frame is not acked.
-   * The agent fails the session (§8.4).
-   */
-  onDecryptFailure: ((frame: Frame, error: unknown) => void) | undefined;
+  /** KMS was requested: Output payloads from the client are decrypted (before any key exists too). */
+  encryptionEnabled = false;
+  /** Every agent_session_state reported, in order (for tests). */
+  readonly sessionStatesSent: SessionState[] = [];
 
   private readonly sendFrame: (frame: Buffer) => void;
   private readonly now: () => number;
@@ -138,6 +139,7 @@ export class AgentChannel {
   private resendTimer: NodeJS.Timeout | undefined;
   private pausedFlag = false;
   private closed = false;
+  private listening = true;
 
   constructor(options: AgentChannelOptions) {
     this.sessionId = options.sessionId;
@@ -158,6 +160,16 @@ export class AgentChannel {
   get writable(): boolean {
     if (this.closed) return true; // nothing will ever drain; let producers run out
     if (this.pausedFlag) return false;
+    return this.transportReady;
+  }
+
+  /**
+   * Whether the service connection takes more now, publication aside: false while it is
+   * backed up (a real agent's WebSocket write would block). Producers that see false wait
+   * for an `onWritable` notification.
+   */
+  get transportReady(): boolean {
+    if (this.closed) return true;
     if (this.transportBlocked()) {
       this.waitingForTransport = true;
       return false;
@@ -278,13 +290,14 @@ export class AgentChannel {
   /** Reports the agent's state to the service (§4.8); never seen by the client. */
   sendSessionState(state: SessionState): void {
     if (this.closed) return;
+    this.sessionStatesSent.push(state);
     const report = { SchemaVersion: 1, SessionState: state, SessionId: this.sessionId };
     this.sendFrame(encodeUnsequencedFrame(MessageType.AgentSessionState, Buffer.from(JSON.stringify(report))));
   }
 
   /** Handles one frame arriving from the service. */
   receive(raw: Buffer): void {
-    if (this.closed) return;
+    if (this.closed || !this.listening) return;
     if (this.inputHeldFlag) {
       // The real agent's read loop is blocked in the handler: nothing is processed,
       // acks and publication control included, until the handler takes input again.
@@ -383,26 +396,58 @@ export class AgentChannel {
     }
   }
 
+  /** datachannel.go, processStreamDataMessage: decrypt, then route by payload type. */
   private dispatch(frame: Frame): InputVerdict {
-    if (this.handshakeRequired && !this.handshakeComplete) {
-      // Before the handshake completes anything else is acked and thrown away (§11.2).
-      if (!HANDSHAKE_INPUT_TYPES.has(frame.payloadType)) return 'accepted';
-      return this.handshakeHandler ? this.handshakeHandler(frame) : 'not-ready';
-    }
-    if (!this.dataHandler) return 'not-ready';
-    if (this.cipher && frame.payloadType === PayloadType.Output) {
-      let plaintext: Buffer;
+    let message = frame;
+    if (this.encryptionEnabled && frame.payloadType === PayloadType.Output) {
+      // Every Output payload is decrypted first, during the handshake too. Without a key
+      // yet, or with fewer bytes than a nonce, the agent's decrypt panics in its read loop.
+      if (!this.cipher || frame.payload.length < KMS_NONCE_BYTES) return this.stopListening();
       try {
-        plaintext = this.cipher.decrypt(Buffer.from(frame.payload));
-      } catch (error) {
+        message = { ...frame, payload: this.cipher.decrypt(Buffer.from(frame.payload)) };
+      } catch {
+        // An error, logged; the frame is not acknowledged and the session goes on (the
+        // client's retransmissions fail alike).
         this.stats.decryptFailures++;
-        this.onDecryptFailure?.(frame, error);
         return 'not-ready';
       }
-      return this.dataHandler({ ...frame, payload: plaintext });
     }
-    return this.dataHandler(frame);
+    if (HANDSHAKE_INPUT_TYPES.has(message.payloadType)) {
+      return this.handshakeHandler ? this.handshakeHandler(message) : this.unexpectedHandshakePayload(message);
+    }
+    // Before the handshake completes anything else is acked and thrown away (§11.2).
+    if (this.handshakeRequired && !this.handshakeComplete) return 'accepted';
+    if (!this.dataHandler) return 'not-ready';
+    return this.dataHandler(message);
   }
+
+  /**
+   * A HandshakeResponse or EncChallengeResponse in a session without a handshake: the
+   * agent still handles it, and its read loop blocks on a channel nobody reads (a response
+   * that unmarshals) or panics on a nil cipher (a challenge response).
+   */
+  private unexpectedHandshakePayload(frame: Frame): InputVerdict {
+    if (frame.payloadType === PayloadType.HandshakeResponse && !parseHandshakeResponse(Buffer.from(frame.payload))) {
+      return 'not-ready';
+    }
+    return this.stopListening();
+  }
+
+  /**
+   * The agent's read loop is gone (a panic it recovered from, or a send that never
+   * completes): nothing the service sends is processed any more, acks and publication
+   * control included, while the session itself goes on.
+   */
+  stopListening(): 'not-ready' {
+    this.listening = false;
+    return 'not-ready';
+  }
+
+  /** False once the read loop has stopped (see stopListening). */
+  get listeningToService(): boolean {
+    return this.listening;
+  }
+
 
   private acknowledge(frame: Frame): void {
     this.stats.acksSent++;

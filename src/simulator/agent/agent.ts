@@ -1,8 +1,8 @@
 import { AgentChannel } from './agent-channel.ts';
 import type { SessionDocument } from './documents.ts';
-import { performHandshake } from './handshake.ts';
+import { PluginCrash, performHandshake } from './handshake.ts';
 import type { AgentKmsOptions } from './kms-encryption.ts';
-import type { AgentSettings, SessionPlugin } from './session-plugin.ts';
+import type { AgentSettings, PluginResult, SessionPlugin } from './session-plugin.ts';
 
 export type AgentState = 'created' | 'handshaking' | 'running' | 'draining' | 'terminated';
 
@@ -24,12 +24,22 @@ export interface AgentOptions {
   transportBlocked?: () => boolean;
   /** Told when the session handler holds input and when it takes input again. */
   onInputHeld?: (held: boolean) => void;
+  /**
+   * The session is over and its data channel closed: the task result the agent reports to
+   * the service (over its control channel, which the simulator does not model).
+   */
+  onFinished?: (result: PluginResult) => void;
 }
 
+/** sessionplugin.go: how a failed handshake fails the session. */
+export const HANDSHAKE_FAILURE_PREFIX = 'Encountered error while initiating handshake. ';
+
 /**
- * One simulated SSM agent session: owns the agent's data channel, performs the handshake
- * when the session type needs one, runs the session plugin, and on the way out drains
- * its outgoing buffer (up to 2 s) and reports `Terminating` to the service (§11.2).
+ * One simulated SSM agent session (agent/session/plugins/sessionplugin/sessionplugin.go):
+ * owns the agent's data channel, performs the handshake when the session type needs one,
+ * runs the session plugin, and on the way out drains its outgoing buffer (up to 2 s),
+ * reports `Terminating` to the service where the plugin does (shell and command success
+ * paths only), closes the data channel and reports the task result.
  */
 export class Agent {
   readonly sessionId: string;
@@ -38,17 +48,16 @@ export class Agent {
   state: AgentState = 'created';
   /** From the HandshakeResponse, when there was one. */
   clientVersion: string | undefined;
-  /** '' for a normal end, else the error the session ended with. */
-  exitMessage: string | undefined;
+  /** How the session ended, once it has. */
+  result: PluginResult | undefined;
   /** Whether the session negotiated KMS encryption (set once the handshake has completed). */
   encrypted = false;
-  /** Resolves once the agent has reported Terminating (or was stopped). */
+  /** Resolves once the session is over and its result reported (or it was stopped). */
   readonly finished: Promise<void>;
 
   private readonly options: AgentOptions;
   private readonly abortController = new AbortController();
   private plugin: SessionPlugin | undefined;
-  private failure: string | undefined;
   private resolveFinished!: () => void;
 
   constructor(options: AgentOptions) {
@@ -62,10 +71,6 @@ export class Agent {
       onInputHeld: options.onInputHeld,
     });
     this.channel.handshakeRequired = options.document.handshake || this.kmsActive;
-    this.channel.onDecryptFailure = (frame, error) => {
-      const reason = error instanceof Error ? error.message : String(error);
-      this.fail(`Error decrypting stream data message sequence ${frame.sequenceNumber}: ${reason}`);
-    };
     this.finished = new Promise((resolve) => {
       this.resolveFinished = resolve;
     });
@@ -102,12 +107,6 @@ export class Agent {
     this.plugin?.stop();
   }
 
-  /** Fails the session with `message` (reported in channel_closed), as the agent does on errors. */
-  fail(message: string): void {
-    this.failure ??= message;
-    this.terminate();
-  }
-
   /** Simulator shutdown: cancel everything, skip the drain, wait for the process to go. */
   async stop(): Promise<void> {
     if (this.state === 'created') {
@@ -123,12 +122,33 @@ export class Agent {
     const { document, settings } = this.options;
     this.channel.start();
     this.channel.sendSessionState('Connected');
-    let message = '';
+    let result: PluginResult;
     try {
-      if (this.channel.handshakeRequired) {
-        this.state = 'handshaking';
-        const parameters = this.options.parameters;
-        const kms = this.kmsActive ? this.options.kms : undefined;
+      result = await this.runSession();
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      result = { status: 'failed', output: message, terminating: false };
+    }
+    this.state = 'draining';
+    await this.channel.drain();
+    if (result.terminating) this.channel.sendSessionState('Terminating');
+    this.channel.close();
+    this.result = result;
+    this.state = 'terminated';
+    this.options.onFinished?.(result);
+    this.resolveFinished();
+  }
+
+  /** The handshake (when needed) and the plugin; a failed handshake fails the session. */
+  private async runSession(): Promise<PluginResult> {
+    const { document, settings } = this.options;
+    const parameters = this.options.parameters;
+    const preflight = document.preflight?.(parameters);
+    if (preflight !== undefined) return { status: 'failed', output: preflight, terminating: false };
+    if (this.channel.handshakeRequired) {
+      this.state = 'handshaking';
+      const kms = this.kmsActive ? this.options.kms : undefined;
+      try {
         const outcome = await performHandshake(this.channel, {
           agentVersion: settings.agentVersion,
           sessionType: document.sessionType,
@@ -136,35 +156,28 @@ export class Agent {
           customerMessage: (clientVersion) => document.customerMessage?.(clientVersion, parameters) ?? '',
           signal: this.abortController.signal,
           ...(settings.handshakeTimeoutMs !== undefined ? { timeoutMs: settings.handshakeTimeoutMs } : {}),
-          ...(kms
-            ? { kms: { ...kms, sessionId: this.sessionId, targetId: this.options.targetId ?? '' } }
-            : {}),
+          ...(kms ? { kms: { ...kms, sessionId: this.sessionId, targetId: this.options.targetId ?? '' } } : {}),
         });
         this.clientVersion = outcome.clientVersion;
         this.encrypted = outcome.cipher !== undefined;
+      } catch (error) {
+        if (this.abortController.signal.aborted) return { status: 'success', output: '', terminating: false };
+        const message = error instanceof Error ? error.message : String(error);
+        const output = error instanceof PluginCrash ? message : `${HANDSHAKE_FAILURE_PREFIX}${message}`;
+        return { status: 'failed', output, terminating: false };
       }
-      if (!this.abortController.signal.aborted) {
-        this.state = 'running';
-        this.plugin = document.createPlugin({
-          channel: this.channel,
-          sessionId: this.sessionId,
-          parameters: this.options.parameters,
-          clientVersion: this.clientVersion,
-          settings,
-        });
-        this.channel.setDataHandler((frame) => this.plugin?.handleInput(frame) ?? 'not-ready');
-        message = await this.plugin.run();
-      }
-    } catch (error) {
-      message = error instanceof Error ? error.message : String(error);
     }
-    if (this.failure !== undefined) message = this.failure;
-    this.state = 'draining';
-    await this.channel.drain();
-    this.exitMessage = message;
-    this.channel.sendSessionState('Terminating');
-    this.channel.close();
-    this.state = 'terminated';
-    this.resolveFinished();
+    if (this.abortController.signal.aborted) return { status: 'success', output: '', terminating: false };
+    this.state = 'running';
+    this.plugin = document.createPlugin({
+      channel: this.channel,
+      sessionId: this.sessionId,
+      parameters,
+      clientVersion: this.clientVersion,
+      settings,
+      containerMode: (this.options.targetId ?? '').startsWith('ecs:'),
+    });
+    this.channel.setDataHandler((frame) => this.plugin?.handleInput(frame) ?? 'not-ready');
+    return this.plugin.run();
   }
 }

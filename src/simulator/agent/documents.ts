@@ -1,7 +1,10 @@
-import { compareVersionsLenient } from '../../protocol/version.ts';
+import { parseGoBool } from '../../protocol/parse-bool.ts';
+import { compareAgentVersions } from '../../protocol/version.ts';
+import { commandExecutor, goQuote, resolveProgram } from './command-exec.ts';
 import { NonInteractiveCommandSession } from './command-session.ts';
 import { createPortSession, LOCAL_PORT_FORWARDING } from './port-session.ts';
 import { ShellSession } from './shell-session.ts';
+import { ExecutorFailure } from './start-failure.ts';
 import { ECS_EXEC_DOCUMENT } from '../ecs.ts';
 import type { PluginContext, SessionPlugin, SessionType } from './session-plugin.ts';
 
@@ -24,6 +27,11 @@ export interface SessionDocument {
    * the API's InvalidParameters answer, or undefined when they are fine.
    */
   validateParameters?(parameters: Readonly<Record<string, readonly string[]>>): string | undefined;
+  /**
+   * A failure the agent finds in the properties before its handshake (sessionplugin.go),
+   * as the text the session fails with; undefined when there is none.
+   */
+  preflight?(parameters: Readonly<Record<string, readonly string[]>>): string | undefined;
   /** Text for HandshakeComplete.CustomerMessage, given the client's version (§11.3). */
   customerMessage?(clientVersion: string, parameters: Readonly<Record<string, readonly string[]>>): string;
   createPlugin(context: PluginContext): SessionPlugin;
@@ -123,18 +131,23 @@ const COMMAND_PARAMETERS: Readonly<Record<string, ParameterSpec>> = { command: {
 
 /**
  * InteractiveCommands (§7.2): the command runs in a pty like a shell, with input and
- * resize; no handshake unless KMS is on. Also used for ECS exec sessions.
+ * resize; no handshake unless KMS is on. Also used for ECS exec sessions. On an instance
+ * the agent runs `sh -c <command>`; in a container it splits the command and executes the
+ * first word (agent/session/shell/shell_unix.go). A command it cannot start fails the
+ * session after 2 s with `Unable to start command: …` (shell.go, execute).
  */
 const interactiveCommand: SessionDocument = {
   sessionType: 'InteractiveCommands',
   handshake: false,
   properties: () => null,
   validateParameters: (given) => checkParameters(given, COMMAND_PARAMETERS),
-  createPlugin: (context) =>
-    new ShellSession(context, {
-      file: context.settings.commandShellPath ?? '/bin/bash',
-      args: ['-c', context.parameters.command?.[0] ?? ''],
-    }),
+  createPlugin: (context) => {
+    const made = commandExecutor(context.parameters.command?.[0] ?? '', { viaShell: !context.containerMode });
+    if (!made.ok) return new ExecutorFailure(context, 'crash' in made ? undefined : made.error, { toChannel: false });
+    const program = resolveProgram(made.executor.file, process.env);
+    if ('error' in program) return new ExecutorFailure(context, `Failed to start pty: ${program.error}\n`, { toChannel: false });
+    return new ShellSession(context, { file: program.file, args: made.executor.args });
+  },
 };
 
 const NON_INTERACTIVE_PARAMETERS: Readonly<Record<string, ParameterSpec>> = {
@@ -145,15 +158,26 @@ const NON_INTERACTIVE_PARAMETERS: Readonly<Record<string, ParameterSpec>> = {
 };
 /** 0–30 characters of [0-9a-zA-Z\r\n_:-] (§7.2). */
 const SEPARATOR_PREFIX = /^[0-9a-zA-Z\r\n_:-]{0,30}$/;
-/** Clients at or below this version get an update notice with separate streams (§11.3). */
+/**
+ * Clients at or below this version get an update notice with separate streams
+ * (agent/session/datachannel/datachannel.go, buildHandshakeCompletePayload).
+ */
 export const SEPARATE_STREAMS_MIN_UNSUPPORTED_CLIENT = '1.2.295';
 export const SEPARATE_STREAMS_UPDATE_NOTICE =
-  'This session sends stdout and stderr separately, which this version of the Session Manager ' +
-  'plugin does not show apart. Please update the plugin to the latest version.\r\n';
+  'Please update session manager plugin version (minimum required version 1.2.312.0) ' +
+  'for fully support of separate StdOut/StdErr output.\r\n';
 
-/** The document property is a boolean or the string "true" (§7.2). */
+/**
+ * separateOutputStream as the agent reads it (parameters.ConvertToBool): empty is false,
+ * anything else goes through Go's strconv.ParseBool; undefined for what it rejects.
+ */
+export function parseSeparateOutputStream(parameters: Readonly<Record<string, readonly string[]>>): boolean | undefined {
+  const value = parameters.separateOutputStream?.[0] ?? '';
+  return value === '' ? false : parseGoBool(value);
+}
+
 export function isSeparateOutputStream(parameters: Readonly<Record<string, readonly string[]>>): boolean {
-  return parameters.separateOutputStream?.[0] === 'true';
+  return parseSeparateOutputStream(parameters) === true;
 }
 
 /**
@@ -175,19 +199,31 @@ const nonInteractiveCommand: SessionDocument = {
     }
     return undefined;
   },
+  preflight(parameters) {
+    if (parseSeparateOutputStream(parameters) !== undefined) return undefined;
+    const value = goQuote(parameters.separateOutputStream?.[0] ?? '');
+    return (
+      'Fail to get separateOutPutStream property: unable to convert separateOutPutStream: ' +
+      `invalid input strconv.ParseBool: parsing ${value}: invalid syntax`
+    );
+  },
   customerMessage(clientVersion, parameters) {
     return isSeparateOutputStream(parameters) &&
-      compareVersionsLenient(clientVersion, SEPARATE_STREAMS_MIN_UNSUPPORTED_CLIENT) <= 0
+      compareAgentVersions(clientVersion, SEPARATE_STREAMS_MIN_UNSUPPORTED_CLIENT) <= 0
       ? SEPARATE_STREAMS_UPDATE_NOTICE
       : '';
   },
-  createPlugin: (context) =>
-    new NonInteractiveCommandSession(context, {
-      command: context.parameters.command?.[0] ?? '',
+  createPlugin: (context) => {
+    // Never through a shell: the words of the command are executed (shell_unix.go).
+    const made = commandExecutor(context.parameters.command?.[0] ?? '', { viaShell: false });
+    if (!made.ok) return new ExecutorFailure(context, 'crash' in made ? undefined : made.error, { toChannel: true });
+    return new NonInteractiveCommandSession(context, {
+      executor: made.executor,
       separateOutputStream: isSeparateOutputStream(context.parameters),
       stdOutSeparatorPrefix: context.parameters.stdOutSeparatorPrefix?.[0] ?? '',
       stdErrSeparatorPrefix: context.parameters.stdErrSeparatorPrefix?.[0] ?? '',
-    }),
+    });
+  },
 };
 
 const documents = new Map<string, SessionDocument>([

@@ -1,15 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { PayloadType } from '../../protocol/constants.ts';
-import {
-  ActionStatus,
-  decodeHandshakeResponse,
-  getFold,
-  type HandshakeComplete,
-  type HandshakeRequest,
-  type HandshakeResponse,
-  type RequestedClientAction,
-} from '../../protocol/payloads.ts';
-import type { AgentChannel } from './agent-channel.ts';
+import type { Frame } from '../../protocol/frame.ts';
+import { KMS_NONCE_BYTES } from '../../protocol/kms-cipher.ts';
+import { ActionStatus, type HandshakeComplete, type HandshakeRequest, type RequestedClientAction } from '../../protocol/payloads.ts';
+import { newUuid } from '../../protocol/uuid.ts';
+import type { AgentChannel, InputVerdict } from './agent-channel.ts';
+import { parseChallengeResponse, parseHandshakeResponse, parseKmsEncryptionResponse } from './go-json.ts';
 import {
   agentEncryptionContext,
   AgentCipher,
@@ -22,16 +18,29 @@ import {
 } from './kms-encryption.ts';
 import type { SessionType } from './session-plugin.ts';
 
-/** The agent's wait for HandshakeResponse (and for a challenge response) (§8.5, §9.5). */
+/** The agent's wait for HandshakeResponse and for a challenge response (datachannel.go, handshakeTimeout). */
 export const HANDSHAKE_TIMEOUT_MS = 15_000;
 export const HANDSHAKE_TIMEOUT_MESSAGE =
   'Handshake timed out. Please ensure that you have the latest version of the session manager plugin.';
+/**
+ * What runpluginutil reports when the plugin goroutine panics: here, encrypting the
+ * challenge with a cipher that never got a key (no KMSEncryption action was processed).
+ */
+export const PLUGIN_CRASH_MESSAGE = 'Plugin crashed with message runtime error: invalid memory address or nil pointer dereference!';
 
-/** The handshake failed; `message` is what the session ends with. */
+/** The handshake failed; `message` is what the session ends with (after sessionplugin.go's prefix). */
 export class HandshakeError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'HandshakeError';
+  }
+}
+
+/** The plugin goroutine panicked: the session fails with runpluginutil's message, no prefix. */
+export class PluginCrash extends Error {
+  constructor() {
+    super(PLUGIN_CRASH_MESSAGE);
+    this.name = 'PluginCrash';
   }
 }
 
@@ -51,168 +60,228 @@ export interface HandshakeOptions {
 
 export interface HandshakeOutcome {
   clientVersion: string;
-  response: HandshakeResponse;
   /** Set when KMS encryption was negotiated; already installed on the channel. */
   cipher?: AgentCipher;
 }
 
 /**
- * Runs the agent's side of §5.3 (and §8.5 with KMS): HandshakeRequest, wait for
- * HandshakeResponse, check every processed action succeeded; with KMS, Decrypt the data
- * key with the session's encryption context, send EncChallengeRequest and verify the
- * EncChallengeResponse; then HandshakeComplete with the elapsed time in nanoseconds. The
- * channel must already have `handshakeRequired` set, so that other input is acked and
- * discarded meanwhile.
+ * The agent's side of §5.3 and §8.5 (agent/session/datachannel/datachannel.go,
+ * PerformHandshake and the handlers its read loop calls):
+ *
+ * - HandshakeRequest, then up to 15 s for a HandshakeResponse. A response that does not
+ *   unmarshal is an error of the read loop: not acknowledged, nothing else happens (so
+ *   the wait times out). Otherwise every processed action is checked (status not
+ *   Success: `<type> failed on client with status <n> error: <text>`; KMSEncryption:
+ *   the data key is decrypted with KMS); an empty list is fine. Errors fail the session
+ *   once the response is acknowledged.
+ * - With KMS: EncChallengeRequest, then up to 15 s for an EncChallengeResponse that
+ *   decrypts to the same 64 bytes. A wrong, unreadable or undecryptable answer is not
+ *   acknowledged and changes nothing: the session fails with the timeout message.
+ * - HandshakeComplete with the elapsed nanoseconds and the customer message.
+ *
+ * Meanwhile the channel decrypts every Output payload first (KMS): see AgentChannel.
  */
-export async function performHandshake(
-  channel: AgentChannel,
-  options: HandshakeOptions,
-): Promise<HandshakeOutcome> {
+export async function performHandshake(channel: AgentChannel, options: HandshakeOptions): Promise<HandshakeOutcome> {
   const started = process.hrtime.bigint();
   const timeoutMs = options.timeoutMs ?? HANDSHAKE_TIMEOUT_MS;
   const kms = options.sessionType === 'Port' ? undefined : options.kms;
   const challenge = kms?.randomChallenge ? newRandomChallenge() : undefined;
   const actions: RequestedClientAction[] = [
-    {
-      ActionType: 'SessionType',
-      ActionParameters: { SessionType: options.sessionType, Properties: options.properties },
-    },
+    { ActionType: 'SessionType', ActionParameters: { SessionType: options.sessionType, Properties: options.properties } },
   ];
   if (kms) {
     actions.push({
       ActionType: 'KMSEncryption',
       ActionParameters: challenge === undefined ? { KMSKeyId: kms.keyId } : { KMSKeyId: kms.keyId, Challenge: challenge },
     });
+    channel.encryptionEnabled = true; // from here on Output payloads are decrypted first
   }
-  const request: HandshakeRequest = { AgentVersion: options.agentVersion, RequestedClientActions: actions };
-  const responsePayload = waitForPayload(
-    channel,
-    PayloadType.HandshakeResponse,
-    timeoutMs,
-    HANDSHAKE_TIMEOUT_MESSAGE,
-    options.signal,
-  );
-  channel.sendStream(PayloadType.HandshakeRequest, Buffer.from(JSON.stringify(request)));
-  const response = decodeHandshakeResponse(await responsePayload);
-  if (!response) throw new HandshakeError('Failed to parse the handshake response.');
-  const failed = response.ProcessedClientActions.filter((a) => a.ActionStatus !== ActionStatus.Success);
-  if (failed.length > 0 || response.ProcessedClientActions.length === 0) {
-    const reasons = failed.map((a) => a.Error || `${a.ActionType} failed`);
-    throw new HandshakeError(`Handshake failed: ${reasons.join('; ') || 'no actions processed'}`);
-  }
-  let cipher: AgentCipher | undefined;
-  if (kms) {
-    cipher = processKmsAction(response, kms, challenge);
-    await runChallenge(channel, cipher, timeoutMs, options.signal);
-    channel.cipher = cipher;
-  }
-  const messages = [options.customerMessage?.(response.ClientVersion) ?? ''];
-  if (cipher) messages.push(KMS_CUSTOMER_MESSAGE);
-  const complete: HandshakeComplete = {
-    HandshakeTimeToComplete: Number(process.hrtime.bigint() - started),
-    CustomerMessage: messages.join(''),
-  };
-  channel.handshakeComplete = true;
-  channel.sendStream(PayloadType.HandshakeComplete, Buffer.from(JSON.stringify(complete)));
-  return cipher
-    ? { clientVersion: response.ClientVersion, response, cipher }
-    : { clientVersion: response.ClientVersion, response };
-}
-
-/** Reads the KMSEncryption result and decrypts the data key as KMS would (§8.2, §8.5). */
-function processKmsAction(response: HandshakeResponse, kms: AgentKmsOptions, challenge: string | undefined): AgentCipher {
-  const action = response.ProcessedClientActions.find((a) => a.ActionType === 'KMSEncryption');
-  if (!action) throw new HandshakeError('Handshake failed: the client did not process the KMSEncryption action.');
-  const cipherTextKey = getFold(action.ActionResult, 'KMSCipherTextKey');
-  if (typeof cipherTextKey !== 'string' || cipherTextKey.length === 0) {
-    throw new HandshakeError('Handshake failed: KMSEncryption result has no KMSCipherTextKey.');
-  }
-  const acknowledged = challenge !== undefined && getFold(action.ActionResult, 'ChallengeAcknowledgement') === true;
-  if (challenge !== undefined && !acknowledged && kms.requireChallengeAck) {
-    throw new HandshakeError(CHALLENGE_ACK_REQUIRED_MESSAGE);
-  }
-  const context = agentEncryptionContext(kms.sessionId, kms.targetId, acknowledged ? challenge : undefined);
-  let dataKey: Buffer;
+  const listener = new HandshakeListener(channel, kms, challenge);
+  channel.setHandshakeHandler((frame) => listener.receive(frame));
   try {
-    dataKey = kms.decryptDataKey(Buffer.from(cipherTextKey, 'base64'), context);
-  } catch (error) {
-    const type = (error as { type?: unknown }).type;
-    const detail = error instanceof Error ? error.message : String(error);
-    throw new HandshakeError(
-      `Fetching data key failed: Error calling KMS Decrypt API: ${typeof type === 'string' ? type : 'Error'}${detail ? `: ${detail}` : ''}`,
-    );
-  }
-  if (dataKey.length !== 64) {
-    throw new HandshakeError(`Fetching data key failed: expected a 64-byte data key, got ${dataKey.length} bytes.`);
-  }
-  return new AgentCipher(dataKey, kms.faults);
-}
-
-/** EncChallengeRequest / EncChallengeResponse (§4.7, §8.5). */
-async function runChallenge(
-  channel: AgentChannel,
-  cipher: AgentCipher,
-  timeoutMs: number,
-  signal: AbortSignal | undefined,
-): Promise<void> {
-  const secret = randomBytes(CHALLENGE_BYTES);
-  const responsePayload = waitForPayload(
-    channel,
-    PayloadType.EncChallengeResponse,
-    timeoutMs,
-    CHALLENGE_TIMEOUT_MESSAGE,
-    signal,
-  );
-  const request = { Challenge: cipher.encryptChallenge(secret).toString('base64') };
-  channel.sendStream(PayloadType.EncChallengeRequest, Buffer.from(JSON.stringify(request)));
-  const payload = await responsePayload;
-  let encoded: unknown;
-  try {
-    encoded = getFold(JSON.parse(payload.toString('utf8')), 'Challenge');
-  } catch {
-    encoded = undefined;
-  }
-  if (typeof encoded !== 'string') throw new HandshakeError('Failed to parse the encryption challenge response.');
-  let answer: Buffer;
-  try {
-    answer = cipher.decrypt(Buffer.from(encoded, 'base64'));
-  } catch {
-    throw new HandshakeError('Failed to decrypt the encryption challenge response.');
-  }
-  if (!answer.equals(secret)) throw new HandshakeError('Encryption challenge does not match.');
-}
-
-/** Resolves with the first payload of `payloadType`; rejects on timeout or abort. */
-function waitForPayload(
-  channel: AgentChannel,
-  payloadType: number,
-  timeoutMs: number,
-  timeoutMessage: string,
-  signal: AbortSignal | undefined,
-): Promise<Buffer> {
-  return new Promise<Buffer>((resolve, reject) => {
-    const finish = (): void => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      channel.setHandshakeHandler(undefined);
+    const request: HandshakeRequest = { AgentVersion: options.agentVersion, RequestedClientActions: actions };
+    channel.sendStream(PayloadType.HandshakeRequest, Buffer.from(JSON.stringify(request)));
+    await listener.wait('response', timeoutMs, HANDSHAKE_TIMEOUT_MESSAGE, options.signal);
+    if (listener.error !== undefined) throw new HandshakeError(listener.error);
+    if (kms) {
+      const cipher = listener.cipher;
+      if (!cipher) throw new PluginCrash();
+      listener.secret = randomBytes(CHALLENGE_BYTES);
+      const request = { Challenge: cipher.encryptChallenge(listener.secret).toString('base64') };
+      channel.sendStream(PayloadType.EncChallengeRequest, Buffer.from(JSON.stringify(request)));
+      await listener.wait('challenge', timeoutMs, CHALLENGE_TIMEOUT_MESSAGE, options.signal);
+      if (listener.error !== undefined) throw new HandshakeError(listener.error);
+    }
+    const messages = [options.customerMessage?.(listener.clientVersion) ?? ''];
+    if (kms) messages.push(KMS_CUSTOMER_MESSAGE);
+    const complete: HandshakeComplete = {
+      HandshakeTimeToComplete: Number(process.hrtime.bigint() - started),
+      CustomerMessage: messages.join(''),
     };
-    const onAbort = (): void => {
-      finish();
-      reject(new HandshakeError('Session cancelled during the handshake.'));
-    };
-    const timer = setTimeout(() => {
-      finish();
-      reject(new HandshakeError(timeoutMessage));
-    }, timeoutMs);
-    if (signal?.aborted) return onAbort();
-    signal?.addEventListener('abort', onAbort, { once: true });
-    channel.setHandshakeHandler((frame) => {
-      // Anything else of the two handshake types (a stray or duplicate one) is consumed.
-      if (frame.payloadType === payloadType) {
+    channel.handshakeComplete = true;
+    channel.sendStream(PayloadType.HandshakeComplete, Buffer.from(JSON.stringify(complete)));
+    return listener.cipher ? { clientVersion: listener.clientVersion, cipher: listener.cipher } : { clientVersion: listener.clientVersion };
+  } finally {
+    listener.waiting = undefined;
+  }
+}
+
+type Phase = 'response' | 'challenge';
+
+/** The handshake's half of the agent's read loop: HandshakeResponse and EncChallengeResponse frames. */
+class HandshakeListener {
+  clientVersion = '';
+  /** handshake.error: the last action or challenge failure. */
+  error: string | undefined;
+  cipher: AgentCipher | undefined;
+  /** The challenge's plaintext, once sent. */
+  secret: Buffer | undefined;
+  /** What PerformHandshake is blocked on, and how to wake it. */
+  waiting: { phase: Phase; resolve: () => void } | undefined;
+
+  private readonly channel: AgentChannel;
+  private readonly kms: AgentKmsOptions | undefined;
+  private readonly challenge: string | undefined;
+
+  constructor(channel: AgentChannel, kms: AgentKmsOptions | undefined, challenge: string | undefined) {
+    this.channel = channel;
+    this.kms = kms;
+    this.challenge = challenge;
+  }
+
+  /** Resolves when woken in `phase`; rejects with `timeoutMessage` after `timeoutMs`, or on abort. */
+  wait(phase: Phase, timeoutMs: number, timeoutMessage: string, signal: AbortSignal | undefined): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const finish = (): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        this.waiting = undefined;
+      };
+      const onAbort = (): void => {
         finish();
-        resolve(Buffer.from(frame.payload));
-      }
-      return 'accepted';
+        reject(new HandshakeError('Session cancelled during the handshake.'));
+      };
+      const timer = setTimeout(() => {
+        finish();
+        reject(new HandshakeError(timeoutMessage));
+      }, timeoutMs);
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiting = {
+        phase,
+        resolve: () => {
+          finish();
+          resolve();
+        },
+      };
     });
-  });
+  }
+
+  receive(frame: Frame): InputVerdict {
+    return frame.payloadType === PayloadType.HandshakeResponse ? this.onResponse(frame.payload) : this.onChallengeResponse(frame.payload);
+  }
+
+  /** datachannel.go, handleHandshakeResponse. */
+  private onResponse(payload: Buffer): InputVerdict {
+    const response = parseHandshakeResponse(payload);
+    if (!response) return 'not-ready'; // "Unmarshalling of HandshakeResponse message failed": no ack
+    if (this.waiting?.phase !== 'response') {
+      // Its send on the unbuffered response channel would block the read loop for good.
+      this.channel.stopListening();
+      return 'not-ready';
+    }
+    for (const action of response.ProcessedClientActions) {
+      let failure: string | undefined;
+      if (action.ActionStatus !== ActionStatus.Success) {
+        failure = `${action.ActionType} failed on client with status ${action.ActionStatus} error: ${action.Error}`;
+      } else if (action.ActionType === 'KMSEncryption' && this.kms) {
+        const outcome = this.finalizeKms(action.ActionResult);
+        if (outcome === 'crash') return 'not-ready';
+        failure = outcome;
+      }
+      if (failure !== undefined) this.error = failure;
+    }
+    this.clientVersion = response.ClientVersion;
+    this.waiting.resolve();
+    return 'accepted';
+  }
+
+  /**
+   * finalizeKMSEncryption: the data key, decrypted with KMS under the session's context
+   * (and the KMS key id of the session preferences); an error text, or 'crash' when the
+   * agent would panic in its read loop (a key shorter than 32 bytes).
+   */
+  private finalizeKms(actionResult: unknown): string | undefined | 'crash' {
+    const kms = this.kms as AgentKmsOptions;
+    const result = parseKmsEncryptionResponse(actionResult ?? null);
+    if ('error' in result) return result.error;
+    if (kms.requireChallengeAck && !result.ChallengeAcknowledgement) return CHALLENGE_ACK_REQUIRED_MESSAGE;
+    const random = result.ChallengeAcknowledgement ? this.challenge : undefined;
+    const context = agentEncryptionContext(kms.sessionId, kms.targetId, random);
+    let dataKey: Buffer;
+    try {
+      dataKey = decryptWithKms(kms, result.KMSCipherTextKey, context);
+    } catch (error) {
+      return `Fetching data key failed: Unable to retrieve data key, Error when decrypting data key ${(error as Error).message}`;
+    }
+    if (dataKey.length < 32) {
+      this.channel.stopListening();
+      return 'crash';
+    }
+    if (dataKey.length !== 64) {
+      // Each half must be an AES key; the agent's own cipher here only knows AES-256.
+      return `Fetching data key failed: Error creating NewCipher, crypto/aes: invalid key size ${dataKey.length - 32}`;
+    }
+    this.cipher = new AgentCipher(dataKey, kms.faults);
+    this.channel.cipher = this.cipher;
+    return undefined;
+  }
+
+  /** datachannel.go, handleEncryptionChallengeResponse. */
+  private onChallengeResponse(payload: Buffer): InputVerdict {
+    const answer = parseChallengeResponse(payload);
+    if (answer === undefined) return 'not-ready'; // does not unmarshal: no ack
+    const cipher = this.cipher;
+    if (!cipher || answer.length < KMS_NONCE_BYTES) {
+      // No cipher (no encryption), or too short for a nonce: a panic in the read loop.
+      this.channel.stopListening();
+      return 'not-ready';
+    }
+    let plaintext: Buffer;
+    try {
+      plaintext = cipher.decrypt(answer);
+    } catch {
+      this.error = 'Error decrypting encrypted text, cipher: message authentication failed';
+      return 'not-ready';
+    }
+    if (!this.secret || !plaintext.equals(this.secret)) {
+      this.error = 'Encryption challenge does not match!';
+      return 'not-ready';
+    }
+    if (this.waiting?.phase !== 'challenge') {
+      this.channel.stopListening(); // a second confirmation would block the read loop
+      return 'not-ready';
+    }
+    this.waiting.resolve();
+    return 'accepted';
+  }
+}
+
+/**
+ * KMS Decrypt as the agent calls it (crypto/kmsservice.go): CiphertextBlob, the encryption
+ * context and the KeyId of the session preferences. Errors read as the AWS SDK for Go
+ * prints them (`Code: message` and the status line).
+ */
+function decryptWithKms(kms: AgentKmsOptions, blob: Buffer, context: Record<string, string>): Buffer {
+  if (blob.length === 0) {
+    throw new Error('InvalidParameter: 1 validation error(s) found.\n- minimum field size of 1, DecryptInput.CiphertextBlob.\n');
+  }
+  try {
+    return kms.decryptDataKey(blob, context, kms.keyId);
+  } catch (error) {
+    const { type, status } = error as { type?: unknown; status?: unknown };
+    const code = typeof type === 'string' ? type : 'InternalFailure';
+    const statusCode = typeof status === 'number' ? status : 500;
+    throw new Error(`${code}: ${(error as Error).message}\n\tstatus code: ${statusCode}, request id: ${newUuid()}`);
+  }
 }

@@ -27,10 +27,13 @@ export const ENCRYPTION_CONTEXT_TARGET_ID = 'aws:ssm:TargetId';
 export const ENCRYPTION_CONTEXT_RANDOM_CHALLENGE = 'aws:ssm:RandomChallenge';
 
 /** Test faults acting on the agent's cipher (see FaultInjector). */
-export type WrongKeyMode = 'off' | 'output' | 'all';
+export type WrongKeyMode = 'off' | 'output' | 'all' | 'input';
 
 export interface KmsFaultHooks {
-  /** 'output': encrypt payloads (not the challenge) with a wrong key; 'all': the challenge too. */
+  /**
+   * 'output': encrypt payloads (not the challenge) with a wrong key; 'all': the challenge
+   * too; 'input': decrypt the client's payloads (the challenge answer too) with a wrong key.
+   */
   wrongKeyMode(): WrongKeyMode;
   /** True (once per armed fault) when the next encrypted payload should be tampered with. */
   takeTamper(): boolean;
@@ -46,8 +49,12 @@ export interface AgentKmsOptions {
   sessionId: string;
   /** The agent's own target/instance id (aws:ssm:TargetId). */
   targetId: string;
-  /** KMS Decrypt of the client's CiphertextBlob with this context; throws on any KMS error. */
-  decryptDataKey(ciphertextBlob: Buffer, context: Record<string, string>): Buffer;
+  /**
+   * KMS Decrypt of the client's CiphertextBlob with this context and KeyId (the agent
+   * passes the key of the session preferences: crypto/kmsservice.go); throws on any KMS
+   * error, as an ApiError-like `{ type, status, message }`.
+   */
+  decryptDataKey(ciphertextBlob: Buffer, context: Record<string, string>, keyId: string): Buffer;
   faults?: KmsFaultHooks;
 }
 
@@ -98,7 +105,7 @@ export class AgentCipher implements PayloadCipher {
   /** Agent → client payload (types 1, 11, 12). */
   encrypt(plaintext: Buffer): Buffer {
     const mode = this.faults?.wrongKeyMode() ?? 'off';
-    const key = mode === 'off' ? this.encryptKey : this.wrongKey;
+    const key = mode === 'output' || mode === 'all' ? this.wrongKey : this.encryptKey;
     const sealed = encryptPayload(key, plaintext, this.nonces.next());
     this.encryptedCount++;
     if (this.faults?.takeTamper()) {
@@ -110,8 +117,9 @@ export class AgentCipher implements PayloadCipher {
     return sealed;
   }
 
-  /** Client → agent PayloadType 1; throws KmsCipherError on a bad tag. */
+  /** Client → agent PayloadType 1 and the challenge answer; throws KmsCipherError on a bad tag. */
   decrypt(ciphertext: Buffer): Buffer {
-    return decryptPayload(this.decryptKey, ciphertext);
+    const key = this.faults?.wrongKeyMode() === 'input' ? this.wrongKey : this.decryptKey;
+    return decryptPayload(key, ciphertext);
   }
 }

@@ -1,12 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { STREAM_CHUNK_SIZE } from '../../protocol/constants.ts';
-import { incompleteUtf8TailLength } from './utf8-tail.ts';
+import { splitAgentUtf8 } from './utf8-tail.ts';
 import { Wakeup } from './wakeup.ts';
 
 /**
  * Turns an event-driven byte source (node-pty) into the agent's read loop (§11.2): after
  * an initial delay, take at most 1024 bytes per frame, sleep 1 ms between frames, never
- * send an empty payload, and optionally hold back a trailing partial UTF-8 character.
+ * send an empty payload, and optionally hold back UTF-8 as the agent does (utf8-tail.ts;
+ * what is still held when the source ends is dropped, as the agent's loops drop it).
  * Queued bytes are bounded: the source is paused above the high-water mark and resumed
  * below the low-water mark. While the channel is not writable (publication paused, or the
  * client connection backed up) the loop stops taking bytes, so the source fills up and is
@@ -23,6 +24,16 @@ export interface OutputPumpOptions {
   /** The agent's 1 ms sleep after every read (default true). */
   pacing: boolean;
   holdBackPartialUtf8: boolean;
+  /**
+   * Bytes to put in front of one read (after anything held back from the last one), given
+   * that read: the separate-stream prefixes of NonInteractiveCommands.
+   */
+  readPrefix?: (read: Buffer) => Buffer;
+  /**
+   * Checked before every read: true makes the loop give up for good, leaving the source
+   * paused (the agent's pipe readers stop when publication is paused).
+   */
+  givesUpWhen?: () => boolean;
   pauseSource: () => void;
   resumeSource: () => void;
   chunkSize?: number;
@@ -45,6 +56,7 @@ export class OutputPump {
   private heldBack: Buffer = Buffer.alloc(0);
   private sourcePaused = false;
   private ended = false;
+  private gaveUpFlag = false;
 
   constructor(options: OutputPumpOptions) {
     this.options = options;
@@ -60,6 +72,11 @@ export class OutputPump {
   /** Bytes read from the source and not yet sent. */
   get pendingBytes(): number {
     return this.queuedBytes + this.heldBack.length;
+  }
+
+  /** True once the loop gave up (see givesUpWhen). */
+  get gaveUp(): boolean {
+    return this.gaveUpFlag;
   }
 
   /** Whether the source is currently paused (queued bytes went above the high-water mark). */
@@ -105,30 +122,32 @@ export class OutputPump {
       return; // aborted during the initial delay
     }
     while (!this.aborted) {
-      if (this.options.isPaused()) {
-        await this.wakeup.wait();
-        continue;
+      if (this.options.givesUpWhen?.()) {
+        this.gaveUpFlag = true;
+        this.options.pauseSource();
+        return;
       }
-      if (this.queuedBytes === 0) {
-        if (this.ended) {
-          // A dangling partial character at EOF goes out as it is.
-          if (this.heldBack.length > 0) this.options.send(this.heldBack);
-          this.heldBack = Buffer.alloc(0);
-          return;
-        }
-        await this.wakeup.wait();
-        continue;
-      }
+      // The read: it waits for data (or the end), whatever the channel does meanwhile.
+      while (this.queuedBytes === 0 && !this.ended && !this.aborted) await this.wakeup.wait();
+      if (this.aborted) return;
+      if (this.queuedBytes === 0) return; // the end; anything held back is dropped
+      while (this.options.isPaused() && !this.aborted) await this.wakeup.wait();
+      if (this.aborted) return;
       this.sendChunk(this.take(this.chunkSize));
       if (this.options.pacing) await sleep(1);
     }
   }
 
   private sendChunk(chunk: Buffer): void {
-    const data = this.heldBack.length > 0 ? Buffer.concat([this.heldBack, chunk]) : chunk;
-    const keep = this.options.holdBackPartialUtf8 ? incompleteUtf8TailLength(data) : 0;
-    this.heldBack = Buffer.from(data.subarray(data.length - keep));
-    const out = data.subarray(0, data.length - keep);
+    const prefix = this.options.readPrefix?.(chunk);
+    const parts = [this.heldBack, prefix, chunk].filter((part): part is Buffer => part !== undefined && part.length > 0);
+    const data = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
+    let out = data;
+    if (this.options.holdBackPartialUtf8) {
+      const split = splitAgentUtf8(data);
+      out = split.send;
+      this.heldBack = split.hold;
+    }
     if (out.length > 0) this.options.send(out);
   }
 

@@ -3,23 +3,28 @@ import { connect, isIP, type Socket } from 'node:net';
 import { FlagCode, PayloadType } from '../../protocol/constants.ts';
 import type { Frame } from '../../protocol/frame.ts';
 import { decodeFlag, encodeFlag } from '../../protocol/payloads.ts';
-import { compareVersionsLenient } from '../../protocol/version.ts';
+import { compareAgentVersions } from '../../protocol/version.ts';
 import { SmuxSession, type SmuxKeepAliveOptions } from '../../smux/session.ts';
 import type { SmuxStream } from '../../smux/stream.ts';
 import type { AgentChannel, InputVerdict } from './agent-channel.ts';
 import { OutputPump } from './output-pump.ts';
-import type { PluginContext, SessionPlugin } from './session-plugin.ts';
+import type { PluginContext, PluginResult, SessionPlugin } from './session-plugin.ts';
 
 /**
- * Port sessions on the simulated agent (PROTOCOL.md §7.3, §11.6, §11.7), written from the
- * documented behaviour of the real agent:
+ * Port sessions on the simulated agent (PROTOCOL.md §7.3, §11.6, §11.7; the agent's
+ * agent/session/plugins/port/port.go, port_basic.go, port_mux.go):
  *
  * * basic mode: one destination connection dialled at session start, client Output
  *   payloads written to it, DisconnectToPort / TerminateSession flags, re-dial on the
- *   next payload after a close (LocalPortForwarding), or end of session when the
- *   destination closes (any other type, e.g. ssh);
+ *   next payload after a close (LocalPortForwarding; a failed re-dial fails the session),
+ *   or end of session when the destination closes (any other type, e.g. ssh: EOF ends it
+ *   normally, a read error, DisconnectToPort included, fails it);
  * * mux mode: an smux v1 server over the Output byte stream, one destination connection
- *   per smux stream, ConnectToPortError when a dial fails.
+ *   per smux stream, dialled one at a time by the accept loop, ConnectToPortError when a
+ *   dial fails.
+ *
+ * The port plugin never reports agent_session_state Terminating: the session simply ends
+ * with its task result (failure texts as the agent sets them).
  *
  * Destination → client bytes go through the agent's paced read loop (OutputPump): at most
  * 1024 bytes per frame and, with pacing on, a 1 ms sleep between reads.
@@ -57,13 +62,13 @@ export function selectAgentPortMode(
 ): AgentPortMode {
   if (properties.type !== LOCAL_PORT_FORWARDING) return 'basic';
   // A real agent this old has no mux code at all.
-  if (compareVersionsLenient(agentVersion, LAST_AGENT_WITHOUT_MUX) <= 0) return 'basic';
-  return compareVersionsLenient(clientVersion ?? '', MUX_MIN_CLIENT_VERSION) >= 0 ? 'mux' : 'basic';
+  if (compareAgentVersions(agentVersion, LAST_AGENT_WITHOUT_MUX) <= 0) return 'basic';
+  return compareAgentVersions(clientVersion ?? '', MUX_MIN_CLIENT_VERSION) >= 0 ? 'mux' : 'basic';
 }
 
 /** Whether the agent's smux server runs keep-alive for this client (§7.3.2). */
 export function agentSmuxKeepAlive(clientVersion: string | undefined): boolean {
-  return compareVersionsLenient(clientVersion ?? '', SMUX_KEEPALIVE_OFF_ABOVE_CLIENT) <= 0;
+  return compareAgentVersions(clientVersion ?? '', SMUX_KEEPALIVE_OFF_ABOVE_CLIENT) <= 0;
 }
 
 export function createPortSession(context: PluginContext, properties: PortProperties): PortSession {
@@ -82,24 +87,48 @@ export interface PortSession extends SessionPlugin {
 // Destinations
 
 export interface Destination {
-  /** Addresses to try in order. */
+  /** The host as the properties give it ('' for the target itself). */
+  host: string;
+  /** Addresses to try in order (none when the host did not resolve). */
   addresses: string[];
   port: number;
 }
 
 /**
- * Addresses the agent refuses to forward to: the instance metadata service, the VPC DNS
- * and time sync link-local endpoints, and (in this simulator) every other link-local
- * address, in IPv4, IPv6 and IPv4-mapped form.
+ * The agent's default deny list for remote hosts (agent/appconfig/constants.go,
+ * DefaultDeniedPortForwardingRemoteIPs): the instance metadata service, DNS, NTP and
+ * other EC2 link-local endpoints. (The agent also denies the VPC's DNS addresses, which
+ * it learns from the instance metadata; the simulator has no VPC.)
  */
-export function isForbiddenAddress(address: string): boolean {
+export const DENIED_REMOTE_IPS: readonly string[] = [
+  '169.254.169.254',
+  'fd00:ec2::254',
+  '169.254.169.253',
+  'fd00:ec2::253',
+  '169.254.169.123',
+  'fd00:ec2::123',
+  '169.254.169.250',
+  '169.254.169.251',
+  'fd00:ec2::240',
+];
+
+/** An IP address in one canonical text form (an IPv4-mapped IPv6 address as IPv4), as Go's IP.Equal compares. */
+function canonicalIp(address: string): string | undefined {
   const lower = address.toLowerCase();
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(lower);
-  const v4 = mapped ? mapped[1] : isIP(lower) === 4 ? lower : undefined;
-  if (v4 !== undefined) return v4.startsWith('169.254.');
-  if (isIP(lower) !== 6) return false;
-  if (/^fe[89ab][0-9a-f]:/.test(lower)) return true; // fe80::/10
-  return /^fd00:ec2::/.test(lower); // EC2's IPv6 metadata, DNS and NTP endpoints
+  if (isIP(lower) === 4) return lower;
+  if (isIP(lower) !== 6) return undefined;
+  const hostname = new URL(`http://[${lower}]/`).hostname.slice(1, -1);
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(hostname);
+  if (!mapped) return hostname;
+  const high = parseInt(mapped[1] as string, 16);
+  const low = parseInt(mapped[2] as string, 16);
+  return `${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`;
+}
+
+const DENIED = new Set(DENIED_REMOTE_IPS.map((address) => canonicalIp(address)));
+
+export function isForbiddenAddress(address: string): boolean {
+  return DENIED.has(canonicalIp(address));
 }
 
 function isLoopbackAddress(address: string): boolean {
@@ -107,55 +136,77 @@ function isLoopbackAddress(address: string): boolean {
   return lower === '::1' || lower.startsWith('127.') || lower.startsWith('::ffff:127.');
 }
 
+/** Why a port session cannot start; `message` is the task result's text. */
+export class PortStartError extends Error {}
+
 /**
- * Resolves the destination at session start. `localhost` (and a missing host) means
- * 127.0.0.1, so that all simulator traffic stays on IPv4 loopback. Forbidden addresses
- * fail the session with the agent's message.
+ * Resolves the destination at session start (port.go, validateParameters). No host, and
+ * `localhost`, mean 127.0.0.1, so that all simulator traffic stays on IPv4 loopback. A
+ * host that does not resolve is not an error here (the agent ignores the lookup error;
+ * the dial then fails with "missing address"). A resolved address on the deny list fails
+ * the session naming the host as given.
  */
 export async function resolveDestination(properties: PortProperties, allowRemote: boolean): Promise<Destination> {
   const portText = properties.portNumber ?? '';
   const port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
-  if (!(port >= 1 && port <= 65535)) throw new Error(`Invalid portNumber "${portText}".`);
-  const host = (properties.host ?? '').trim();
+  if (!(port >= 1 && port <= 65535)) throw new PortStartError(`Invalid portNumber "${portText}".`);
+  const host = properties.host ?? '';
   let addresses: string[];
+  const bare = host.replace(/^\[|\]$/g, '');
   if (host === '' || host.toLowerCase() === 'localhost') {
     addresses = ['127.0.0.1'];
-  } else if (isIP(host.replace(/^\[|\]$/g, '')) !== 0) {
-    addresses = [host.replace(/^\[|\]$/g, '')];
+  } else if (isIP(bare) !== 0) {
+    addresses = [bare];
   } else {
-    try {
-      addresses = (await lookup(host, { all: true, verbatim: true })).map((entry) => entry.address);
-    } catch (error) {
-      throw new Error(`Unable to resolve host ${host}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
-    }
+    addresses = await lookup(host, { all: true, verbatim: true }).then(
+      (entries) => entries.map((entry) => entry.address),
+      () => [],
+    );
   }
-  for (const address of addresses) {
-    if (isForbiddenAddress(address)) throw new Error(`Forwarding to IP address ${address} is forbidden.`);
-  }
+  if (addresses.some(isForbiddenAddress)) throw new PortStartError(`Forwarding to IP address ${host} is forbidden.`);
   if (!allowRemote) {
     const remote = addresses.find((address) => !isLoopbackAddress(address));
     if (remote !== undefined) {
-      throw new Error(
+      throw new PortStartError(
         `The simulator only forwards to loopback addresses: ${host} resolves to ${remote} ` +
           '(start the simulator with allowRemoteDestinations to change this).',
       );
     }
   }
-  return { addresses, port };
+  return { host, addresses, port };
 }
 
-/** Dials each address in turn; rejects with the last failure. */
+/** Go's errno texts for the dial failures a simulator sees. */
+const DIAL_ERRNO_TEXT: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ETIMEDOUT: 'connection timed out',
+  EHOSTUNREACH: 'no route to host',
+  ENETUNREACH: 'network is unreachable',
+  EADDRNOTAVAIL: 'cannot assign requested address',
+  ECONNRESET: 'connection reset by peer',
+};
+
+/** net.JoinHostPort: IPv6 addresses in brackets. */
+function joinHostPort(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+/**
+ * Dials each address in turn (port.go, DialCall); rejects with the first failure, in Go's
+ * words (`dial tcp 127.0.0.1:22: connect: connection refused`; `missing address` when the
+ * host resolved to nothing).
+ */
 export function dialDestination(destination: Destination): Promise<Socket> {
-  const attempt = (index: number, lastError: Error | undefined): Promise<Socket> => {
+  let firstError: Error | undefined;
+  const attempt = (index: number): Promise<Socket> => {
     const address = destination.addresses[index];
-    if (address === undefined) {
-      return Promise.reject(lastError ?? new Error('no address to dial'));
-    }
+    if (address === undefined) return Promise.reject(firstError ?? new Error('missing address'));
     return new Promise<Socket>((resolve, reject) => {
       const socket = connect({ host: address, port: destination.port });
-      const onError = (error: Error): void => {
+      const onError = (error: NodeJS.ErrnoException): void => {
         socket.destroy();
-        reject(error);
+        const reason = DIAL_ERRNO_TEXT[error.code ?? ''] ?? error.message;
+        reject(new Error(`dial tcp ${joinHostPort(address, destination.port)}: connect: ${reason}`));
       };
       socket.once('error', onError);
       socket.once('connect', () => {
@@ -163,14 +214,12 @@ export function dialDestination(destination: Destination): Promise<Socket> {
         socket.setNoDelay(true);
         resolve(socket);
       });
-    }).catch((error: Error) => attempt(index + 1, error));
+    }).catch((error: Error) => {
+      firstError ??= error;
+      return attempt(index + 1);
+    });
   };
-  return attempt(0, undefined);
-}
-
-function dialErrorText(destination: Destination, error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
-  return `Unable to start port forwarding to port ${destination.port}: ${text}`;
+  return attempt(0);
 }
 
 function paceOutput(context: PluginContext, highWaterBytes: number, lowWaterBytes: number, source: {
@@ -192,20 +241,30 @@ function paceOutput(context: PluginContext, highWaterBytes: number, lowWaterByte
   });
 }
 
-/** A settle-once promise for the session's end message. */
+/** How a port session ends: its task result (port.go, execute); never with Terminating. */
+type PortEnd = Omit<PluginResult, 'terminating'>;
+const NORMAL_END: PortEnd = { status: 'success', output: '' };
+/** A WritePump error: the session fails, with no text (port.go sets none). */
+const FAILED_END: PortEnd = { status: 'failed', output: '' };
+
+function failedStart(error: unknown): PortEnd {
+  return { status: 'failed', output: error instanceof Error ? error.message : String(error) };
+}
+
+/** A settle-once promise for the session's end. */
 class Ending {
-  readonly promise: Promise<string>;
+  readonly promise: Promise<PluginResult>;
   done = false;
-  private resolve!: (message: string) => void;
+  private resolve!: (end: PluginResult) => void;
   constructor() {
     this.promise = new Promise((resolve) => {
       this.resolve = resolve;
     });
   }
-  settle(message: string): void {
+  settle(end: PortEnd): void {
     if (this.done) return;
     this.done = true;
-    this.resolve(message);
+    this.resolve({ ...end, terminating: false });
   }
 }
 
@@ -233,8 +292,6 @@ export class BasicPortSession implements PortSession {
   private sourcePaused = false;
   /** The destination's write buffer is full: input is held until 'drain'. */
   private writeBlocked = false;
-  /** True while releasing input after a failed re-dial: do not dial again at once. */
-  private suppressDial = false;
 
   constructor(context: PluginContext, properties: PortProperties) {
     this.context = context;
@@ -254,20 +311,20 @@ export class BasicPortSession implements PortSession {
     this.disposeWritable = this.channel.onWritable(() => this.pump.wake());
   }
 
-  async run(): Promise<string> {
+  async run(): Promise<PluginResult> {
     const pumpDone = this.pump.run();
     try {
       await this.connectAtStart();
     } catch (error) {
-      this.end(error instanceof Error ? error.message : String(error));
+      this.end(failedStart(error));
     }
-    const message = await this.ending.promise;
+    const result = await this.ending.promise;
     await pumpDone; // what was read from the destination goes out first
     this.disposeWritable();
-    return message;
+    return result;
   }
 
-  /** The agent dials at session start; any failure fails the session (§11.6). */
+  /** The agent dials at session start; any failure fails the session (port_basic.go, InitializeSession). */
   private async connectAtStart(): Promise<void> {
     const destination = await resolveDestination(
       this.properties,
@@ -279,7 +336,7 @@ export class BasicPortSession implements PortSession {
     try {
       socket = await dialDestination(destination);
     } catch (error) {
-      throw new Error(dialErrorText(destination, error));
+      throw new PortStartError(`Unable to connect to specified port: ${(error as Error).message}`);
     }
     if (this.ending.done) {
       socket.destroy();
@@ -304,7 +361,7 @@ export class BasicPortSession implements PortSession {
   }
 
   stop(): void {
-    this.end('', { abortOutput: true });
+    this.end(NORMAL_END, { abortOutput: true });
   }
 
   private write(payload: Buffer): InputVerdict {
@@ -318,7 +375,7 @@ export class BasicPortSession implements PortSession {
       return 'accepted';
     }
     if (!this.localPortForwarding) return 'accepted'; // the session is on its way out
-    if (this.state === 'redialing' || this.suppressDial) return 'not-ready';
+    if (this.state === 'redialing') return 'not-ready';
     // LocalPortForwarding after a close: dial again, then write this payload.
     this.redial();
     return 'not-ready';
@@ -341,26 +398,24 @@ export class BasicPortSession implements PortSession {
       },
       () => {
         if (this.state === 'ended') return;
-        // The payload stays unacked; the client's retransmission triggers the next dial.
-        this.state = 'disconnected';
-        this.suppressDial = true;
-        try {
-          this.channel.releaseInput({ dropDeferred: true });
-        } finally {
-          this.suppressDial = false;
-        }
+        // port_basic.go, handlePortError: the write pump gives up and the session fails;
+        // the payload that asked for the dial is not acknowledged.
+        this.end(FAILED_END);
+        this.channel.releaseInput({ dropDeferred: true });
       },
     );
   }
 
   private onFlag(code: number | undefined): void {
     if (code === FlagCode.TerminateSession) {
-      this.end('', { abortOutput: true });
+      this.end(NORMAL_END, { abortOutput: true });
     } else if (code === FlagCode.DisconnectToPort) {
       const socket = this.socket;
       if (!socket) return;
       this.detach(socket, { graceful: true });
-      if (!this.localPortForwarding) this.finishAfterOutput(''); // (see the report: a guess)
+      // Closing the connection makes the write pump's read fail: not EOF, so an ssh-type
+      // session fails (port_basic.go, handleSSHDPortError); LocalPortForwarding re-dials.
+      if (!this.localPortForwarding) this.end(FAILED_END);
     }
     // ConnectToPortError is agent → client only; other codes do not exist.
   }
@@ -387,8 +442,9 @@ export class BasicPortSession implements PortSession {
     if (this.socket !== socket || this.state === 'ended') return;
     this.detach(socket, { graceful: false });
     if (this.localPortForwarding) return; // re-dial silently on the next client payload
-    // ssh and other standard-stream forwarding: EOF ends the session, an error fails it.
-    this.finishAfterOutput(error ? `Destination connection failed: ${error.message}` : '');
+    // ssh and other standard-stream forwarding: EOF ends the session, an error fails it
+    // (port_basic.go, handleSSHDPortError); what was read goes out first.
+    this.end(error ? FAILED_END : NORMAL_END);
   }
 
   /** Forgets the current connection; later payloads re-dial (LocalPortForwarding). */
@@ -410,12 +466,8 @@ export class BasicPortSession implements PortSession {
     }
   }
 
-  /** Ends the session after what was read from the destination has been sent (run() waits for the pump). */
-  private finishAfterOutput(message: string): void {
-    this.end(message, { abortOutput: false });
-  }
-
-  private end(message: string, options: { abortOutput: boolean } = { abortOutput: false }): void {
+  /** Ends the session; unless aborted, what was read from the destination is sent first (run() waits for the pump). */
+  private end(result: PortEnd, options: { abortOutput: boolean } = { abortOutput: false }): void {
     if (this.ending.done) return;
     this.state = 'ended';
     if (options.abortOutput) this.pump.abort();
@@ -425,7 +477,7 @@ export class BasicPortSession implements PortSession {
       this.writeBlocked = false;
       this.channel.releaseInput();
     }
-    this.ending.settle(message);
+    this.ending.settle(result);
   }
 
   private closeSocket(): void {
@@ -446,6 +498,9 @@ export class MuxPortSession implements PortSession {
   dials = 0;
   /** Streams whose destination dial failed (ConnectToPortError sent). */
   dialFailures = 0;
+  /** The most dials ever in progress at once (the accept loop makes it 1). */
+  maxConcurrentDials = 0;
+  private dialsInProgress = 0;
 
   private readonly channel: AgentChannel;
   private readonly pump: OutputPump;
@@ -454,6 +509,8 @@ export class MuxPortSession implements PortSession {
   private readonly sockets = new Set<Socket>();
   private destination: Destination | undefined;
   private readonly ready: Promise<void>;
+  /** The accept loop's current dial (see onStream). */
+  private dialing: Promise<void> = Promise.resolve();
   private heldForReceive = false;
   private ended = false;
 
@@ -477,13 +534,15 @@ export class MuxPortSession implements PortSession {
       this.heldForReceive = false;
       this.channel.releaseInput();
     });
-    this.smux.on('close', (error?: Error) => this.end(error ? error.message : ''));
+    // The smux session closing by itself (a protocol error) ends the accept loop with an
+    // error: the session fails (port_mux.go, WritePump).
+    this.smux.on('close', () => this.end(FAILED_END));
     this.disposeWritable = this.channel.onWritable(() => this.pump.wake());
     this.ready = resolveDestination(properties, context.settings.allowRemoteDestinations ?? false).then(
       (destination) => {
         this.destination = destination;
       },
-      (error: unknown) => this.end(error instanceof Error ? error.message : String(error)),
+      (error: unknown) => this.end(failedStart(error)),
     );
   }
 
@@ -492,13 +551,13 @@ export class MuxPortSession implements PortSession {
     return this.smux.streams;
   }
 
-  async run(): Promise<string> {
+  async run(): Promise<PluginResult> {
     const pumpDone = this.pump.run();
     await this.ready;
-    const message = await this.ending.promise;
+    const result = await this.ending.promise;
     await pumpDone;
     this.disposeWritable();
-    return message;
+    return result;
   }
 
   handleInput(frame: Frame): InputVerdict {
@@ -513,7 +572,7 @@ export class MuxPortSession implements PortSession {
         }
         return 'accepted';
       case PayloadType.Flag:
-        if (decodeFlag(frame.payload) === FlagCode.TerminateSession) this.end('');
+        if (decodeFlag(frame.payload) === FlagCode.TerminateSession) this.end(NORMAL_END);
         return 'accepted'; // DisconnectToPort means nothing in mux mode
       default:
         return 'accepted';
@@ -521,38 +580,48 @@ export class MuxPortSession implements PortSession {
   }
 
   stop(): void {
-    this.end('');
+    this.end(NORMAL_END);
   }
 
+  /**
+   * The accept loop dials each new stream's destination before it accepts the next one
+   * (port_mux.go, handleServerConnections): dials happen one at a time, in order.
+   */
   private onStream(stream: SmuxStream): void {
     stream.on('error', () => undefined);
-    void this.ready.then(() => {
-      const destination = this.destination;
-      if (this.ended || !destination || stream.destroyed) {
-        stream.destroy();
-        return;
-      }
-      dialDestination(destination).then(
-        (socket) => {
-          if (this.ended || stream.destroyed) {
-            socket.destroy();
-            stream.destroy();
-            return;
-          }
-          this.dials++;
-          this.bridge(stream, socket);
-        },
-        () => {
-          if (this.ended) return;
-          this.dialFailures++;
-          // Flag 3 goes straight onto the data channel; the FIN goes through smux.
-          this.channel.sendStream(PayloadType.Flag, encodeFlag(FlagCode.ConnectToPortError));
-          stream.resume(); // discard anything the client sent meanwhile
-          stream.end(() => stream.destroy());
-        },
-      );
-    });
+    this.dialing = this.dialing.then(() => this.ready).then(() => this.connectStream(stream));
   }
+
+  private async connectStream(stream: SmuxStream): Promise<void> {
+    const destination = this.destination;
+    if (this.ended || !destination || stream.destroyed) {
+      stream.destroy();
+      return;
+    }
+    let socket: Socket;
+    this.maxConcurrentDials = Math.max(this.maxConcurrentDials, ++this.dialsInProgress);
+    try {
+      socket = await dialDestination(destination);
+    } catch {
+      if (this.ended) return;
+      this.dialFailures++;
+      // Flag 3 goes straight onto the data channel; the FIN goes through smux.
+      this.channel.sendStream(PayloadType.Flag, encodeFlag(FlagCode.ConnectToPortError));
+      stream.resume(); // discard anything the client sent meanwhile
+      stream.end(() => stream.destroy());
+      return;
+    } finally {
+      this.dialsInProgress--;
+    }
+    if (this.ended || stream.destroyed) {
+      socket.destroy();
+      stream.destroy();
+      return;
+    }
+    this.dials++;
+    this.bridge(stream, socket);
+  }
+
 
   /** Copies both ways; when either side ends, both are closed (no half-close). */
   private bridge(stream: SmuxStream, socket: Socket): void {
@@ -587,7 +656,7 @@ export class MuxPortSession implements PortSession {
     stream.on('close', () => closeBoth(true));
   }
 
-  private end(message: string): void {
+  private end(result: PortEnd): void {
     if (this.ended) return;
     this.ended = true;
     this.pump.abort();
@@ -598,6 +667,6 @@ export class MuxPortSession implements PortSession {
       this.heldForReceive = false;
       this.channel.releaseInput();
     }
-    this.ending.settle(message);
+    this.ending.settle(result);
   }
 }

@@ -4,7 +4,7 @@ import type { Frame } from '../../protocol/frame.ts';
 import { decodeSize } from '../../protocol/payloads.ts';
 import type { InputVerdict } from './agent-channel.ts';
 import { OutputPump } from './output-pump.ts';
-import type { PluginContext, SessionPlugin } from './session-plugin.ts';
+import { PLUGIN_SUCCESS, type PluginContext, type PluginResult, type SessionPlugin } from './session-plugin.ts';
 
 /** The pty's size until the client sends one; the agent does not pick anything clever. */
 const INITIAL_COLS = 80;
@@ -15,13 +15,16 @@ const KILL_GRACE_MS = 1000;
 /**
  * Standard_Stream (and InteractiveCommands) on the agent: a real shell in a pty
  * (PROTOCOL.md §11.2–§11.4). Output Payload 1 goes to stdin, Size resizes the pty, flags
- * and other payloads are ignored; pty output is read by the agent's paced loop.
+ * and other payloads are ignored; pty output is read by the agent's paced loop. When the
+ * process ends by itself the agent reports Terminating; when the session is cancelled it
+ * does not (agent/session/shell/shell.go, executeCommandsWithPty).
  */
 export class ShellSession implements SessionPlugin {
   private readonly pty: IPty;
   private readonly pump: OutputPump;
   private readonly exited: Promise<void>;
   private hasExited = false;
+  private stopped = false;
   private killTimer: NodeJS.Timeout | undefined;
   private readonly disposeResumeListener: () => void;
 
@@ -73,11 +76,11 @@ export class ShellSession implements SessionPlugin {
     return { cols: this.pty.cols, rows: this.pty.rows };
   }
 
-  async run(): Promise<string> {
+  async run(): Promise<PluginResult> {
     await this.pump.run();
     await this.exited;
     this.disposeResumeListener();
-    return '';
+    return this.stopped ? { ...PLUGIN_SUCCESS, terminating: false } : PLUGIN_SUCCESS;
   }
 
   handleInput(frame: Frame): InputVerdict {
@@ -106,6 +109,7 @@ export class ShellSession implements SessionPlugin {
   }
 
   stop(): void {
+    this.stopped = true;
     this.pump.abort();
     if (this.hasExited) return;
     this.pty.resume(); // a paused pty would never report its exit

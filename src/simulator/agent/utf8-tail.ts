@@ -1,22 +1,56 @@
 /**
- * Length (0..3) of an incomplete UTF-8 sequence at the end of `data`. The agent holds
- * such bytes back and prepends them to the next chunk so that no character is split
- * across frames (PROTOCOL.md §11.2).
+ * The agent's UTF-8 hold-back for shell and command output (agent/session/shell/shell.go,
+ * processStdoutData): the bytes held from the last read and the new ones are decoded rune
+ * by rune as Go's utf8.DecodeRune does. Whatever decodes as RuneError (an invalid or
+ * incomplete sequence, or a real U+FFFD) within the last 3 bytes stops the walk: it and
+ * everything after it is held for the next read. A RuneError further back is sent as its
+ * first byte only (the walk then skips the rune's length, so a real U+FFFD loses its
+ * other two bytes). The caller drops what is still held when the source ends, as the
+ * agent's read loops do.
  */
-export function incompleteUtf8TailLength(data: Buffer): number {
-  const lookBack = Math.min(3, data.length);
-  for (let back = 1; back <= lookBack; back++) {
-    const byte = data[data.length - back] ?? 0;
-    if ((byte & 0xc0) === 0x80) continue; // continuation byte: keep looking for the lead
-    return sequenceLength(byte) > back ? back : 0;
-  }
-  return 0;
+export interface Utf8Split {
+  send: Buffer;
+  hold: Buffer;
 }
 
-/** Bytes in the sequence started by `lead`; 1 for ASCII and for invalid leads. */
-function sequenceLength(lead: number): number {
-  if (lead >= 0xc0 && lead < 0xe0) return 2;
-  if (lead >= 0xe0 && lead < 0xf0) return 3;
-  if (lead >= 0xf0 && lead < 0xf8) return 4;
-  return 1;
+const UTF_MAX = 4;
+
+/** Go's utf8.DecodeRune: the length of the rune at `i`, and whether it is RuneError. */
+function decodeRune(data: Buffer, i: number): { size: number; error: boolean } {
+  const b0 = data[i] as number;
+  if (b0 < 0x80) return { size: 1, error: false };
+  const at = (k: number): number => data[i + k] ?? -1;
+  const cont = (k: number, low = 0x80, high = 0xbf): boolean => at(k) >= low && at(k) <= high;
+  let size = 0;
+  if (b0 >= 0xc2 && b0 <= 0xdf) size = cont(1) ? 2 : 0;
+  else if (b0 >= 0xe0 && b0 <= 0xef) {
+    const low = b0 === 0xe0 ? 0xa0 : 0x80;
+    const high = b0 === 0xed ? 0x9f : 0xbf;
+    size = cont(1, low, high) && cont(2) ? 3 : 0;
+  } else if (b0 >= 0xf0 && b0 <= 0xf4) {
+    const low = b0 === 0xf0 ? 0x90 : 0x80;
+    const high = b0 === 0xf4 ? 0x8f : 0xbf;
+    size = cont(1, low, high) && cont(2) && cont(3) ? 4 : 0;
+  }
+  if (size === 0) return { size: 1, error: true };
+  // A well-formed U+FFFD (EF BF BD) is RuneError to Go as well.
+  const replacement = size === 3 && b0 === 0xef && at(1) === 0xbf && at(2) === 0xbd;
+  return { size, error: replacement };
+}
+
+export function splitAgentUtf8(data: Buffer): Utf8Split {
+  const parts: Buffer[] = [];
+  let runStart = 0;
+  let i = 0;
+  while (i < data.length) {
+    const { size, error } = decodeRune(data, i);
+    if (error) {
+      if (data.length - i < UTF_MAX) break;
+      parts.push(data.subarray(runStart, i + 1));
+      runStart = i + size;
+    }
+    i += size;
+  }
+  parts.push(data.subarray(runStart, i));
+  return { send: parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts), hold: Buffer.from(data.subarray(i)) };
 }

@@ -1,8 +1,8 @@
 import path from 'node:path';
-import { CopyError, download, resolveTarget, upload, type Copy, type CopyOptions } from '../../client/index.ts';
+import { CopyError, download, upload, type Copy, type CopyOptions } from '../../client/index.ts';
 import { RateMeter } from '../../client/rate-meter.ts';
 import type { Command } from '../args.ts';
-import { awsOptions, chosenTarget } from '../session-runner.ts';
+import { awsOptions, chosenTarget, resolvedTargetFor } from '../session-runner.ts';
 import { formatBytes, formatCopy, formatRate } from '../status-format.ts';
 import { StatusLine, statusMode } from '../status-line.ts';
 
@@ -23,7 +23,9 @@ const STOP_SIGNALS: ReadonlyArray<[NodeJS.Signals, number]> = [
 export async function cp(command: CopyCommand): Promise<number> {
   const { global } = command;
   const aws = awsOptions(global);
-  const { target, label } = command.target === undefined ? await chosenTarget(global, 'cp') : await resolved(command.target, aws, global.quiet);
+  // Messages name the target as it was typed (`Name=web:/x`), or as picked.
+  const { target, label } =
+    command.target === undefined ? await chosenTarget(global, 'cp') : { target: (await resolvedTargetFor(command.target, global)).target, label: command.target };
   const controller = new AbortController();
   let stoppedBy: number | undefined;
   const onSignal = (name: NodeJS.Signals): void => {
@@ -75,13 +77,6 @@ export async function cp(command: CopyCommand): Promise<number> {
   } finally {
     for (const [signal] of STOP_SIGNALS) process.off(signal, onSignal);
   }
-}
-
-/** The target of TARGET:PATH; messages call it as it was typed (`Name=web:/x`). */
-async function resolved(spec: string, aws: CopyOptions['aws'], quiet: boolean): Promise<{ target: string; label: string }> {
-  const { target, label } = await resolveTarget(spec, aws);
-  if (!quiet && target !== spec) process.stderr.write(`Target ${spec}: ${label}\n`);
-  return { target, label: spec };
 }
 
 /** Retries and resumes are worth a line above the status line. */

@@ -1,6 +1,6 @@
 import { startSession } from '../../client/index.ts';
 import type { Command } from '../args.ts';
-import { awsOptions, exitStatus, runToEnd, targetFor } from '../session-runner.ts';
+import { awsOptions, checkAgentOutput, exitStatus, runToEnd, targetFor } from '../session-runner.ts';
 
 /**
  * `ssm-session shell TARGET`: the default shell document in this terminal (raw mode,
@@ -13,6 +13,7 @@ export async function shell(command: Extract<Command, { kind: 'shell' }>): Promi
   const session = await startSession({ target, aws: awsOptions(global), ...(command.ecsShell ? { ecsShell: command.ecsShell } : {}) });
   if (!global.quiet) process.stderr.write(`Starting session with SessionId: ${session.sessionId}\n`);
   const outcome = await runToEnd(session, global);
+  checkAgentOutput(outcome);
   if (!global.quiet) process.stderr.write(`\nExiting session with sessionId: ${session.sessionId}.\n`);
   return outcome.status === 'closed' ? exitStatus(outcome.exitCode) : 0;
 }

@@ -1,0 +1,177 @@
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { shlexSplit, type ShlexResult } from '../src/simulator/agent/shlex.ts';
+import { remoteCommand } from '../src/client/remote-command.ts';
+import { seededRandom } from '../src/util/prng.ts';
+
+/*
+ * The simulator's word splitter against the real github.com/google/shlex (the agent
+ * vendors commit e7afc7f; Debian's golang-github-google-shlex-dev is the same commit),
+ * through a small Go driver built here: every input must give the same words and the
+ * same error, byte for byte. And the commands `ssm-session run` sends must split into
+ * exactly the shell and the user's command (agent/session/shell/shell_unix.go,
+ * StartCommandExecutor: shlex.Split, then exec of the first word).
+ */
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const DRIVER_SOURCE = path.join(root, 'test', 'go', 'shlex-split');
+const GOPATH = '/usr/share/gocode';
+
+/** Builds the Go driver; undefined (with a reason) when Go or the shlex package is missing. */
+function buildDriver(): { binary: string; cleanup: () => void } | { missing: string } {
+  if (!existsSync(path.join(GOPATH, 'src', 'github.com', 'google', 'shlex', 'shlex.go'))) {
+    return { missing: 'golang-github-google-shlex-dev is not installed (.ci/run installs it)' };
+  }
+  const dir = mkdtempSync(path.join(tmpdir(), 'shlex-driver-'));
+  const binary = path.join(dir, 'shlex-split');
+  const built = spawnSync('go', ['build', '-o', binary, '.'], {
+    cwd: DRIVER_SOURCE,
+    env: { ...process.env, GOPATH, GO111MODULE: 'off', GOCACHE: path.join(dir, 'cache'), GOFLAGS: '' },
+    encoding: 'utf8',
+  });
+  if (built.error || built.status !== 0) {
+    rmSync(dir, { recursive: true, force: true });
+    return { missing: `go build failed (golang-go installed?): ${built.error?.message ?? built.stderr}` };
+  }
+  return { binary, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+function goSplit(binary: string, inputs: readonly string[]): ShlexResult[] {
+  const run = spawnSync(binary, [], { input: JSON.stringify(inputs), encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  if (run.status !== 0) throw new Error(`driver failed: ${run.stderr}`);
+  const parsed = JSON.parse(run.stdout) as Array<{ words: string[]; error?: string }>;
+  return parsed.map((r) => (r.error === undefined ? { words: r.words } : { words: r.words, error: r.error }));
+}
+
+const HANDWRITTEN = [
+  '',
+  ' ',
+  'ls',
+  'ls -l /tmp',
+  '  leading and trailing  ',
+  'tabs\tand\r\nnewlines\nhere',
+  "single 'quoted words' stay",
+  'double "quoted words" stay',
+  "it's unclosed",
+  'unclosed "double',
+  'trailing backslash\\',
+  'in "double \\" quote" and "back\\\\slash" and "\\a\\b"',
+  "no escapes in 'single \\' quotes",
+  'escaped\\ space and \\"quote and \\\\ and \\\nnewline',
+  '""',
+  "''",
+  'a "" b \'\' c',
+  'x""y \'\'z',
+  'glued"dq"\'sq\'tail',
+  '# a comment only',
+  'word # comment\nnext',
+  'word#not-a-comment',
+  '"#quoted" #comment',
+  '#c1\n#c2\nafter',
+  '# comment with \'quote\nafter',
+  'echo $HOME ${X} $(date) `id` *.log ~',
+  'cd /var/log && ls; echo done || false | cat > out 2>&1 < in &',
+  'echo x >&2',
+  'exit 7',
+  'sh -c \'echo a; echo b >&2; exit 3\'',
+  'unicode: héllo wörld 日本語 🎉 "κείμενο"',
+  'nul\u0000byte',
+  'lone \ud800 surrogate',
+  'back\\\\',
+  '\\',
+  '"',
+  "'",
+  '\\#not comment',
+  '"multi\nline" \'multi\nline\'',
+  'a\u00a0b', // a no-break space is not a separator
+  'vertical\u000btab\u000cformfeed',
+];
+
+const ALPHABET = [' ', '\t', '\n', '\r', '"', "'", '\\', '#', 'a', 'b', '$', '&', ';', '|', '>', 'é', '日', '🎉', '\u0000'];
+
+function randomInputs(count: number): string[] {
+  const random = seededRandom(20241021);
+  const inputs: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const length = Math.floor(random() * 24);
+    let text = '';
+    for (let j = 0; j < length; j++) text += ALPHABET[Math.floor(random() * ALPHABET.length)];
+    inputs.push(text);
+  }
+  return inputs;
+}
+
+/** The Go driver for this test (removed with it); undefined, with the test failed, when it cannot be built. */
+function driverFor(t: { fail: (message: string) => void; teardown: (fn: () => void) => void }): string | undefined {
+  const driver = buildDriver();
+  if ('missing' in driver) {
+    t.fail(driver.missing);
+    return undefined;
+  }
+  t.teardown(driver.cleanup);
+  return driver.binary;
+}
+
+t.test('shlexSplit gives what github.com/google/shlex gives, byte for byte', async (t) => {
+  const binary = driverFor(t);
+  if (!binary) return;
+  const inputs = [...HANDWRITTEN, ...randomInputs(4000)];
+  const expected = goSplit(binary, inputs);
+  let differences = 0;
+  for (const [index, input] of inputs.entries()) {
+    const ours = shlexSplit(input);
+    const theirs = expected[index];
+    const same =
+      JSON.stringify(ours.words.map((w) => Buffer.from(w).toString('hex'))) ===
+        JSON.stringify(theirs?.words.map((w) => Buffer.from(w).toString('hex'))) && ours.error === theirs?.error;
+    if (!same && differences++ < 10) t.same(ours, theirs, `split of ${JSON.stringify(input)}`);
+  }
+  t.equal(differences, 0, `${inputs.length} inputs split alike`);
+  // A few that pin the rules shlex does not share with sh, so a wrong one is visible here too.
+  t.same(shlexSplit('cd /var/log && ls'), { words: ['cd', '/var/log', '&&', 'ls'] });
+  t.same(shlexSplit('"a\\b"'), { words: ['ab'] }, 'in double quotes a backslash escapes any character');
+  t.same(shlexSplit('a #b\nc'), { words: ['a', 'c'] });
+  t.same(shlexSplit("x 'y"), { words: ['x'], error: 'EOF found when expecting closing quote' });
+  t.same(shlexSplit('x \\'), { words: ['x'], error: 'EOF found after escape character' });
+});
+
+const COMMANDS = [
+  '',
+  'true',
+  'exit 7',
+  'echo x >&2',
+  'cd /var/log && ls',
+  "echo 'single' \"double\" it's",
+  'echo "$HOME" ${PATH} $(id -u) `date`',
+  "printf '%s\\n' a\\ b 'c\\'d'",
+  'line one\nline two\r\n\tindented',
+  'echo héllo 日本語 🎉',
+  "'''''",
+  '#!/bin/sh\n# comment\necho after',
+  'a \\',
+  'ends with a quote\'',
+];
+
+t.test('remoteCommand: the agent splits it into exactly the shell and the command', async (t) => {
+  const binary = driverFor(t);
+  if (!binary) return;
+  const unix = goSplit(binary, COMMANDS.map((c) => remoteCommand(c, 'Linux')));
+  for (const [index, command] of COMMANDS.entries()) {
+    t.same(unix[index], { words: ['sh', '-c', command] }, `Linux: ${JSON.stringify(command)}`);
+    t.same(shlexSplit(remoteCommand(command, 'MacOS')), { words: ['sh', '-c', command] }, `macOS: ${JSON.stringify(command)}`);
+  }
+  // Windows (agent/session/shell/shell_windows.go, startExecCmd): `powershell` + the words.
+  const windows = goSplit(binary, COMMANDS.map((c) => remoteCommand(c, 'Windows')));
+  for (const [index, command] of COMMANDS.entries()) {
+    const words = windows[index]?.words ?? [];
+    t.same(words.slice(0, 3), ['-NoProfile', '-NonInteractive', '-EncodedCommand'], 'PowerShell switches');
+    t.equal(words.length, 4);
+    const script = Buffer.from(words[3] ?? '', 'base64').toString('utf16le');
+    t.equal(script, command === '' ? ' ' : command, `Windows script: ${JSON.stringify(command)}`);
+    t.equal(windows[index]?.error, undefined);
+  }
+});
