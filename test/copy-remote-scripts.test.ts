@@ -113,21 +113,24 @@ t.test('scripts', async (t) => {
       t.same(said(stat, 'SUM'), [[sha(data)]], 'the whole SHA-256 last');
 
       const second = data.subarray(8192, 16384);
-      const read = exec(land, remoteCommands.readRange(MARKER, source, 2, 2, second.length, false));
+      const read = exec(land, remoteCommands.readRange(MARKER, source, 2, 2, second.length, 'base64'));
       t.equal(read.status, 0, 'read: exit 0');
       t.same(said(read, 'DATA'), [[]], 'base64 when raw bytes are not asked for');
       t.equal(read.data.toString('hex'), second.toString('hex'), 'the range, base64 decoded');
       t.same(said(read, 'END'), [[sha(second)]], 'and its SHA-256');
       // Raw: the second range ends in EF BF BD, which the agent would damage, so its bytes
       // come rotated by 2 (nothing in it becomes EF BF BD then); the first has none.
-      const rotated = exec(land, remoteCommands.readRange(MARKER, source, 2, 2, second.length, true));
+      const rotated = exec(land, remoteCommands.readRange(MARKER, source, 2, 2, second.length, 'raw'));
       t.same(said(rotated, 'DATA'), [['RAW', String(second.length), '2']], 'raw, rotated by two');
       t.equal(rotated.data.toString('hex'), second.toString('hex'), 'turned back, the same bytes');
       t.same(said(rotated, 'END'), [[sha(second)]]);
       const first = data.subarray(0, 8192);
-      const plain = exec(land, remoteCommands.readRange(MARKER, source, 0, 2, first.length, true));
+      const plain = exec(land, remoteCommands.readRange(MARKER, source, 0, 2, first.length, 'raw'));
       t.same(said(plain, 'DATA'), [['RAW', String(first.length), '0']], 'raw as it is');
       t.equal(plain.data.toString('hex'), first.toString('hex'));
+      const noTerminal = exec(land, remoteCommands.readRange(MARKER, source, 0, 2, first.length, 'tty'));
+      t.same(said(noTerminal, 'DATA'), [[]], 'tty: base64 when there is no terminal to make raw');
+      t.equal(noTerminal.data.toString('hex'), first.toString('hex'));
 
       const relative = exec(land, remoteCommands.statSource(MARKER, path.relative(dir, source), 0, 0));
       t.same(said(relative, 'SUM'), [[sha(data)]], 'a relative path is under $HOME');
@@ -206,7 +209,7 @@ t.test('scripts', async (t) => {
 t.test('the scripts hold nothing that breaks their quoting or SSM parameters', async (t) => {
   const commands = [
     remoteCommands.statSource('m', 'p', 1, 1),
-    remoteCommands.readRange('m', 'p', 1, 1, 1, true),
+    remoteCommands.readRange('m', 'p', 1, 1, 1, 'tty'),
     remoteCommands.prepareDestination('m', 'p', 1, 'n', 1, 1),
     remoteCommands.writeRange('m', 'p', 1, 1, 1),
     remoteCommands.commit('m', 'p', 'd', 1, 'h', '0644'),

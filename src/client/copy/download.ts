@@ -5,7 +5,7 @@ import { CopyError, localError } from './errors.ts';
 import type { ProtocolLine } from './output-parser.ts';
 import { planRanges, rangeSizeFor, type Range } from './ranges.ts';
 import { runRemote } from './remote-run.ts';
-import { remoteCommands } from './remote-scripts.ts';
+import { remoteCommands, type RawMode } from './remote-scripts.ts';
 import { carryRanges, hashFileRange, hexHash, isSessionFailure, modeFromLs, startCopy, type Copy, type CopyJob, type CopyOptions, type CopyResult } from './transfer.ts';
 
 /**
@@ -110,7 +110,9 @@ const WRITE_PIECE = 256 * 1024;
 /** One range: its base64 decoded into the partial file at its offset, then checked. */
 async function fetchRange(job: CopyJob, file: FileHandle, range: Range, attempt: number, destination: string): Promise<void> {
   const { marker, where, progress } = job;
-  const raw = attempt === 1 && !job.endpoint.target.startsWith('ecs:');
+  // Raw bytes on the first try (through a container's terminal once the script has made it
+  // raw); base64 when trying a range again.
+  const raw: RawMode = attempt > 1 ? 'base64' : job.endpoint.target.startsWith('ecs:') ? 'tty' : 'raw';
   const hash = createHash('sha256');
   let received = 0;
   let flushed = 0;
@@ -126,7 +128,6 @@ async function fetchRange(job: CopyJob, file: FileHandle, range: Range, attempt:
   };
   try {
     const lines = await runRemote(job.endpoint, {
-      // Raw bytes through a command session; base64 in a terminal, and when trying a range again.
       command: remoteCommands.readRange(marker, job.options.remotePath, range.firstBlock, range.blocks, range.length, raw),
       marker,
       where,

@@ -66,7 +66,8 @@ const STAT_SOURCE = [
 
 /**
  * One range of a download, then END <sha256 of the range>. Args: path, first block,
- * blocks, length, and `raw` when raw bytes may be sent (a command session: no terminal).
+ * blocks, length, and how raw bytes may be sent: `raw` (a command session, no terminal),
+ * `tty` (a terminal, if `stty raw` can stop it from turning LF into CRLF), or `base64`.
  *
  * Raw bytes pass the agent unchanged except one sequence: an encoded U+FFFD (EF BF BD)
  * comes out as EF alone (agent/session/shell/shell.go, processStdoutData). So, for `raw`,
@@ -80,7 +81,7 @@ const READ_RANGE = [
   'p=$(a "$1");R "$p";o=$2;c=$3;k=-',
   'g(){ dd if="$p" bs=4096 skip=$o count=$c 2>/dev/null;}',
   // (A rotation by 1 would need the one-byte range \000-\000, which GNU tr reads wrongly: 2 to 8.)
-  String.raw`if [ "$5" = raw ];then for i in 0 2 3 4 5 6 7 8;do t=$(printf "\\\\%03o\\\\%03o\\\\%03o" $(((239-i)&255)) $(((191-i)&255)) $(((189-i)&255)));` +
+  String.raw`if [ "$5" = raw ]||{ [ "$5" = tty ]&&stty raw -echo 2>/dev/null;};then for i in 0 2 3 4 5 6 7 8;do t=$(printf "\\\\%03o\\\\%03o\\\\%03o" $(((239-i)&255)) $(((191-i)&255)) $(((189-i)&255)));` +
     String.raw`[ "$(g|LC_ALL=C grep -c -F "$(printf "$t")" 2>/dev/null)" = 0 ]&&{ k=$i;break;};done;fi`,
   String.raw`if [ "$k" = - ];then s DATA;g|base64;elif [ "$k" = 0 ];then s DATA RAW "$4" 0;g;` +
     String.raw`else s DATA RAW "$4" $k;g|LC_ALL=C tr "\\000-\\377" "$(printf "\\\\%03o-\\\\377\\\\000-\\\\%03o" $k $((k-1)))";fi`,
@@ -146,12 +147,15 @@ function script(lines: readonly string[]): string {
   return [...PRELUDE, ...lines].join(';');
 }
 
+/** How a range may come down: raw bytes (command session), raw through a terminal made raw, or base64 only. */
+export type RawMode = 'raw' | 'tty' | 'base64';
+
 /** The command for each operation, given the marker that tags its protocol lines. */
 export const remoteCommands = {
   statSource: (marker: string, path: string, rangeBlocks: number, ranges: number): string =>
     shCommand(script(STAT_SOURCE), SCRIPT_NAME, [marker, path, String(rangeBlocks), String(ranges)]),
-  readRange: (marker: string, path: string, firstBlock: number, blocks: number, length: number, raw: boolean): string =>
-    shCommand(script(READ_RANGE), SCRIPT_NAME, [marker, path, String(firstBlock), String(blocks), String(length), raw ? 'raw' : 'base64']),
+  readRange: (marker: string, path: string, firstBlock: number, blocks: number, length: number, raw: RawMode): string =>
+    shCommand(script(READ_RANGE), SCRIPT_NAME, [marker, path, String(firstBlock), String(blocks), String(length), raw]),
   prepareDestination: (marker: string, path: string, size: number, name: string, rangeBlocks: number, ranges: number): string =>
     shCommand(script(PREPARE_DESTINATION), SCRIPT_NAME, [marker, path, String(size), name, String(rangeBlocks), String(ranges)]),
   writeRange: (marker: string, partPath: string, firstBlock: number, blocks: number, encodedLength: number): string =>
