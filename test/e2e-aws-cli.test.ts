@@ -1,7 +1,8 @@
-// End to end: the real AWS CLI v1 (and direct ECS-style invocations) drive the built
-// single binary `dist/session-manager-plugin` against the local simulator. All traffic
-// stays on 127.0.0.1: explicit --endpoint-url / SDK endpoint, fake credentials in the
-// environment, instance metadata disabled, empty AWS config files.
+// End to end: the real AWS CLI, v1 and v2 (and direct ECS-style invocations), drive the
+// built single binary `dist/session-manager-plugin` against the local simulator, over
+// HTTPS and wss:// (the simulator's throwaway CA in AWS_CA_BUNDLE). All traffic stays on
+// 127.0.0.1: explicit --endpoint-url / SDK endpoint, fake credentials in the environment,
+// instance metadata disabled, empty AWS config files.
 import t from 'tap';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -10,7 +11,7 @@ import { spawn as spawnPty } from 'node-pty';
 import { MessageType, PayloadType } from '../src/protocol/constants.ts';
 import { decodeFrame, type Frame } from '../src/protocol/frame.ts';
 import type { Simulator } from '../src/simulator/index.ts';
-import { findOnPath, PLUGIN_BINARY, REGION, type Sandbox } from './helpers/aws-cli-sandbox.ts';
+import { awsClis, PLUGIN_BINARY, REGION, requireAwsCli, type Sandbox } from './helpers/aws-cli-sandbox.ts';
 import {
   allCommandLines,
   commandLine,
@@ -28,7 +29,6 @@ import { withSandbox, withSimulator } from './helpers/plugin-fixtures.ts';
 type TestContext = Parameters<Parameters<typeof t.test>[0]>[0];
 
 const PROMPT = /sh-\d+\.\d+[$#] /;
-const AWS = findOnPath('aws');
 
 /** Sequenced frames of one session and direction in the simulator's wire log, decoded. */
 function wireFrames(sim: Simulator, sessionId: string, direction: 'toAgent' | 'toClient'): Frame[] {
@@ -82,15 +82,17 @@ function describeRun(result: RunResult): string {
 // 1. aws ssm start-session in a real pty
 // ---------------------------------------------------------------------------------------
 
-t.test('aws ssm start-session in a pty: typing, resize, Ctrl-C, exit; token only via env', async (t) => {
-  if (!prerequisites(t, { aws: true })) return;
-  const sim = await withSimulator(t); // default agent timing: 1 s before the first output
+for (const cli of awsClis()) t.test(`${cli.label} ssm start-session in a pty: typing, resize, Ctrl-C, exit; the token's path`, async (t) => {
+  if (!prerequisites(t, { aws: false })) return;
+  const aws = requireAwsCli(t, cli);
+  if (!aws) return;
+  const sim = await withSimulator(t, { tls: true }); // default agent timing: 1 s before the first output
   const sandbox = withSandbox(t);
   const logFile = sandbox.logPath('pty-session.log');
 
   const pty = spawnPty(
-    AWS!,
-    ['ssm', 'start-session', '--endpoint-url', sim.endpoint, '--region', REGION, '--target', TARGET],
+    aws,
+    ['ssm', 'start-session', '--endpoint-url', sim.httpsEndpoint!, '--region', REGION, '--target', TARGET],
     {
       name: 'xterm-256color',
       cols: 120,
@@ -133,7 +135,6 @@ t.test('aws ssm start-session in a pty: typing, resize, Ctrl-C, exit; token only
   const token = session!.token;
   await screenAfter(0, PROMPT, 'the remote prompt');
 
-  // The CLI took the env-var path: the plugin's argv names the variable, never the token.
   const pluginPid = await until('the plugin process under aws', () =>
     descendants(pty.pid).find((pid) => {
       const argv = commandLine(pid);
@@ -142,15 +143,21 @@ t.test('aws ssm start-session in a pty: typing, resize, Ctrl-C, exit; token only
   );
   const argv = commandLine(pluginPid) ?? [];
   t.equal(argv.length, 7, `the plugin got 6 arguments: ${JSON.stringify(argv.slice(1))}`);
-  t.equal(argv[1], ENV_NAME, 'argv[1] is the environment variable name');
+  if (cli.responseVia === 'env') {
+    // The env-var path: the plugin's argv names the variable, never the token.
+    t.equal(argv[1], ENV_NAME, 'argv[1] is the environment variable name');
+    t.notOk(argv.join(' ').includes(token), 'the token is not in the plugin argv');
+    const leaking = allCommandLines().filter((p) => p.argv.join(' ').includes(token));
+    t.same(leaking.map((p) => p.pid), [], 'no process on the machine shows the token in its command line (ps)');
+  } else {
+    // Older CLIs put the whole response in argv[1] (the token shows in `ps`: their choice).
+    t.match(JSON.parse(argv[1] ?? 'null'), { SessionId: sessionId, TokenValue: token }, 'argv[1] is the StartSession response');
+  }
   t.equal(argv[2], REGION, 'argv[2] is the region');
   t.equal(argv[3], 'StartSession', 'argv[3] is the operation');
   t.equal(argv[4], '', 'argv[4] is the (empty) profile');
   t.same(JSON.parse(argv[5] ?? 'null'), { Target: TARGET }, 'argv[5] is the request parameters JSON');
-  t.equal(argv[6], sim.endpoint, 'argv[6] is the --endpoint-url');
-  t.notOk(argv.join(' ').includes(token), 'the token is not in the plugin argv');
-  const leaking = allCommandLines().filter((p) => p.argv.join(' ').includes(token));
-  t.same(leaking.map((p) => p.pid), [], 'no process on the machine shows the token in its command line (ps)');
+  t.equal(argv[6], sim.httpsEndpoint, 'argv[6] is the --endpoint-url');
 
   const startCalls = sim.apiCalls.filter((c) => c.operation === 'StartSession');
   t.equal(startCalls.length, 1, 'the CLI made one StartSession call to the simulator');
@@ -159,6 +166,7 @@ t.test('aws ssm start-session in a pty: typing, resize, Ctrl-C, exit; token only
   t.equal(opens.length, 1, 'one OpenDataChannel for the session');
   t.equal(opens[0]?.message?.TokenValue, token, "OpenDataChannel's TokenValue is the session's token");
   t.equal(opens[0]?.accepted, true, 'the gateway accepted it');
+  t.equal(opens[0]?.secure, true, 'over TLS (wss://)');
 
   const initialSize = await until('the first Size frame', () => sizeFrames(sim, sessionId)[0]);
   t.same(initialSize, { cols: 120, rows: 40 }, 'first Size frame is the pty size');
@@ -218,14 +226,16 @@ t.test('aws ssm start-session in a pty: typing, resize, Ctrl-C, exit; token only
 // 2. aws ssm start-session with piped stdin
 // ---------------------------------------------------------------------------------------
 
-t.test('aws ssm start-session with piped (non-TTY) stdin ends by itself', async (t) => {
-  if (!prerequisites(t, { aws: true })) return;
-  const sim = await withSimulator(t);
+for (const cli of awsClis()) t.test(`${cli.label} ssm start-session with piped (non-TTY) stdin ends by itself`, async (t) => {
+  if (!prerequisites(t, { aws: false })) return;
+  const aws = requireAwsCli(t, cli);
+  if (!aws) return;
+  const sim = await withSimulator(t, { tls: true });
   const sandbox = withSandbox(t);
   const logFile = sandbox.logPath('piped.log');
   const run = start(
-    AWS!,
-    ['ssm', 'start-session', '--endpoint-url', sim.endpoint, '--region', REGION, '--target', TARGET],
+    aws,
+    ['ssm', 'start-session', '--endpoint-url', sim.httpsEndpoint!, '--region', REGION, '--target', TARGET],
     { env: sandbox.env({ SESSION_MANAGER_PLUGIN_LOG: logFile }), input: 'echo hi-$((1+1))\nexit\n', timeoutMs: 25_000 },
   );
   t.teardown(() => run.kill());
@@ -245,17 +255,20 @@ t.test('aws ssm start-session with piped (non-TTY) stdin ends by itself', async 
     t.notOk(stdout.includes(token) || stderr.includes(token), 'the token is not printed');
     const opens = sim.openDataChannelMessages.filter((r) => r.sessionId === sessionId);
     t.equal(opens[0]?.message?.TokenValue, token, 'OpenDataChannel carried the token');
+    t.equal(opens[0]?.secure, true, 'over TLS (wss://)');
   }
   t.match(readLog(logFile), /stdin ended/, 'the debug log records the end of stdin');
 });
 
 t.test('piped stdin without `exit`: EOF sends Ctrl-D, the remote shell ends the session', async (t) => {
-  if (!prerequisites(t, { aws: true })) return;
-  const sim = await withSimulator(t, { shellDelayMs: 50 });
+  if (!prerequisites(t, { aws: false })) return;
+  const aws = requireAwsCli(t, awsClis()[0]!);
+  if (!aws) return;
+  const sim = await withSimulator(t, { shellDelayMs: 50, tls: true });
   const sandbox = withSandbox(t);
   const run = start(
-    AWS!,
-    ['ssm', 'start-session', '--endpoint-url', sim.endpoint, '--region', REGION, '--target', TARGET],
+    aws,
+    ['ssm', 'start-session', '--endpoint-url', sim.httpsEndpoint!, '--region', REGION, '--target', TARGET],
     { env: sandbox.env(), input: 'echo eot-$((2*4))\n', timeoutMs: 20_000 },
   );
   t.teardown(() => run.kill());

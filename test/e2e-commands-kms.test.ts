@@ -1,6 +1,7 @@
 // End to end for issue 5: KMS-encrypted sessions, command sessions with exit codes, and
-// ECS exec, driven through the real AWS CLI v1 (and the built binary directly) against
-// the simulator. All traffic stays on 127.0.0.1.
+// ECS exec, driven through the real AWS CLI (v1; commands and ECS exec through v2 too) and
+// the built binary directly, against the simulator over HTTPS and wss://. All traffic
+// stays on 127.0.0.1.
 import t from 'tap';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -8,29 +9,29 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { spawn as spawnPty } from 'node-pty';
 import { startSimulator, type Simulator } from '../src/simulator/index.ts';
-import { createSandbox, findOnPath, PLUGIN_BINARY, REGION, type Sandbox } from './helpers/aws-cli-sandbox.ts';
+import { awsClis, createSandbox, PLUGIN_BINARY, REGION, requireAwsCli, type AwsCli, type Sandbox } from './helpers/aws-cli-sandbox.ts';
 import { start } from './helpers/processes.ts';
 import { printable, waitFor } from './helpers/wait.ts';
 
 type TestContext = Parameters<Parameters<typeof t.test>[0]>[0];
 
 const TARGET = 'i-0123456789abcdef0';
-const AWS = findOnPath('aws');
+const [CLI_V1] = awsClis();
 const PROMPT = /sh-\d+\.\d+[$#] /;
 
-function prerequisites(t: TestContext): boolean {
-  if (!existsSync(PLUGIN_BINARY)) return void t.fail('dist/session-manager-plugin is missing: run `npm run build`'), false;
-  if (!AWS) return void t.fail('the AWS CLI (`aws`) is not on PATH'), false;
-  return true;
+/** The AWS CLI to run (v1 unless given), or undefined after failing the test. */
+function prerequisites(t: TestContext, cli: AwsCli = CLI_V1!): string | undefined {
+  if (!existsSync(PLUGIN_BINARY)) return void t.fail('dist/session-manager-plugin is missing: run `npm run build`');
+  return requireAwsCli(t, cli);
 }
 
 async function setup(t: TestContext, options: Parameters<typeof startSimulator>[0] = {}) {
-  const sim = await startSimulator({ shellDelayMs: 200, ...options });
+  const sim = await startSimulator({ shellDelayMs: 200, tls: true, ...options });
   t.teardown(() => sim.close());
   const sandbox: Sandbox = createSandbox();
   t.teardown(() => sandbox.remove());
   // The plugin calls KMS itself; AWS_ENDPOINT_URL_KMS points it at the simulator.
-  const env = sandbox.env({ AWS_ENDPOINT_URL_KMS: sim.endpoint });
+  const env = sandbox.env({ AWS_ENDPOINT_URL_KMS: sim.httpsEndpoint! });
   return { sim, sandbox, env };
 }
 
@@ -45,7 +46,7 @@ const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex')
 
 function commandArgs(sim: Simulator, parameters: Record<string, string[]>): string[] {
   return [
-    'ssm', 'start-session', '--target', TARGET, '--endpoint-url', sim.endpoint, '--region', REGION,
+    'ssm', 'start-session', '--target', TARGET, '--endpoint-url', sim.httpsEndpoint!, '--region', REGION,
     '--document-name', 'AWS-StartNonInteractiveCommand', '--parameters', JSON.stringify(parameters),
   ];
 }
@@ -64,10 +65,11 @@ function commandOutput(stdout: Buffer, sessionId: string): Buffer {
 }
 
 t.test('encrypted shell through the AWS CLI: no plaintext crosses the wire either way', async (t) => {
-  if (!prerequisites(t)) return;
+  const aws = prerequisites(t);
+  if (!aws) return;
   const { sim, env } = await setup(t, { kmsKeyId: 'alias/session-key' });
   const wire = recordWire(sim);
-  const term = spawnPty(AWS!, ['ssm', 'start-session', '--target', TARGET, '--endpoint-url', sim.endpoint, '--region', REGION], {
+  const term = spawnPty(aws, ['ssm', 'start-session', '--target', TARGET, '--endpoint-url', sim.httpsEndpoint!, '--region', REGION], {
     cols: 120, rows: 40, env: env as Record<string, string>,
   });
   let screen = '';
@@ -95,14 +97,15 @@ t.test('encrypted shell through the AWS CLI: no plaintext crosses the wire eithe
 });
 
 t.test('encrypted NonInteractiveCommands session prints 16 MiB of text intact', async (t) => {
-  if (!prerequisites(t)) return;
+  const aws = prerequisites(t);
+  if (!aws) return;
   const { sim, env } = await setup(t, { kmsKeyId: 'alias/session-key', pacing: false });
   const dir = mkdtempSync(path.join(tmpdir(), 'smp-kms-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   // Text: the agent's UTF-8 handling mangles binary output (shell.go, processStdoutData).
   const data = Buffer.from(randomBytes(12 * 1024 * 1024).toString('base64'));
   writeFileSync(path.join(dir, 'payload.bin'), data);
-  const run = start(AWS!, commandArgs(sim, { command: [`cat ${path.join(dir, 'payload.bin')}`], separateOutputStream: ['true'] }), { env, timeoutMs: 90_000 });
+  const run = start(aws, commandArgs(sim, { command: [`cat ${path.join(dir, 'payload.bin')}`], separateOutputStream: ['true'] }), { env, timeoutMs: 90_000 });
   const result = await run.result;
   t.equal(result.timedOut, false);
   t.equal(result.code, 0, `aws exit status (stderr: ${result.stderr.toString().slice(0, 300)})`);
@@ -114,12 +117,13 @@ t.test('encrypted NonInteractiveCommands session prints 16 MiB of text intact', 
 });
 
 t.test('tampered ciphertext and a wrong key end the session cleanly', async (t) => {
-  if (!prerequisites(t)) return;
+  const aws = prerequisites(t);
+  if (!aws) return;
   for (const fault of ['tamper', 'wrong-key'] as const) {
     const { sim, env } = await setup(t, { kmsKeyId: 'alias/session-key' });
     if (fault === 'tamper') sim.faults.tamperEncryptedNext(1);
     else sim.faults.setWrongAgentKey('output');
-    const run = start(AWS!, commandArgs(sim, { command: ['echo secret-plain-text'], separateOutputStream: ['true'] }), { env, timeoutMs: 30_000 });
+    const run = start(aws, commandArgs(sim, { command: ['echo secret-plain-text'], separateOutputStream: ['true'] }), { env, timeoutMs: 30_000 });
     const result = await run.result;
     const stdout = result.stdout.toString('latin1');
     const stderr = result.stderr.toString();
@@ -133,20 +137,29 @@ t.test('tampered ciphertext and a wrong key end the session cleanly', async (t) 
   }
 });
 
-t.test('NonInteractiveCommands: exit code and separate streams', async (t) => {
-  if (!prerequisites(t)) return;
+for (const cli of awsClis()) t.test(`NonInteractiveCommands through ${cli.label}: exit code and separate streams`, async (t) => {
+  const aws = prerequisites(t, cli);
+  if (!aws) return;
   const { sim, env, sandbox } = await setup(t);
   // The agent executes the command's words (shell_unix.go): shell syntax needs `sh -c`.
   const parameters = { command: ["sh -c 'echo to-out; echo to-err >&2; exit 7'"], separateOutputStream: ['true'] };
-  // Through the AWS CLI: its own status is 255 for any non-zero plugin status, and it
-  // names ours; the message carries no token because the response came via the env var.
-  const viaCli = await start(AWS!, commandArgs(sim, parameters), { env, timeoutMs: 30_000 }).result;
+  const viaCli = await start(aws, commandArgs(sim, parameters), { env, timeoutMs: 30_000 }).result;
   const session = [...sim.sessions.values()][0]!;
-  t.equal(commandOutput(viaCli.stdout, session.sessionId).toString(), 'to-out\n', 'stdout holds only the command stdout');
   t.match(viaCli.stderr.toString(), /^to-err\n/, 'the command stderr is on stderr');
-  t.match(viaCli.stderr.toString(), /returned non-zero exit status 7\./, 'the AWS CLI reports our exit status 7');
   t.notOk(viaCli.stderr.toString().includes(session.token), 'no token in the AWS CLI message');
-  t.equal(viaCli.code, 255);
+  if (cli.responseVia === 'env') {
+    // The AWS CLI's own status is 255 for any non-zero plugin status, and it names ours;
+    // the message carries no token because the response came via the env var.
+    t.equal(commandOutput(viaCli.stdout, session.sessionId).toString(), 'to-out\n', 'stdout holds only the command stdout');
+    t.match(viaCli.stderr.toString(), /returned non-zero exit status 7\./, 'the AWS CLI reports our exit status 7');
+    t.equal(viaCli.code, 255);
+  } else {
+    // The response (token) in argv: the official behaviour, EXIT_CODE printed and status 0,
+    // so that the AWS CLI never repeats that argv in its message.
+    t.equal(commandOutput(viaCli.stdout, session.sessionId).toString(), 'to-out\nEXIT_CODE: 7', 'the command stdout, then EXIT_CODE');
+    t.equal(viaCli.code, 0);
+  }
+  if (cli.major === 2) return; // the rest runs the plugin directly, once
 
   // The plugin itself, invoked exactly as the AWS CLI does (env-var path), exits 7.
   const { SSMClient, StartSessionCommand } = await import('@aws-sdk/client-ssm');
@@ -177,10 +190,11 @@ t.test('NonInteractiveCommands: exit code and separate streams', async (t) => {
 });
 
 t.test('the plugin passes the command the user gave untouched: no shell is added on the way', async (t) => {
-  if (!prerequisites(t)) return;
+  const aws = prerequisites(t);
+  if (!aws) return;
   const { sim, env } = await setup(t);
   const command = `printf '%s|' 'a  b' $HOME && exit 7`;
-  const result = await start(AWS!, commandArgs(sim, { command: [command], separateOutputStream: ['true'] }), { env, timeoutMs: 30_000 }).result;
+  const result = await start(aws, commandArgs(sim, { command: [command], separateOutputStream: ['true'] }), { env, timeoutMs: 30_000 }).result;
   const session = [...sim.sessions.values()][0]!;
   t.same(session.parameters.command, [command], 'StartSession got the command as typed');
   // The agent split it and ran printf with the other words (shell_unix.go): nothing expanded.
@@ -199,7 +213,8 @@ async function startDirect(sim: Simulator, env: NodeJS.ProcessEnv, parameters: R
 }
 
 t.test('a command whose exit code is lost: a clear message and status 1, not a silent 0', async (t) => {
-  if (!prerequisites(t)) return;
+  const aws = prerequisites(t);
+  if (!aws) return;
   const { sim, env } = await setup(t, { shellDelayMs: 0 });
   const { run, sessionId } = await startDirect(sim, env, { command: ["sh -c 'printf first; sleep 4; printf second; exit 3'"], separateOutputStream: ['true'] });
   await waitFor(() => run.stdout().toString().includes('first'), { what: 'the first output', timeoutMs: 15_000, context: () => printable(run.stderr().toString()) });
@@ -219,7 +234,8 @@ t.test('a command whose exit code is lost: a clear message and status 1, not a s
 });
 
 t.test('a challenge answer the agent cannot decrypt: its timeout text reaches the user (datachannel.go)', async (t) => {
-  if (!prerequisites(t)) return;
+  const aws = prerequisites(t);
+  if (!aws) return;
   const { sim, env } = await setup(t, { kmsKeyId: 'alias/session-key', handshakeTimeoutMs: 2000 });
   sim.faults.setWrongAgentKey('input'); // the agent decrypts what the plugin sends with another key
   const { run, sessionId } = await startDirect(sim, env, { command: ['echo never'], separateOutputStream: ['true'] });
@@ -233,12 +249,13 @@ t.test('a challenge answer the agent cannot decrypt: its timeout text reaches th
   t.notMatch(result.stdout.toString(), /never/);
 });
 
-t.test('ECS exec through the AWS CLI: interactive echo round trip', async (t) => {
-  if (!prerequisites(t)) return;
+for (const cli of awsClis()) t.test(`ECS exec through ${cli.label}: interactive echo round trip`, async (t) => {
+  const aws = prerequisites(t, cli);
+  if (!aws) return;
   const { sim, env } = await setup(t);
-  const term = spawnPty(AWS!, [
+  const term = spawnPty(aws, [
     'ecs', 'execute-command', '--cluster', 'demo-cluster', '--task', 'a1b2c3d4e5f6', '--container', 'web',
-    '--command', '/bin/bash --noprofile --norc', '--interactive', '--endpoint-url', sim.endpoint, '--region', REGION,
+    '--command', '/bin/bash --noprofile --norc', '--interactive', '--endpoint-url', sim.httpsEndpoint!, '--region', REGION,
   ], { cols: 100, rows: 30, env: { ...(env as Record<string, string>), PS1: 'ecs$ ' } });
   let screen = '';
   let exitCode: number | undefined;
@@ -255,4 +272,5 @@ t.test('ECS exec through the AWS CLI: interactive echo round trip', async (t) =>
   const session = [...sim.sessions.values()][0]!;
   t.match(session.target, /^ecs:demo-cluster_a1b2c3d4e5f6_/, 'the ECS target');
   t.ok(sim.apiCalls.some((c) => c.service === 'ecs' && c.operation === 'ExecuteCommand'));
+  t.same(sim.openDataChannelMessages.map((r) => r.secure), [true], 'the data channel was wss://');
 });

@@ -10,6 +10,7 @@ import { FlagCode, listeningOn, portRequest, terminateCalls } from './helpers/po
 import { transfer, type Transfer } from './helpers/port-traffic.ts';
 import { waitFor } from './helpers/wait.ts';
 import { directForward } from './helpers/port-e2e-direct.ts';
+import { awsClis } from './helpers/aws-cli-sandbox.ts';
 import {
   awsCliSession,
   BASIC_AGENT,
@@ -145,14 +146,15 @@ t.test('Unix socket endpoint: 0600 while open, transfers intact, removed on exit
   t.equal(terminateCalls(s.sim, sessionId), 1, 'one TerminateSession API call');
 });
 
-t.test('to a remote host through `aws ssm start-session`: ephemeral port on 127.0.0.1 only, SIGTERM', async (t) => {
-  if (!prerequisites(t, { aws: true })) return;
+for (const cli of awsClis()) t.test(`to a remote host through ${cli.label} ssm start-session: ephemeral port on 127.0.0.1 only, SIGTERM`, async (t) => {
+  if (!prerequisites(t, { aws: cli })) return;
   const s = await setup(t);
   const { sessionId, aws, pluginPid } = await awsCliSession(
     t,
     s,
     FORWARD_REMOTE,
     `host=127.0.0.1,portNumber=${s.dest.port},localPortNumber=0`,
+    cli,
   );
   const port = await openedPort(aws);
   t.ok(port > 0 && port !== s.dest.port, `an ephemeral port was picked and printed (${port})`);

@@ -5,34 +5,30 @@
 // with a clear message; and `~.` gets the user out of a hung shell in a real pty, with
 // the terminal restored.
 import t from 'tap';
-import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer as createHttpsServer } from 'node:https';
-import { createServer, request as httpRequest, type IncomingMessage } from 'node:http';
-import { connect as connectTcp, type AddressInfo } from 'node:net';
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { spawn as spawnPty } from 'node-pty';
 import { DataChannel } from '../src/channel/data-channel.ts';
 import { MessageType, PayloadType } from '../src/protocol/constants.ts';
 import { PluginSession } from '../src/session/plugin-session.ts';
 import type { ApiCall, Simulator, SimulatorOptions } from '../src/simulator/index.ts';
 import { memoryLink, type MemoryTransport } from '../src/transport/memory-transport.ts';
-import { PLUGIN_BINARY, REGION, type Sandbox } from './helpers/aws-cli-sandbox.ts';
+import type { Sandbox } from './helpers/aws-cli-sandbox.ts';
 import {
   apiCallsFor,
   describeRun,
-  RESPONSE_ENV,
   sdkStartSession,
   startPlugin,
   TARGET,
   type StartResponse,
 } from './helpers/plugin-runs.ts';
-import { descendants, killAll } from './helpers/processes.ts';
+import { startConnectProxy } from './helpers/connect-proxy.ts';
 import { printable, waitFor } from './helpers/wait.ts';
 import {
   BACK_NOTICE as BACK,
   LOST_NOTICE as LOST,
+  pluginInPty,
   requireBinary,
   withSandbox,
   withSimulator,
@@ -289,58 +285,42 @@ t.test('~. ends a hung shell in a real pty: TerminateSession, terminal restored,
   const sandbox = withSandbox(t);
   const response: StartResponse = await sdkStartSession(sim);
   const id = response.SessionId;
-  const args = [RESPONSE_ENV, REGION, 'StartSession', '', JSON.stringify({ Target: TARGET }), sim.endpoint];
-  // The terminal's settings before and after the plugin, from the same shell.
+  // The terminal's settings before and after the plugin, from the same shell. The default
+  // liveness limit (15 s): the hang lasts, only the escape gets out.
   const script =
     'stty -a; echo STTY-BEFORE-END; "$0" "$@"; echo "PLUGIN-EXIT=$?"; stty -a; echo STTY-AFTER-END';
-  const pty = spawnPty('/bin/sh', ['-c', script, PLUGIN_BINARY, ...args], {
-    name: 'xterm-256color',
-    cols: 100,
-    rows: 30,
-    cwd: sandbox.dir,
-    // The default liveness limit (15 s): the hang lasts, only the escape gets out.
-    env: sandbox.env({ [RESPONSE_ENV]: JSON.stringify(response) }) as Record<string, string>,
-  });
-  let screen = '';
-  let exit: { exitCode: number } | undefined;
-  pty.onData((data) => (screen += data));
-  const exited = new Promise<void>((resolve) => pty.onExit((e) => ((exit = e), resolve())));
-  t.teardown(async () => {
-    if (exit) return;
-    killAll([pty.pid, ...descendants(pty.pid)]);
-    await exited;
-  });
+  const { pty, screen: printed, exit: exitOf, exited } = pluginInPty(t, sim, sandbox, response, script);
   const until = <T>(what: string, condition: () => T | undefined | null | false, timeoutMs = 15_000) =>
-    waitFor(condition, { what, timeoutMs, context: () => printable(screen), abort: () => (exit ? 'the pty exited' : undefined) });
+    waitFor(condition, { what, timeoutMs, context: () => printable(printed()), abort: () => (exitOf() ? 'the pty exited' : undefined) });
 
-  await until('the remote prompt', () => PROMPT.test(screen));
-  let mark = screen.length;
+  await until('the remote prompt', () => PROMPT.test(printed()));
+  let mark = printed().length;
   pty.write('echo alive-$((5*5))\r');
-  await until('the output alive-25', () => screen.slice(mark).includes('alive-25'));
+  await until('the output alive-25', () => printed().slice(mark).includes('alive-25'));
 
   sim.faults.silence();
-  mark = screen.length;
+  mark = printed().length;
   pty.write('echo lost-$((2*2))\r'); // goes nowhere: the shell hangs
   const typedAt = performance.now();
   pty.write('\r~.');
-  await until('the plugin to exit', () => /PLUGIN-EXIT=(\d+)/.exec(screen), 10_000);
+  await until('the plugin to exit', () => /PLUGIN-EXIT=(\d+)/.exec(printed()), 10_000);
   const took = performance.now() - typedAt;
-  await until('the second stty -a', () => screen.includes('STTY-AFTER-END'));
+  await until('the second stty -a', () => printed().includes('STTY-AFTER-END'));
   await exited;
 
   t.ok(took < 3000, `the plugin ended ${took.toFixed(0)} ms after ~.`);
-  t.equal(/PLUGIN-EXIT=(\d+)/.exec(screen)?.[1], '0', 'plugin exit status 0');
-  t.notOk(screen.slice(mark).includes('lost-4'), 'the hung command never ran (the connection really was dead)');
-  t.match(screen, new RegExp(`Exiting session with sessionId: ${id}\\.`), 'the exit message');
+  t.equal(/PLUGIN-EXIT=(\d+)/.exec(printed())?.[1], '0', 'plugin exit status 0');
+  t.notOk(printed().slice(mark).includes('lost-4'), 'the hung command never ran (the connection really was dead)');
+  t.match(printed(), new RegExp(`Exiting session with sessionId: ${id}\\.`), 'the exit message');
   const terminations = apiCallsFor(sim, 'TerminateSession', id);
   t.equal(terminations.length, 1, 'TerminateSession API called once');
   t.equal(terminations[0]?.status, 200, 'and accepted');
   t.equal(sim.sessions.get(id)?.status, 'terminated', 'the service ended the session');
-  const before = /^([\s\S]*?)STTY-BEFORE-END/m.exec(screen)?.[1]?.trim() ?? '';
-  const after = /PLUGIN-EXIT=\d+\r?\n([\s\S]*?)STTY-AFTER-END/.exec(screen)?.[1]?.trim() ?? '';
+  const before = /^([\s\S]*?)STTY-BEFORE-END/m.exec(printed())?.[1]?.trim() ?? '';
+  const after = /PLUGIN-EXIT=\d+\r?\n([\s\S]*?)STTY-AFTER-END/.exec(printed())?.[1]?.trim() ?? '';
   t.match(before, /(^|\s)icanon(\s|$)/, 'the terminal started in canonical mode');
   t.equal(after.replace(/\r/g, ''), before.replace(/\r/g, ''), 'stty -a after the plugin is identical to before (terminal restored)');
-  t.equal(exit?.exitCode, 0, 'the shell around it exits 0');
+  t.equal(exitOf()?.exitCode, 0, 'the shell around it exits 0');
 });
 
 // A service that accepts each new WebSocket and closes it at once (a close frame, e.g.
@@ -414,72 +394,37 @@ t.test('through an HTTP proxy: the WebSocket and ResumeSession both use the CONN
   if (!requireBinary(t)) return;
   const sim = await simulator(t);
   const sandbox = withSandbox(t);
-  const tunnels: string[] = [];
-  const proxy = createServer();
-  proxy.on('connect', (request, client, head) => {
-    tunnels.push(request.url ?? '');
-    const [host, port] = (request.url ?? '').split(':');
-    const upstream = connectTcp(Number(port), host, () => {
-      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-      upstream.write(head);
-      upstream.pipe(client);
-      client.pipe(upstream);
-    });
-    upstream.on('error', () => client.destroy());
-    client.on('error', () => upstream.destroy());
-  });
-  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => void proxy.close());
-  const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+  const proxy = await startConnectProxy((host, port) => (host === '127.0.0.1' && port === sim.port ? sim.port : undefined));
+  t.teardown(() => proxy.close());
   // The sandbox exempts 127.0.0.1 from proxies; this test wants the opposite.
-  const { id, command } = await shell(t, sim, sandbox, undefined, { HTTP_PROXY: proxyUrl, NO_PROXY: '', no_proxy: '' });
+  const { id, command } = await shell(t, sim, sandbox, undefined, { HTTP_PROXY: proxy.url, NO_PROXY: '', no_proxy: '' });
   await command('before')();
   const target = `127.0.0.1:${sim.port}`;
-  t.same(tunnels, [target], 'the first WebSocket went through the proxy');
+  t.same(proxy.tunnels, [target], 'the first WebSocket went through the proxy');
   sim.disconnectClient(id);
   await command('after')(20_000);
   t.equal(apiCallsFor(sim, 'ResumeSession', id).length, 1, 'one ResumeSession');
-  t.ok(tunnels.length >= 3 && tunnels.every((tunnel) => tunnel === target), `ResumeSession and the new WebSocket were tunnelled too (${tunnels.length} tunnels)`);
+  t.ok(proxy.tunnels.length >= 3 && proxy.tunnels.every((tunnel) => tunnel === target), `ResumeSession and the new WebSocket were tunnelled too (${proxy.tunnels.length} tunnels)`);
 });
-
-/** A throwaway CA and a server certificate for 127.0.0.1 signed by it (openssl). */
-function throwawayCa(dir: string): { ca: string; key: Buffer; cert: Buffer } {
-  const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  run('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=throwaway test CA', '-keyout', 'ca.key', '-out', 'ca.pem');
-  run('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', 'server.key', '-out', 'server.csr');
-  writeFileSync(path.join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
-  run('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1', '-extfile', 'san.ext', '-out', 'server.pem');
-  return { ca: path.join(dir, 'ca.pem'), key: readFileSync(path.join(dir, 'server.key')), cert: readFileSync(path.join(dir, 'server.pem')) };
-}
 
 t.test('AWS_CA_BUNDLE: ResumeSession over HTTPS trusts the given CA; an unreadable bundle is a clear, final error', async (t) => {
   if (!requireBinary(t)) return;
   const sandbox = withSandbox(t);
-  const pki = throwawayCa(sandbox.dir);
-  const sim = await simulator(t);
-  // An HTTPS front for the simulator's API, with a certificate only the throwaway CA vouches for.
-  let httpsRequests = 0;
-  const front = createHttpsServer({ key: pki.key, cert: pki.cert }, (request, response) => {
-    httpsRequests++;
-    const upstream = httpRequest(`${sim.endpoint}${request.url ?? '/'}`, { method: request.method, headers: request.headers }, (answer) => {
-      response.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(response);
-    });
-    upstream.on('error', () => response.destroy());
-    request.pipe(upstream);
-  });
-  await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => void front.close());
-  const httpsEndpoint = `https://127.0.0.1:${(front.address() as AddressInfo).port}`;
-
-  const { id, command } = await shell(t, sim, sandbox, httpsEndpoint, { AWS_CA_BUNDLE: pki.ca });
+  // The session starts over ws:// (the test's own StartSession is plain HTTP); ResumeSession
+  // goes to the simulator's HTTPS side, whose certificate only its throwaway CA vouches for.
+  const sim = await simulator(t, { tls: true });
+  const { id, command } = await shell(t, sim, sandbox, sim.httpsEndpoint, { AWS_CA_BUNDLE: sim.caFile! });
   await command('before')();
   sim.disconnectClient(id);
   await command('after')(20_000);
-  t.equal(apiCallsFor(sim, 'ResumeSession', id).length, 1, 'ResumeSession reached the service through the HTTPS front');
-  t.ok(httpsRequests >= 1, `the plugin trusted the throwaway CA (${httpsRequests} HTTPS requests)`);
+  t.same(apiCallsFor(sim, 'ResumeSession', id).map((call) => call.status), [200], 'ResumeSession reached the service over HTTPS');
+  t.same(
+    sim.openDataChannelMessages.filter((r) => r.sessionId === id).map((r) => r.secure),
+    [false, true],
+    'and the plugin trusted the CA for the wss:// stream URL it returned too',
+  );
 
-  const second = await shell(t, sim, sandbox, httpsEndpoint, { AWS_CA_BUNDLE: path.join(sandbox.dir, 'missing.pem') });
+  const second = await shell(t, sim, sandbox, sim.httpsEndpoint, { AWS_CA_BUNDLE: path.join(sandbox.dir, 'missing.pem') });
   await second.command('before')();
   sim.disconnectClient(second.id);
   const exit = await second.run.result;

@@ -107,7 +107,7 @@ function tokensOf(sim: Simulator, sessionId: string): string[] {
 }
 
 function awsStartSession(sim: Simulator, sandbox: Sandbox, logFile: string, extra: string[] = []): Running {
-  return start(AWS!, ['ssm', 'start-session', '--endpoint-url', sim.endpoint, '--region', REGION, '--target', TARGET, ...extra], {
+  return start(AWS!, ['ssm', 'start-session', '--endpoint-url', sim.httpsEndpoint ?? sim.endpoint, '--region', REGION, '--target', TARGET, ...extra], {
     env: sandbox.env({ SESSION_MANAGER_PLUGIN_LOG: logFile }),
     timeoutMs: 40_000,
   });
@@ -153,7 +153,7 @@ t.test('no session token in any output, file or command line', async (t) => {
     t.fail('the AWS CLI (`aws`) is not on PATH; this test needs AWS CLI v1');
     return;
   }
-  const sim = await startSimulator({ shellDelayMs: 50, pacing: false });
+  const sim = await startSimulator({ shellDelayMs: 50, pacing: false, tls: true });
   t.teardown(() => sim.close());
   const sandbox = createSandbox();
   t.teardown(() => sandbox.remove());

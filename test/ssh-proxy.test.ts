@@ -10,7 +10,7 @@ import net from 'node:net';
 import { userInfo } from 'node:os';
 import path from 'node:path';
 import type { Simulator } from '../src/simulator/index.ts';
-import { findOnPath, PLUGIN_BINARY, REGION, ROOT, type Sandbox } from './helpers/aws-cli-sandbox.ts';
+import { awsClis, findOnPath, PLUGIN_BINARY, REGION, requireAwsCli, ROOT, type Sandbox } from './helpers/aws-cli-sandbox.ts';
 import { withSandbox, withSimulator } from './helpers/plugin-fixtures.ts';
 import { allCommandLines, descendants, killAll } from './helpers/processes.ts';
 import { ENV_NAME, sdkStartSession, startProcess, TARGET, type PluginProcess } from './helpers/port-session.ts';
@@ -19,7 +19,6 @@ import { waitFor } from './helpers/wait.ts';
 
 type TestContext = Parameters<Parameters<typeof t.test>[0]>[0];
 
-const AWS = findOnPath('aws');
 const SSHD = '/usr/sbin/sshd';
 const SSH = findOnPath('ssh');
 const SCP = findOnPath('scp');
@@ -30,7 +29,6 @@ const MiB = 1024 * 1024;
 function prerequisites(t: TestContext): boolean {
   const missing: string[] = [];
   if (!existsSync(PLUGIN_BINARY)) missing.push(`${path.relative(ROOT, PLUGIN_BINARY)} (run \`npm run build\`)`);
-  if (!AWS) missing.push('aws (AWS CLI v1)');
   if (!existsSync(SSHD)) missing.push(`${SSHD} (openssh-server)`);
   if (!SSH || !SCP || !SSH_KEYGEN) missing.push('ssh, scp, ssh-keygen (openssh-client)');
   if (missing.length > 0) {
@@ -126,10 +124,10 @@ function sshOptions(sshd: Sshd, proxyCommand: string): string[] {
   ];
 }
 
-function awsProxyCommand(sim: Simulator): string {
+function awsProxyCommand(sim: Simulator, aws: string): string {
   return (
-    'aws ssm start-session --target %h --document-name AWS-StartSSHSession --parameters portNumber=%p ' +
-    `--endpoint-url ${sim.endpoint} --region ${REGION}`
+    `${aws} ssm start-session --target %h --document-name AWS-StartSSHSession --parameters portNumber=%p ` +
+    `--endpoint-url ${sim.httpsEndpoint} --region ${REGION}`
   );
 }
 
@@ -204,14 +202,16 @@ async function standardStream(t: TestContext, timeoutMs: number, logName?: strin
   return { dest, response, plugin, logFile };
 }
 
-t.test('ssh and scp through `aws ssm start-session` as ProxyCommand', async (t) => {
+for (const cli of awsClis()) t.test(`ssh${cli.major === 1 ? ' and scp' : ''} through ${cli.label} ssm start-session as ProxyCommand`, async (t) => {
   if (!prerequisites(t)) return;
-  const sim = await withSimulator(t, { pacing: false });
+  const aws = requireAwsCli(t, cli);
+  if (!aws) return;
+  const sim = await withSimulator(t, { pacing: false, tls: true });
   const sandbox = withSandbox(t);
   const sshd = await startSshd(t, sandbox);
   const logFile = sandbox.logPath('plugin-aws.log');
   const env = sandbox.env({ SESSION_MANAGER_PLUGIN_LOG: logFile });
-  const options = sshOptions(sshd, awsProxyCommand(sim));
+  const options = sshOptions(sshd, awsProxyCommand(sim, aws));
 
   const echo = await run(t, SSH!, [...options, '-p', String(sshd.port), `${USER}@${TARGET}`, 'echo ok'], env);
   t.equal(echo.code, 0, 'ssh exits 0', { run: echo.describe });
@@ -225,7 +225,13 @@ t.test('ssh and scp through `aws ssm start-session` as ProxyCommand', async (t) 
     'with portNumber=%p (the sshd port)',
   );
 
-  // 16 MiB of random bytes (every byte value, \r and \n included) up and back down.
+  t.same(sim.openDataChannelMessages.map((r) => r.secure), [true], 'the data channel was wss://');
+  if (cli.major === 1) await scpBothWays(t, sim, sandbox, sshd, options, env);
+  await allEnded(t, sim, sandbox, 'ssh', logFile);
+});
+
+/** 16 MiB of random bytes (every byte value, \r and \n included) up and back down with scp. */
+async function scpBothWays(t: TestContext, sim: Simulator, sandbox: Sandbox, sshd: Sshd, options: string[], env: NodeJS.ProcessEnv): Promise<void> {
   const original = randomBytes(16 * MiB);
   const local = path.join(sandbox.dir, 'upload.bin');
   const remote = path.join(sshd.dir, 'remote.bin');
@@ -238,9 +244,7 @@ t.test('ssh and scp through `aws ssm start-session` as ProxyCommand', async (t) 
   t.equal(down.code, 0, 'scp down exits 0', { run: down.describe });
   t.equal(sha256(readFileSync(back)), sha256(original), 'the downloaded file is identical (SHA-256)');
   t.equal(sshSessions(sim).length, 3, 'one session per ssh/scp run');
-
-  await allEnded(t, sim, sandbox, 'ssh', logFile);
-});
+}
 
 t.test('ssh with the built binary itself as ProxyCommand (response in the environment)', async (t) => {
   if (!prerequisites(t)) return;

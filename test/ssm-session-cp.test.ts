@@ -17,7 +17,7 @@ const sha = (data: Buffer): string => createHash('sha256').update(data).digest('
 
 /** `slow`: the agent's pacing and its 1 s wait before a terminal's first output (ECS sessions last a while). */
 async function setup(t: TestContext, slow = false): Promise<{ sim: Simulator; env: NodeJS.ProcessEnv; dir: string }> {
-  const sim = await startSimulator({ pacing: slow, frameLogLimit: 0, shellDelayMs: slow ? 1000 : 0 });
+  const sim = await startSimulator({ pacing: slow, frameLogLimit: 0, shellDelayMs: slow ? 1000 : 0, tls: true });
   const sandbox = createSandbox();
   const dir = mkdtempSync(path.join(tmpdir(), 'ssm-session-cp-'));
   t.teardown(async () => {
@@ -26,7 +26,7 @@ async function setup(t: TestContext, slow = false): Promise<{ sim: Simulator; en
     rmSync(dir, { recursive: true, force: true });
   });
   sim.ecs.addTask({ cluster: 'prod', taskId: TASK, containers: ['web'] });
-  return { sim, env: cliEnv(sandbox, sim, { AWS_ENDPOINT_URL_EC2: sim.endpoint }), dir };
+  return { sim, env: cliEnv(sandbox, sim, { AWS_ENDPOINT_URL_EC2: sim.httpsEndpoint as string }), dir };
 }
 
 function payload(size: number): Buffer {

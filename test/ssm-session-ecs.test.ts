@@ -11,7 +11,7 @@ const TASK = '0123456789abcdef0123456789abcdef';
 const PENDING = 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa';
 
 async function setup(t: TestContext): Promise<{ sim: Simulator; env: NodeJS.ProcessEnv }> {
-  const sim = await startSimulator({ pacing: false, frameLogLimit: 0, shellDelayMs: 0 });
+  const sim = await startSimulator({ pacing: false, frameLogLimit: 0, shellDelayMs: 0, tls: true });
   const sandbox = createSandbox();
   t.teardown(async () => {
     await sim.close();

@@ -7,14 +7,13 @@ import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
-import { spawn as spawnPty } from 'node-pty';
 import { startSimulator, type Simulator, type SimulatorOptions } from '../src/simulator/index.ts';
 import { createSandbox, findOnPath } from './helpers/aws-cli-sandbox.ts';
 import { tcpTransfer, transferIntact, type CheckedTransfer } from './helpers/client-traffic.ts';
-import { descendants, killAll } from './helpers/processes.ts';
+import { startPty } from './helpers/processes.ts';
 import type { PluginProcess } from './helpers/port-session.ts';
 import { startDestination, type Destination } from './helpers/port-traffic.ts';
-import { cliEnv, sha256, sourceCommand, startCli, startedSessions, unusedPort, type TestContext } from './helpers/ssm-session-cli.ts';
+import { cliCommand, cliEnv, sha256, startCli, startedSessions, unusedPort, type TestContext } from './helpers/ssm-session-cli.ts';
 import { printable, waitFor } from './helpers/wait.ts';
 
 const TARGET = 'i-0123456789abcdef0';
@@ -22,7 +21,7 @@ const MiB = 1024 * 1024;
 const CURL = findOnPath('curl');
 
 async function setup(t: TestContext, options: SimulatorOptions = {}): Promise<{ sim: Simulator; env: NodeJS.ProcessEnv; dest: Destination }> {
-  const sim = await startSimulator({ pacing: false, frameLogLimit: 0, ...options });
+  const sim = await startSimulator({ pacing: false, frameLogLimit: 0, tls: true, ...options });
   const sandbox = createSandbox();
   const dest = await startDestination();
   t.teardown(async () => {
@@ -209,30 +208,21 @@ t.test('a session killed under a live listener: its connection is reset, the nex
 
 t.test('in a terminal: one status line redrawn in place; Ctrl-C exits 0', async (t) => {
   const { env, dest } = await setup(t);
-  const [node, prefix] = sourceCommand();
-  const pty = spawnPty(node, [...prefix, 'forward', TARGET, '-L', `0:localhost:${dest.port}`], { cols: 200, rows: 20, env: env as Record<string, string> });
-  let screen = '';
-  let exit: { exitCode: number } | undefined;
-  pty.onData((data) => (screen += data));
-  const exited = new Promise<void>((resolve) => pty.onExit((event) => ((exit = event), resolve())));
-  t.teardown(async () => {
-    if (exit) return;
-    killAll([pty.pid, ...descendants(pty.pid)]);
-    await exited;
-  });
-  const port = Number((await waitFor(() => /Forwarding 127\.0\.0\.1:(\d+) /.exec(screen), { what: 'the forwarding line', timeoutMs: 15_000, context: () => printable(screen) }))[1]);
+  const [node, prefix] = cliCommand();
+  const { pty, screen, exit } = startPty(t, node, [...prefix, 'forward', TARGET, '-L', `0:localhost:${dest.port}`], { cols: 200, rows: 20, env });
+  const port = Number((await waitFor(() => /Forwarding 127\.0\.0\.1:(\d+) /.exec(screen()), { what: 'the forwarding line', timeoutMs: 15_000, context: () => printable(screen()) }))[1]);
   const result = await tcpTransfer('127.0.0.1', port, { seed: 31, upload: 10_000, download: 500_000 });
   t.ok(transferIntact(result), 'a transfer through the forward');
-  await waitFor(() => /\r\x1b\[K127\.0\.0\.1:\d+->localhost:\d+ \[1 connected\] 0 conn down/.test(screen), {
+  await waitFor(() => /\r\x1b\[K127\.0\.0\.1:\d+->localhost:\d+ \[1 connected\] 0 conn down/.test(screen()), {
     what: 'the status line showing the session',
     timeoutMs: 10_000,
-    context: () => printable(screen),
+    context: () => printable(screen()),
   });
   t.pass('the status line is redrawn in place (\\r, erase line) with the session state');
   pty.write('\x03');
-  await waitFor(() => exit, { what: 'ssm-session to exit after Ctrl-C', timeoutMs: 8000, context: () => printable(screen) });
-  t.equal(exit?.exitCode, 0, 'exit 0');
-  t.match(screen, /\r\x1b\[K$/, 'the status line was cleared at exit');
+  await waitFor(() => exit(), { what: 'ssm-session to exit after Ctrl-C', timeoutMs: 8000, context: () => printable(screen()) });
+  t.equal(exit()?.exitCode, 0, 'exit 0');
+  t.match(screen(), /\r\x1b\[K$/, 'the status line was cleared at exit');
 });
 
 t.test('a listener that cannot be opened: one line, exit 1, nothing left listening', async (t) => {

@@ -11,13 +11,13 @@ import { createSandbox, findOnPath } from './helpers/aws-cli-sandbox.ts';
 import { cliEnv, runCli, unusedPort, type TestContext } from './helpers/ssm-session-cli.ts';
 
 async function setup(t: TestContext): Promise<{ sim: Simulator; env: NodeJS.ProcessEnv; sandbox: ReturnType<typeof createSandbox> }> {
-  const sim = await startSimulator({ frameLogLimit: 0 });
+  const sim = await startSimulator({ frameLogLimit: 0, tls: true });
   const sandbox = createSandbox();
   t.teardown(async () => {
     await sim.close();
     sandbox.remove();
   });
-  return { sim, env: cliEnv(sandbox, sim, { AWS_ENDPOINT_URL_EC2: sim.endpoint }), sandbox };
+  return { sim, env: cliEnv(sandbox, sim, { AWS_ENDPOINT_URL_EC2: sim.httpsEndpoint as string }), sandbox };
 }
 
 /** The calls that served the listing: service and operation. */
@@ -101,7 +101,7 @@ t.test("the AWS CLI reads the simulator's tag answers", async (t) => {
   // Asynchronously: the simulator answers from this process.
   const run = (args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> =>
     new Promise((resolve) => {
-      const child = spawn(aws, [...args, '--endpoint-url', sim.endpoint, '--output', 'json'], { env });
+      const child = spawn(aws, [...args, '--endpoint-url', sim.httpsEndpoint as string, '--output', 'json'], { env });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (chunk) => (stdout += chunk));

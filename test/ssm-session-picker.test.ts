@@ -65,13 +65,13 @@ interface Terminal {
 }
 
 async function setup(t: TestContext): Promise<{ sim: Simulator; env: NodeJS.ProcessEnv }> {
-  const sim = await startSimulator({ frameLogLimit: 0, pacing: false });
+  const sim = await startSimulator({ frameLogLimit: 0, pacing: false, tls: true });
   const sandbox = createSandbox();
   t.teardown(async () => {
     await sim.close();
     sandbox.remove();
   });
-  return { sim, env: cliEnv(sandbox, sim, { AWS_ENDPOINT_URL_EC2: sim.endpoint }) };
+  return { sim, env: cliEnv(sandbox, sim, { AWS_ENDPOINT_URL_EC2: sim.httpsEndpoint as string }) };
 }
 
 function openTerminal(t: TestContext, args: string[], env: NodeJS.ProcessEnv): Terminal {

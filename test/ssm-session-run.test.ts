@@ -19,7 +19,7 @@ const MiB = 1024 * 1024;
 
 async function setup(t: TestContext, options: SimulatorOptions = {}): Promise<{ sim: Simulator; sandbox: Sandbox; env: NodeJS.ProcessEnv }> {
   // No 1 s wait before a command's first output (the agent's shell delay): these tests start many commands.
-  const sim = await startSimulator({ pacing: false, frameLogLimit: 0, shellDelayMs: 0, ...options });
+  const sim = await startSimulator({ pacing: false, frameLogLimit: 0, shellDelayMs: 0, tls: true, ...options });
   const sandbox = createSandbox();
   t.teardown(async () => {
     await sim.close();

@@ -5,7 +5,7 @@ import { spawn as spawnPty, type IPty } from 'node-pty';
 import { startSimulator, type Simulator } from '../src/simulator/index.ts';
 import { createSandbox } from './helpers/aws-cli-sandbox.ts';
 import { commandLine, descendants, killAll } from './helpers/processes.ts';
-import { cliEnv, sourceCommand, startedSessions, type TestContext } from './helpers/ssm-session-cli.ts';
+import { cliCommand, cliEnv, startedSessions, type TestContext } from './helpers/ssm-session-cli.ts';
 import { printable, waitFor } from './helpers/wait.ts';
 
 const PROMPT = /sh-\d+\.\d+[$#] /;
@@ -20,7 +20,7 @@ interface Terminal {
 }
 
 async function setup(t: TestContext): Promise<{ sim: Simulator; env: NodeJS.ProcessEnv }> {
-  const sim = await startSimulator({ frameLogLimit: 0 });
+  const sim = await startSimulator({ frameLogLimit: 0, tls: true });
   const sandbox = createSandbox();
   t.teardown(async () => {
     await sim.close();
@@ -30,7 +30,7 @@ async function setup(t: TestContext): Promise<{ sim: Simulator; env: NodeJS.Proc
 }
 
 function openTerminal(t: TestContext, args: string[], env: NodeJS.ProcessEnv): Terminal {
-  const [node, prefix] = sourceCommand();
+  const [node, prefix] = cliCommand();
   const pty = spawnPty(node, [...prefix, ...args], { name: 'xterm-256color', cols: 120, rows: 40, env: env as Record<string, string> });
   let screen = '';
   let exit: { exitCode: number; signal?: number } | undefined;

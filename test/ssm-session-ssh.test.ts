@@ -10,7 +10,7 @@ import { startSimulator, type Simulator } from '../src/simulator/index.ts';
 import { createSandbox, ROOT, type Sandbox } from './helpers/aws-cli-sandbox.ts';
 import { allCommandLines } from './helpers/processes.ts';
 import { startProcess } from './helpers/port-session.ts';
-import { cliEnv, sha256, sourceCommandLine, SSM_SESSION_BINARY, SSM_SESSION_MAIN, startCli, startedSessions, type TestContext } from './helpers/ssm-session-cli.ts';
+import { cliCommandLine, cliEnv, sha256, SSM_SESSION_BINARY, SSM_SESSION_MAIN, startCli, startedSessions, type TestContext } from './helpers/ssm-session-cli.ts';
 import { missingSshTools, SSH_PATH, startTestSshd, type TestSshd } from './helpers/ssm-session-sshd.ts';
 import { waitFor } from './helpers/wait.ts';
 
@@ -30,7 +30,7 @@ async function setup(t: TestContext): Promise<Setup | undefined> {
     t.fail(`missing: ${missing.join(', ')}`);
     return undefined;
   }
-  const sim = await startSimulator({ pacing: false, frameLogLimit: 0 });
+  const sim = await startSimulator({ pacing: false, frameLogLimit: 0, tls: true });
   const sandbox = createSandbox();
   const sshd = await startTestSshd(path.join(sandbox.dir, 'sshd'));
   t.teardown(async () => {
@@ -68,10 +68,10 @@ async function everythingEnded(t: TestContext, sim: Simulator): Promise<void> {
   t.pass('every session ended at the agent and no ssm-session process is left');
 }
 
-t.test('ssh through `ssm-session ssh-proxy %h %p` (from source)', async (t) => {
+t.test('ssh through `ssm-session ssh-proxy %h %p`', async (t) => {
   const s = await setup(t);
   if (!s) return;
-  const proxy = `${sourceCommandLine()} ssh-proxy %h %p`;
+  const proxy = `${cliCommandLine()} ssh-proxy %h %p`;
 
   const echo = await ssh(t, s, proxy, TARGET, 'echo ok');
   t.equal(echo.code, 0, 'ssh exits 0', { run: echo.describe });
@@ -103,7 +103,7 @@ t.test('ssh through the built binary, --endpoint-url and a tag as the target', a
   if (!s) return;
   // The endpoint on the command line this time, not in the environment.
   delete s.env.AWS_ENDPOINT_URL_SSM;
-  const proxy = `${SSM_SESSION_BINARY} --endpoint-url ${s.sim.endpoint} -q ssh-proxy tag:Name=sim-web %p`;
+  const proxy = `${SSM_SESSION_BINARY} --endpoint-url ${s.sim.httpsEndpoint} -q ssh-proxy tag:Name=sim-web %p`;
   const result = await ssh(t, s, proxy, 'web-by-tag', 'echo $((6*7))');
   t.equal(result.code, 0, 'ssh exits 0', { run: result.describe });
   t.equal(result.stdout.toString('latin1'), '42\n', 'the remote command ran');

@@ -100,7 +100,9 @@ t.test('client frames are masked unless the connection is TLS or loopback withou
 
 t.test('on loopback the masking key on the wire is zero (the server still unmasks correctly)', async (t) => {
   // A hand-rolled upgrade so the raw client frame, mask key included, can be read.
+  let accepted: net.Socket | undefined;
   const server = net.createServer((socket) => {
+    accepted = socket;
     let head = Buffer.alloc(0);
     const onData = (chunk: Buffer) => {
       head = Buffer.concat([head, chunk]);
@@ -132,5 +134,8 @@ t.test('on loopback the masking key on the wire is zero (the server still unmask
   t.equal(frame.subarray(2, 6).toString('hex'), '00000000', 'with a zero key');
   t.equal(frame.subarray(6, 10).toString(), 'open', 'so the payload is on the wire as is');
   transport.close();
+  // This server never answers the close frame: without this, ws would keep the socket for
+  // its 30 s close timeout, and the test process with it.
+  accepted?.destroy();
   server.close();
 });

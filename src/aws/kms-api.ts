@@ -1,6 +1,7 @@
 import type { ApiSettings } from './ssm-api.ts';
 import { requestHandlerOptions } from './ssm-api.ts';
 import { loadKmsSdk } from './load-sdk.ts';
+import { untrustedCertificateMessage } from '../transport/tls-trust.ts';
 
 export interface DataKey {
   plaintext: Buffer;
@@ -28,6 +29,9 @@ export function kmsDataKeyGenerator(settings: ApiSettings): GenerateDataKey {
       const out = await client.send(new sdk.GenerateDataKeyCommand({ KeyId: keyId, NumberOfBytes: 64, EncryptionContext: context }));
       if (!out.Plaintext || !out.CiphertextBlob) throw new Error('the response has no key');
       return { plaintext: Buffer.from(out.Plaintext), ciphertextBlob: Buffer.from(out.CiphertextBlob) };
+    } catch (err) {
+      const untrusted = untrustedCertificateMessage(err);
+      throw untrusted ? new Error(untrusted) : err;
     } finally {
       client.destroy();
     }

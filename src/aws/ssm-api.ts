@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { SessionApi } from '../session/plugin-session.ts';
 import { connectProxyAgent, proxyFor } from '../transport/proxy-agent.ts';
+import { tlsTrust } from '../transport/tls-trust.ts';
 import { loadSsmSdk } from './load-sdk.ts';
 
 export interface ApiSettings {
@@ -75,34 +75,23 @@ export async function createSsmClient(settings: ApiSettings): Promise<import('@a
 
 /**
  * HTTP agents for the SDK: the JavaScript SDK honours neither HTTPS_PROXY nor
- * AWS_CA_BUNDLE by itself, the AWS CLI and the official plugin do.
+ * AWS_CA_BUNDLE by itself, the AWS CLI and the official plugin do; and it trusts Node's
+ * bundled roots only, the official plugin the OS store (see tls-trust.ts).
  */
 export function requestHandlerOptions(endpoint: string, env: NodeJS.ProcessEnv = process.env) {
-  const tlsOptions = bundle(env.AWS_CA_BUNDLE);
-  let proxy: URL | undefined;
+  let url: URL | undefined;
   try {
-    proxy = proxyFor(new URL(endpoint), env);
+    url = new URL(endpoint);
   } catch {
-    proxy = undefined;
+    url = undefined;
   }
+  // The trust is made only for an https endpoint: reading the OS store takes time.
+  const tlsOptions = url?.protocol === 'http:' ? {} : tlsTrust(env);
+  const proxy = url ? proxyFor(url, env) : undefined;
   return {
     httpsAgent: proxy ? connectProxyAgent(proxy, true, tlsOptions) : new https.Agent({ keepAlive: true, ...tlsOptions }),
     httpAgent: proxy ? connectProxyAgent(proxy, false) : new http.Agent({ keepAlive: true }),
     connectionTimeout: 10_000,
     requestTimeout: 20_000,
   };
-}
-
-/** A setting the user must fix; retrying cannot help. */
-export class ConfigurationError extends Error {
-  override readonly name = 'ConfigurationError';
-}
-
-function bundle(path: string | undefined): { ca?: Buffer } {
-  if (!path) return {};
-  try {
-    return { ca: readFileSync(path) };
-  } catch (err) {
-    throw new ConfigurationError(`cannot read AWS_CA_BUNDLE ${path}: ${(err as Error).message}`);
-  }
 }

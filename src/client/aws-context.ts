@@ -2,6 +2,7 @@ import type { SSMClient } from '@aws-sdk/client-ssm';
 import { loadSsmSdk } from '../aws/load-sdk.ts';
 import { createSsmClient, SsmSessionApi } from '../aws/ssm-api.ts';
 import { kmsDataKeyGenerator, type GenerateDataKey } from '../aws/kms-api.ts';
+import { untrustedCertificateMessage } from '../transport/tls-trust.ts';
 import type { SessionParameters } from '../session/plugin-session.ts';
 import { ssmSettings, type AwsOptions } from './aws-options.ts';
 import { ClientError, messageOf } from './errors.ts';
@@ -62,6 +63,8 @@ export class AwsContext {
 
 /** An AWS SDK error as one line: its name (the service's error code) and message. */
 export function awsErrorDetail(err: unknown): string {
+  const untrusted = untrustedCertificateMessage(err);
+  if (untrusted) return untrusted;
   const name = (err as { name?: string }).name;
   const message = messageOf(err);
   return name && name !== 'Error' && !message.startsWith(name) ? `${name}: ${message}` : message;

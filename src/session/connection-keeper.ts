@@ -45,6 +45,9 @@ const FINAL_API_ERRORS = new Set([
   'CredentialsProviderError',
 ]);
 
+/** Connect errors that the same attempt would meet again (names of typed errors). */
+const FINAL_CONNECT_ERRORS = new Set(['ConfigurationError', 'UntrustedCertificateError']);
+
 /**
  * Owns the data channel's connection: the first connect (with the official retry
  * schedule), and after a loss, ResumeSession plus a new connection with the new token,
@@ -110,7 +113,8 @@ export class ConnectionKeeper extends EventEmitter {
         return;
       } catch (err) {
         if (this.stopped) return;
-        if (attempt + 1 >= attempts) return void this.emit('failed', new SessionError(message(err)));
+        const final = FINAL_CONNECT_ERRORS.has((err as { name?: string }).name ?? '');
+        if (final || attempt + 1 >= attempts) return void this.emit('failed', new SessionError(message(err)));
         this.log.debug(`connect attempt ${attempt + 1} failed: ${message(err)}`);
         await this.pause(attempt);
       }

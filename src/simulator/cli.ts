@@ -8,6 +8,11 @@ async function main(): Promise<void> {
     .scriptName('ssm-simulator')
     .usage('$0 [options]\n\nLocal SSM API + message gateway + SSM agent simulator (127.0.0.1 only).')
     .option('port', { type: 'number', default: 0, describe: 'TCP port (0 picks a free one)' })
+    .option('tls', {
+      type: 'boolean',
+      default: true,
+      describe: 'also serve HTTPS and wss:// on the port, with a throwaway CA made by openssl (--no-tls for plain HTTP only)',
+    })
     .option('pacing', { type: 'boolean', default: true, describe: "agent's 1 ms sleep per 1024-byte read (--no-pacing to disable)" })
     .option('shell-delay-ms', { type: 'number', default: 1000, describe: 'delay before the first pty read' })
     .option('agent-version', { type: 'string', default: DEFAULT_AGENT_VERSION, describe: 'AgentVersion reported in handshakes' })
@@ -61,6 +66,7 @@ async function main(): Promise<void> {
 
   const simulator = await startSimulator({
     port: argv.port,
+    tls: argv.tls,
     pacing: argv.pacing,
     shellDelayMs: argv['shell-delay-ms'],
     agentVersion: argv['agent-version'],
@@ -75,10 +81,11 @@ async function main(): Promise<void> {
     disconnectedTargets: argv['connection-lost'] ?? [],
   });
   process.stdout.write(`${simulator.endpoint}\n`);
+  const trust = simulator.caFile ? `AWS_CA_BUNDLE=${simulator.caFile} ` : '';
   process.stderr.write(
-    `SSM simulator listening. Try:\n` +
-      `  AWS_ACCESS_KEY_ID=AKIDEXAMPLE AWS_SECRET_ACCESS_KEY=secret aws ssm start-session ` +
-      `--region us-east-1 --endpoint-url ${simulator.endpoint} --target i-0123456789abcdef0\n` +
+    `SSM simulator listening${simulator.httpsEndpoint ? ` (HTTPS too, on ${simulator.httpsEndpoint}; its CA: ${simulator.caFile})` : ''}. Try:\n` +
+      `  AWS_ACCESS_KEY_ID=AKIDEXAMPLE AWS_SECRET_ACCESS_KEY=secret ${trust}aws ssm start-session ` +
+      `--region us-east-1 --endpoint-url ${simulator.httpsEndpoint ?? simulator.endpoint} --target i-0123456789abcdef0\n` +
       `Managed instances (aws ssm describe-instance-information):\n` +
       simulator.instances
         .list()

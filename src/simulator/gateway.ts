@@ -99,7 +99,8 @@ export class Gateway {
       return;
     }
     const sessionId = decodeURIComponent(match[1] ?? '');
-    this.server.handleUpgrade(request, socket, head, (ws) => this.accept(ws, sessionId));
+    const secure = (request.socket as { encrypted?: boolean }).encrypted === true;
+    this.server.handleUpgrade(request, socket, head, (ws) => this.accept(ws, sessionId, secure));
   }
 
   /** A new session's agent starts paused when the service holds no client for it. */
@@ -157,7 +158,7 @@ export class Gateway {
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 
-  private accept(ws: WebSocket, sessionId: string): void {
+  private accept(ws: WebSocket, sessionId: string, secure: boolean): void {
     this.sockets.add(ws);
     ws.on('close', () => this.sockets.delete(ws));
     ws.on('error', () => undefined); // a broken socket just closes
@@ -176,7 +177,7 @@ export class Gateway {
       const bytes = toBuffer(data);
       if (!attachment) {
         // Nothing is relayed or sent before a valid OpenDataChannel (§11.1).
-        attachment = this.openDataChannel(ws, session, bytes, isBinary);
+        attachment = this.openDataChannel(ws, session, bytes, isBinary, secure);
         refused = attachment === undefined;
         return;
       }
@@ -192,6 +193,7 @@ export class Gateway {
     session: SimSession,
     bytes: Buffer,
     isBinary: boolean,
+    secure: boolean,
   ): ClientAttachment | undefined {
     const message = parseObject(bytes);
     const record: OpenDataChannelRecord = {
@@ -199,6 +201,7 @@ export class Gateway {
       receivedAt: Date.now(),
       message,
       accepted: false,
+      secure,
     };
     this.options.openDataChannelMessages.push(record);
     if (isBinary) {

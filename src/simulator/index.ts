@@ -1,5 +1,6 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo, Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { Agent } from './agent/agent.ts';
 import type { AgentSettings } from './agent/session-plugin.ts';
@@ -11,6 +12,7 @@ import { DEFAULT_INSTANCES, INSTANCE_ID_PATTERN, InstanceRegistry, type Instance
 import { FakeKms } from './kms.ts';
 import { SessionRegistry, type OpenDataChannelRecord, type SessionPreferences, type SimSession } from './sessions.ts';
 import { createSsmApiHandler, type ApiCall } from './ssm-api.ts';
+import { dualProtocolServer, throwawayTls } from './tls.ts';
 import { WireLog, type WireLogEntry, type WireObserver } from './wire-log.ts';
 
 export type { ApiCall } from './ssm-api.ts';
@@ -33,6 +35,12 @@ export const DEFAULT_AGENT_VERSION = '3.3.987.0';
 export interface SimulatorOptions {
   /** TCP port on 127.0.0.1 (default 0: pick a free one). */
   port?: number;
+  /**
+   * Also speak HTTPS and wss:// on the same port, with a certificate for 127.0.0.1 from a
+   * throwaway CA made once per process with `openssl` (default false). StartSession,
+   * ResumeSession and ExecuteCommand called over HTTPS return wss:// stream URLs.
+   */
+  tls?: boolean;
   /** Delay before the agent's first pty read; the real agent waits 1000 ms. */
   shellDelayMs?: number;
   /** The agent's 1 ms sleep between 1024-byte reads (default true, as the real agent). */
@@ -94,6 +102,10 @@ export interface SimulatorOptions {
 export interface Simulator {
   /** SSM API endpoint for `--endpoint-url` / SDK `endpoint`, e.g. `http://127.0.0.1:4567`. */
   readonly endpoint: string;
+  /** The same over TLS, e.g. `https://127.0.0.1:4567` (with the `tls` option). */
+  readonly httpsEndpoint: string | undefined;
+  /** The throwaway CA's certificate file (PEM) that vouches for `httpsEndpoint`. */
+  readonly caFile: string | undefined;
   readonly port: number;
   /** Live session objects by SessionId (token, status, agent, attached client). */
   readonly sessions: ReadonlyMap<string, SimSession>;
@@ -181,8 +193,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     apiCalls,
     disconnectedTargets: new Set(disconnectedTargets),
     instances,
-    streamUrl: (session) =>
-      `ws://127.0.0.1:${port}/v1/data-channel/${session.sessionId}` +
+    streamUrl: (session, secure) =>
+      `${secure ? 'wss' : 'ws'}://127.0.0.1:${port}/v1/data-channel/${session.sessionId}` +
       `?role=publish_subscribe&cell-number=${session.cellNumber}`,
     kms,
     ecs,
@@ -241,8 +253,12 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       throw error;
     }
   };
-  const server = createServer(handler);
-  server.on('upgrade', (request, socket, head) => gateway.handleUpgrade(request, socket, head));
+  const tls = options.tls ? throwawayTls() : undefined;
+  const httpApi = createServer(handler);
+  const httpsApi = tls ? createHttpsServer({ key: tls.key, cert: tls.cert }, handler) : undefined;
+  const apiServers: HttpServer[] = httpsApi ? [httpApi, httpsApi] : [httpApi];
+  for (const api of apiServers) api.on('upgrade', (request, socket, head) => gateway.handleUpgrade(request, socket, head));
+  const server: Server = httpsApi ? dualProtocolServer(httpApi, httpsApi) : httpApi;
   await listen(server, options.port ?? 0);
   port = (server.address() as AddressInfo).port;
 
@@ -255,6 +271,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
 
   return {
     endpoint: `http://127.0.0.1:${port}`,
+    httpsEndpoint: tls ? `https://127.0.0.1:${port}` : undefined,
+    caFile: tls?.caFile,
     port,
     sessions: registry.sessions,
     faults,
@@ -283,8 +301,12 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
         await gateway.close();
         await Promise.all([...registry.sessions.values()].map((session) => session.agent.stop()));
         faults.dispose(); // anything queued by the agents on their way out
-        server.closeAllConnections();
-        await new Promise<void>((resolve) => server.close(() => resolve()));
+        for (const api of apiServers) api.closeAllConnections();
+        await Promise.all(
+          [...new Set<Server>([server, ...apiServers])].map(
+            (listening) => new Promise<void>((resolve) => (listening.listening ? listening.close(() => resolve()) : resolve())),
+          ),
+        );
       })();
       return closing;
     },

@@ -9,6 +9,8 @@ export interface OpenDataChannelRecord {
   /** Parsed JSON, or undefined when the text was not a JSON object. */
   message: Record<string, unknown> | undefined;
   accepted: boolean;
+  /** It came over TLS (wss://). */
+  secure: boolean;
 }
 
 /** The client WebSocket currently attached to a session. */

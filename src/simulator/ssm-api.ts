@@ -32,6 +32,10 @@ export interface ApiCall {
   status: number;
   /** The AWS error type returned, if any. */
   errorType?: string;
+  /** The Host header: which endpoint the caller meant (e.g. through a proxy). */
+  host?: string;
+  /** The access key id that signed the request (SigV4 Credential scope), if any. */
+  accessKeyId?: string;
 }
 
 export interface SsmApiOptions {
@@ -41,7 +45,8 @@ export interface SsmApiOptions {
   apiCalls: ApiCall[];
   /** Builds the session (and its agent) for a validated StartSession. */
   createSession: (spec: SessionSpec, document: SessionDocument) => SimSession;
-  streamUrl: (session: SimSession) => string;
+  /** The session's data-channel URL; wss:// when `secure` (the API call came over TLS). */
+  streamUrl: (session: SimSession, secure?: boolean) => string;
   /** Well-formed targets that answer TargetNotConnected. */
   disconnectedTargets: ReadonlySet<string>;
   /** Managed instances (DescribeInstanceInformation); registered ones not Online are not connected. */
@@ -107,13 +112,19 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: SsmApi
   const operation = route ? amzTarget.slice(route.prefix.length) : amzTarget;
   const call: ApiCall = { time: Date.now(), operation, body: undefined, status: 200 };
   if (route) call.service = route.service;
+  if (req.headers.host) call.host = req.headers.host;
+  const signer = /Credential=([^/,\s]+)\//.exec(String(req.headers.authorization ?? ''));
+  if (signer) call.accessKeyId = signer[1];
   options.apiCalls.push(call);
   let result: Record<string, unknown>;
   try {
     const raw = await readBody(req);
     call.body = parseJson(raw);
+    // Over TLS, the stream URLs handed out are wss:// too.
+    const secure = (req.socket as { encrypted?: boolean }).encrypted === true;
+    const perRequest = secure ? { ...options, streamUrl: (session: SimSession) => options.streamUrl(session, true) } : options;
     result = dispatch(req, raw, call.body, route && Object.hasOwn(route.operations, operation) ? route.operations[operation] : undefined,
-      amzTarget, options, route ? `${route.service}:${operation}` : '');
+      amzTarget, perRequest, route ? `${route.service}:${operation}` : '');
   } catch (error) {
     const apiError =
       error instanceof ApiError ? error : new ApiError('InternalServerError', 500, 'An internal error occurred.');

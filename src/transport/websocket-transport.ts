@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
 import type { FrameTransport } from '../channel/transport.ts';
 import { connectProxyAgent, proxyFor } from './proxy-agent.ts';
+import { tlsTrust, untrustedCertificateMessage, type TlsTrust } from './tls-trust.ts';
 import { corkWebSocketUntilNextTick } from '../util/tick-cork.ts';
 
 /** The data channel could not be opened; the message is safe to show the user. */
@@ -9,6 +10,14 @@ export class ConnectError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'ConnectError';
+  }
+}
+
+/** The server's certificate is not trusted: final, retrying cannot help. */
+export class UntrustedCertificateError extends ConnectError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UntrustedCertificateError';
   }
 }
 
@@ -151,19 +160,29 @@ export function connectWebSocket(streamUrl: string, options: ConnectOptions): Pr
     return Promise.reject(new ConnectError(`StreamUrl must be a ws:// or wss:// URL, not ${url.protocol}`));
   }
   const proxy = proxyFor(url, options.env);
+  const secure = url.protocol === 'wss:';
+  let trust: TlsTrust;
+  try {
+    trust = secure ? tlsTrust(options.env) : {};
+  } catch (err) {
+    return Promise.reject(err);
+  }
   const socket = new WebSocket(streamUrl, {
     perMessageDeflate: false,
     handshakeTimeout: options.timeoutMs ?? 45_000,
     maxPayload: 64 * 1024 * 1024,
+    ...trust,
     ...(maskingIsMoot(url, proxy) ? { generateMask: zeroMask } : {}),
-    ...(proxy ? { agent: connectProxyAgent(proxy, url.protocol === 'wss:') } : {}),
+    ...(proxy ? { agent: connectProxyAgent(proxy, secure, trust) } : {}),
   });
   return new Promise((resolve, reject) => {
     const fail = (err: Error) => {
       socket.removeAllListeners();
       socket.on('error', () => {});
       socket.terminate();
-      reject(new ConnectError(`cannot open the data channel to ${url.host}: ${err.message}`));
+      const untrusted = untrustedCertificateMessage(err);
+      const prefix = `cannot open the data channel to ${url.host}`;
+      reject(untrusted ? new UntrustedCertificateError(`${prefix}: ${untrusted}`) : new ConnectError(`${prefix}: ${err.message}`));
     };
     socket.once('error', fail);
     socket.once('unexpected-response', (_req, res) => fail(new Error(`HTTP ${res.statusCode} on upgrade`)));

@@ -5,7 +5,7 @@ import type t from 'tap';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { startSimulator, type Simulator, type SimulatorOptions } from '../../src/simulator/index.ts';
-import { createSandbox, PLUGIN_BINARY, ROOT, type Sandbox } from './aws-cli-sandbox.ts';
+import { createSandbox, PLUGIN_BINARY, REGION, ROOT, type Sandbox } from './aws-cli-sandbox.ts';
 import {
   sdkStartSession,
   startPlugin,
@@ -14,7 +14,8 @@ import {
   type StartResponse,
   type TransferServer,
 } from './plugin-runs.ts';
-import type { Running } from './processes.ts';
+import { startPty, type PtyRun, type Running } from './processes.ts';
+import { RESPONSE_ENV, TARGET } from './plugin-runs.ts';
 
 export type TestContext = Parameters<Parameters<typeof t.test>[0]>[0];
 
@@ -73,4 +74,19 @@ export const BACK_NOTICE = /^Connection re-established\.$/gm;
 /** How many of each reconnect notice `stderr` holds (undefined where none, as String.match gives). */
 export function reconnectNotices(stderr: string): { lost: number | undefined; back: number | undefined } {
   return { lost: stderr.match(LOST_NOTICE)?.length, back: stderr.match(BACK_NOTICE)?.length };
+}
+
+/**
+ * The built plugin in a real pty (100x30), run by `/bin/sh -c script` where `"$0" "$@"` is
+ * the plugin with its arguments, as the AWS CLI starts it (the response in the
+ * environment); killed with the test.
+ */
+export function pluginInPty(t: TestContext, sim: Simulator, sandbox: Sandbox, response: StartResponse, script: string): PtyRun {
+  const args = [RESPONSE_ENV, REGION, 'StartSession', '', JSON.stringify({ Target: TARGET }), sim.endpoint];
+  return startPty(t, '/bin/sh', ['-c', script, PLUGIN_BINARY, ...args], {
+    cols: 100,
+    rows: 30,
+    cwd: sandbox.dir,
+    env: sandbox.env({ [RESPONSE_ENV]: JSON.stringify(response) }),
+  });
 }

@@ -6,7 +6,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { MessageType, PayloadType } from '../../src/protocol/constants.ts';
 import { startSimulator, type Simulator, type SimulatorOptions } from '../../src/simulator/index.ts';
-import { createSandbox, findOnPath, REGION, type Sandbox } from './aws-cli-sandbox.ts';
+import { awsClis, createSandbox, findOnPath, REGION, requireAwsCli, type AwsCli, type Sandbox } from './aws-cli-sandbox.ts';
 import { commandLine, descendants } from './processes.ts';
 import { sdkStartSession, startPlugin, startProcess, type PluginProcess, type SessionRequest } from './port-session.ts';
 import { startDestination, type Destination, type TransferResult } from './port-traffic.ts';
@@ -22,13 +22,13 @@ export const FORWARD = 'AWS-StartPortForwardingSession';
 export const FORWARD_REMOTE = 'AWS-StartPortForwardingSessionToRemoteHost';
 
 /** Checked by every test group, so a missing build or CLI fails loudly rather than skipping. */
-export function prerequisites(t: TestContext, needs: { aws: boolean }): boolean {
+export function prerequisites(t: TestContext, needs: { aws: boolean | AwsCli }): boolean {
   if (!requireBinary(t)) return false;
-  if (needs.aws && !AWS) {
+  if (needs.aws === true && !AWS) {
     t.fail('the AWS CLI (`aws`) is not on PATH; these tests need AWS CLI v1');
     return false;
   }
-  return true;
+  return typeof needs.aws === 'boolean' || requireAwsCli(t, needs.aws) !== undefined;
 }
 
 export interface Setup {
@@ -40,7 +40,7 @@ export interface Setup {
 }
 
 export async function setup(t: TestContext, options: SimulatorOptions = {}): Promise<Setup> {
-  const sim = await startSimulator({ pacing: false, frameLogLimit: 0, ...options });
+  const sim = await startSimulator({ pacing: false, frameLogLimit: 0, tls: true, ...options });
   const dest = await startDestination();
   const sandbox = createSandbox();
   const seen = new Map<string, Map<number, number>>();
@@ -75,11 +75,14 @@ export async function directSession(t: TestContext, s: Setup, request: SessionRe
   return { sessionId: response.SessionId, plugin };
 }
 
-/** `aws ssm start-session` with our binary first on PATH; the plugin is its child. */
-export async function awsCliSession(t: TestContext, s: Setup, document: string, parameters: string) {
+/**
+ * `aws ssm start-session` (v1 unless `cli` says otherwise) with our binary first on PATH,
+ * over HTTPS and wss://; the plugin is its child.
+ */
+export async function awsCliSession(t: TestContext, s: Setup, document: string, parameters: string, cli: AwsCli = awsClis()[0]!) {
   const aws = startProcess(
-    AWS!,
-    ['ssm', 'start-session', '--target', 'i-0123456789abcdef0', '--document-name', document, '--parameters', parameters, '--endpoint-url', s.sim.endpoint, '--region', REGION],
+    cli.path ?? AWS!,
+    ['ssm', 'start-session', '--target', 'i-0123456789abcdef0', '--document-name', document, '--parameters', parameters, '--endpoint-url', s.sim.httpsEndpoint!, '--region', REGION],
     s.sandbox.env(),
     60_000,
   );

@@ -1,7 +1,8 @@
 // Child processes for end-to-end tests: bounded runs that capture bytes and exit status,
-// and a look at the process tree through /proc (Linux).
+// programs in a real pty, and a look at the process tree through /proc (Linux).
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { spawn as spawnPty, type IPty } from 'node-pty';
 
 /** Parent pid of every process, from /proc/<pid>/stat. */
 function parentMap(): Map<number, number> {
@@ -168,4 +169,39 @@ export function start(command: string, args: readonly string[], options: StartOp
       if (!exited) killTree();
     },
   };
+}
+
+export interface PtyRun {
+  pty: IPty;
+  /** Everything the pty printed so far. */
+  screen(): string;
+  /** The exit of the pty's process, once it happened. */
+  exit(): { exitCode: number } | undefined;
+  exited: Promise<void>;
+}
+
+/** Runs `file` in a real pty (xterm-256color); it and its descendants are killed with the test. */
+export function startPty(
+  t: { teardown(fn: () => unknown): void },
+  file: string,
+  args: readonly string[],
+  options: { cols: number; rows: number; env: NodeJS.ProcessEnv; cwd?: string },
+): PtyRun {
+  const pty = spawnPty(file, [...args], {
+    name: 'xterm-256color',
+    cols: options.cols,
+    rows: options.rows,
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+    env: options.env as Record<string, string>,
+  });
+  let screen = '';
+  let exit: { exitCode: number } | undefined;
+  pty.onData((data) => (screen += data));
+  const exited = new Promise<void>((resolve) => pty.onExit((event) => ((exit = event), resolve())));
+  t.teardown(async () => {
+    if (exit) return;
+    killAll([pty.pid, ...descendants(pty.pid)]);
+    await exited;
+  });
+  return { pty, screen: () => screen, exit: () => exit, exited };
 }

@@ -1,8 +1,10 @@
-// Running `ssm-session` as a real process against the simulator in end-to-end tests: from
-// source (node src/ssm-session/main.ts) or as the built single executable, in a sandbox
-// environment whose SSM and ECS endpoints are the simulator's.
+// Running `ssm-session` as a real process against the simulator in end-to-end tests: the
+// built single executable (as users run it; from source only where a test says so), in a
+// sandbox environment whose SSM and ECS endpoints are the simulator's, over HTTPS when the
+// simulator speaks it (the sandbox trusts its CA through AWS_CA_BUNDLE).
 import type t from 'tap';
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { Simulator } from '../../src/simulator/index.ts';
@@ -20,21 +22,41 @@ export function sourceCommand(): [string, string[]] {
   return [process.execPath, ['--disable-warning=ExperimentalWarning', SSM_SESSION_MAIN]];
 }
 
-/** The sandbox environment with the simulator as SSM and ECS endpoint (AWS_ENDPOINT_URL_*). */
+/** argv[0] and the leading arguments that run the built single executable (checked to exist). */
+export function cliCommand(): [string, string[]] {
+  if (!existsSync(SSM_SESSION_BINARY)) throw new Error(`${SSM_SESSION_BINARY} is missing: run \`npm run build\` first`);
+  return [SSM_SESSION_BINARY, []];
+}
+
+/**
+ * The sandbox environment with the simulator as SSM and ECS endpoint (AWS_ENDPOINT_URL_*):
+ * its HTTPS side when it has one.
+ */
 export function cliEnv(sandbox: Sandbox, sim: Simulator, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return sandbox.env({ AWS_ENDPOINT_URL_SSM: sim.endpoint, AWS_ENDPOINT_URL_ECS: sim.endpoint, ...extra });
+  const endpoint = sim.httpsEndpoint ?? sim.endpoint;
+  return sandbox.env({ AWS_ENDPOINT_URL_SSM: endpoint, AWS_ENDPOINT_URL_ECS: endpoint, ...extra });
 }
 
 /** A shell-quoted command line running the CLI from source (for ssh's ProxyCommand). */
 export function sourceCommandLine(): string {
   const [node, args] = sourceCommand();
-  return [node, ...args].map((word) => `'${word.replace(/'/g, `'\\''`)}'`).join(' ');
+  return quoteWords([node, ...args]);
 }
 
-/** Starts the CLI from source with piped stdio; killed with the test. */
+/** A shell-quoted command line running the built CLI (for ssh's ProxyCommand). */
+export function cliCommandLine(): string {
+  const [binary, args] = cliCommand();
+  return quoteWords([binary, ...args]);
+}
+
+function quoteWords(words: string[]): string {
+  return words.map((word) => `'${word.replace(/'/g, `'\\''`)}'`).join(' ');
+}
+
+/** Starts the built CLI with piped stdio; killed with the test. */
 export function startCli(t: TestContext, args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000): PluginProcess {
-  const [node, prefix] = sourceCommand();
-  const cli = startProcess(node, [...prefix, ...args], env, timeoutMs);
+  const [binary, prefix] = cliCommand();
+  const cli = startProcess(binary, [...prefix, ...args], env, timeoutMs);
   t.teardown(() => cli.kill());
   return cli;
 }
@@ -49,7 +71,7 @@ export interface CliResult {
   describe: string;
 }
 
-/** Runs the CLI from source to its end, stdin closed (or given `input`). */
+/** Runs the built CLI to its end, stdin closed (or given `input`). */
 export async function runCli(
   t: TestContext,
   args: readonly string[],

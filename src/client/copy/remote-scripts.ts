@@ -11,9 +11,9 @@ import { shCommand } from '../sh-command.ts';
  * file data travels as base64 lines between `DATA` and `END`. Base64 is 7-bit text: it
  * passes the agent's UTF-8 hold-back (which would corrupt raw U+FFFD sequences and drop
  * bytes held at the end of a stream), a terminal's line discipline (no control
- * characters, short lines) and CRLF line ends alike. Downloads through command sessions
- * (no terminal) send raw bytes instead where that is safe (see READ_RANGE): a third more
- * data per frame. Failures are `ERR <code> [detail]` and exit status 3.
+ * characters, short lines) and CRLF line ends alike. Downloads send raw bytes instead where
+ * that is safe (see READ_RANGE): a third more data per frame. Failures are
+ * `ERR <code> [detail]` and exit status 3.
  *
  * The scripts contain no single quote (they are one single-quoted word) and no `{{`.
  */
