@@ -89,11 +89,12 @@ export async function listInstances(options: { aws?: AwsOptions; filters?: reado
   return { instances, tagsError };
 }
 
-/** DescribeInstanceInformation with these filters, every page (pages may be short or empty). */
+/** DescribeInstanceInformation with these filters, every page (pages may be short or empty; 5 to 50 a page). */
 export async function describeInstances(
   filters: readonly InstanceFilter[],
   aws: AwsOptions,
   purpose: string,
+  pageSize = 50,
 ): Promise<InstanceInformation[]> {
   const { sdk, client } = await callAws(purpose, async () => ({ sdk: await loadSsmSdk(), client: await createSsmClient(ssmSettings(aws)) }));
   try {
@@ -107,7 +108,7 @@ export async function describeInstances(
         client.send(
           new sdk.DescribeInstanceInformationCommand({
             ...(Filters.length > 0 ? { Filters } : {}),
-            MaxResults: 50,
+            MaxResults: pageSize,
             ...(nextToken ? { NextToken: nextToken } : {}),
           }),
         ),

@@ -315,7 +315,7 @@ export async function targetPlatform(target: string, aws: AwsOptions = {}): Prom
   if (target.startsWith('ecs:')) return (await findEcsContainer(target, aws)).platform;
   if (!INSTANCE_ID.test(target)) return undefined;
   try {
-    const found = await describeInstances([{ key: 'InstanceIds', values: [target] }], aws, `look up ${target}`);
+    const found = await describeInstances([{ key: 'InstanceIds', values: [target] }], aws, `look up ${target}`, 5);
     return platformOf(found.find((i) => i.InstanceId === target)?.PlatformType);
   } catch {
     return undefined;
