@@ -1,6 +1,5 @@
-import { serviceClientConfig } from './client-config.ts';
 import { loadEcsSdk } from './load-sdk.ts';
-import type { ApiSettings } from './ssm-api.ts';
+import { requestHandlerOptions, type ApiSettings } from './ssm-api.ts';
 
 /**
  * An ECS client for these settings (the endpoint, when given, is ECS's own), with proxy
@@ -8,5 +7,13 @@ import type { ApiSettings } from './ssm-api.ts';
  */
 export async function createEcsClient(settings: ApiSettings): Promise<import('@aws-sdk/client-ecs').ECSClient> {
   const sdk = await loadEcsSdk();
-  return new sdk.ECSClient(serviceClientConfig(settings, 'ecs'));
+  const region = settings.region || undefined;
+  const endpoint = settings.endpoint || undefined;
+  return new sdk.ECSClient({
+    region,
+    ...(settings.profile ? { profile: settings.profile } : {}),
+    ...(endpoint ? { endpoint } : {}),
+    maxAttempts: 3,
+    requestHandler: requestHandlerOptions(endpoint ?? `https://ecs.${region ?? 'us-east-1'}.amazonaws.com`),
+  });
 }

@@ -27,7 +27,6 @@ export interface SdkPackages {
   '@aws-sdk/client-ssm': typeof import('@aws-sdk/client-ssm');
   '@aws-sdk/client-kms': typeof import('@aws-sdk/client-kms');
   '@aws-sdk/client-ecs': typeof import('@aws-sdk/client-ecs');
-  '@aws-sdk/client-ec2': typeof import('@aws-sdk/client-ec2');
 }
 
 export type SdkPackageName = keyof SdkPackages;
@@ -51,11 +50,6 @@ export function loadKmsSdk(): Promise<SdkPackages['@aws-sdk/client-kms']> {
 /** Loads `@aws-sdk/client-ecs` (once), for ECS targets of `ssm-session`. */
 export function loadEcsSdk(): Promise<SdkPackages['@aws-sdk/client-ecs']> {
   return loadSdk('@aws-sdk/client-ecs', () => import('@aws-sdk/client-ecs'));
-}
-
-/** Loads `@aws-sdk/client-ec2` (once), for the Name tags of EC2 instances in `ssm-session list`. */
-export function loadEc2Sdk(): Promise<SdkPackages['@aws-sdk/client-ec2']> {
-  return loadSdk('@aws-sdk/client-ec2', () => import('@aws-sdk/client-ec2'));
 }
 
 /** What the SDK bundle's `module.exports` is: one getter per bundled package. */

@@ -1,6 +1,6 @@
 import type { InstanceInformation, InstanceInformationStringFilter } from '@aws-sdk/client-ssm';
-import { createEc2Client } from '../aws/ec2-api.ts';
-import { loadEc2Sdk, loadSsmSdk } from '../aws/load-sdk.ts';
+import { describeInstanceTags, Ec2Error } from '../aws/ec2-tags.ts';
+import { loadSsmSdk } from '../aws/load-sdk.ts';
 import { createSsmClient } from '../aws/ssm-api.ts';
 import { awsErrorDetail } from './aws-context.ts';
 import { ec2Settings, ssmSettings, type AwsOptions } from './aws-options.ts';
@@ -9,8 +9,8 @@ import { TargetError } from './target-error.ts';
 /**
  * Managed instances as SSM lists them (DescribeInstanceInformation), with their tags.
  * DescribeInstanceInformation itself carries no tags (only tag *filters*); an EC2
- * instance's tags come from EC2 DescribeTags, a hybrid (mi-) instance's from SSM
- * ListTagsForResource (which takes only managed-instance ids).
+ * instance's tags come from EC2 DescribeTags (aws/ec2-tags.ts), a hybrid (mi-) instance's
+ * from SSM ListTagsForResource (which takes only managed-instance ids).
  */
 
 export interface InstanceSummary {
@@ -82,7 +82,7 @@ export async function listInstances(options: { aws?: AwsOptions; filters?: reado
     try {
       tags = await instanceTags(found, aws);
     } catch (err) {
-      tagsError = awsErrorDetail(err);
+      tagsError = err instanceof Ec2Error ? err.message : awsErrorDetail(err);
     }
   }
   const instances = found.map((info) => summary(info, tagsError === undefined ? (tags.get(info.InstanceId ?? '') ?? {}) : undefined));
@@ -153,32 +153,8 @@ async function instanceTags(instances: readonly InstanceInformation[], aws: AwsO
   const tags = new Map<string, Record<string, string>>();
   const ec2Ids = ids.filter((id) => id.startsWith('i-'));
   const hybridIds = ids.filter((id) => id.startsWith('mi-'));
-  if (ec2Ids.length > 0) {
-    const sdk = await loadEc2Sdk();
-    const client = await createEc2Client(ec2Settings(aws));
-    try {
-      for (let i = 0; i < ec2Ids.length; i += TAG_BATCH) {
-        let nextToken: string | undefined;
-        do {
-          const out = await client.send(
-            new sdk.DescribeTagsCommand({
-              Filters: [
-                { Name: 'resource-type', Values: ['instance'] },
-                { Name: 'resource-id', Values: ec2Ids.slice(i, i + TAG_BATCH) },
-              ],
-              MaxResults: 1000,
-              ...(nextToken ? { NextToken: nextToken } : {}),
-            }),
-          );
-          for (const tag of out.Tags ?? []) {
-            if (tag.ResourceId && tag.Key !== undefined) tags.set(tag.ResourceId, { ...tags.get(tag.ResourceId), [tag.Key]: tag.Value ?? '' });
-          }
-          nextToken = out.NextToken || undefined;
-        } while (nextToken);
-      }
-    } finally {
-      client.destroy();
-    }
+  for (let i = 0; i < ec2Ids.length; i += TAG_BATCH) {
+    for (const [id, found] of await describeInstanceTags(ec2Ids.slice(i, i + TAG_BATCH), ec2Settings(aws))) tags.set(id, found);
   }
   if (hybridIds.length > 0) {
     const sdk = await loadSsmSdk();
