@@ -59,7 +59,7 @@ export async function benchPool(row, sections = ['pool', 'ssh']) {
  * The simulator as a process of its own (so its paced agents do not share an event loop
  * with the destination and the clients of this process); resolves with its endpoint.
  */
-async function simulatorProcess() {
+export async function simulatorProcess() {
   const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', path.join(root, 'src/simulator/cli.ts'), '--port', '0'], {
     stdio: ['ignore', 'pipe', 'ignore'],
   });
@@ -221,13 +221,18 @@ async function sshFigures(row) {
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+/** Runs `bench(row)` as a script of its own: each figure on stderr as it comes, then a table. */
+export async function runAlone(bench) {
   const rows = [];
   const row = (name, value, note = '') => {
     rows.push([name, value, note]);
     process.stderr.write(`  ${name}: ${value}${note ? ` (${note})` : ''}\n`);
   };
-  const sections = process.argv.slice(2);
-  await benchPool(row, sections.length > 0 ? sections : undefined);
+  await bench(row);
   process.stdout.write('\n| figure | value | note |\n|---|---|---|\n' + rows.map(([n, v, note]) => `| ${n} | ${v} | ${note} |`).join('\n') + '\n');
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const sections = process.argv.slice(2);
+  await runAlone((row) => benchPool(row, sections.length > 0 ? sections : undefined));
 }

@@ -10,6 +10,7 @@ import pty from 'node-pty';
 import { startSimulator } from '../src/simulator/index.ts';
 import { benchPort } from './bench-port.mjs';
 import { benchPool } from './bench-pool.mjs';
+import { benchCp } from './bench-cp.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const binary = path.join(root, 'dist', 'session-manager-plugin');
@@ -129,4 +130,6 @@ process.stderr.write('port forwarding (see scripts/bench-port.mjs)\n');
 await benchPort(row);
 process.stderr.write('ssm-session: session pool and ssh-proxy (see scripts/bench-pool.mjs)\n');
 await benchPool(row);
+process.stderr.write('ssm-session cp: ranges over a pool of sessions, against scp (see scripts/bench-cp.mjs)\n');
+await benchCp(row);
 process.stdout.write('\n| figure | value |\n|---|---|\n' + rows.map(([n, v]) => `| ${n} | ${v} |`).join('\n') + '\n');

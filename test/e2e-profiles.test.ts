@@ -130,8 +130,8 @@ t.test("ssm-session: --profile with credential_process, and AWS_PROFILE, sign St
     const calls = sim.apiCalls.slice(before).filter((call) => call.caller === undefined);
     t.same(
       calls.map((call) => [call.operation, call.accessKeyId]),
-      [['StartSession', c.key], ['GenerateDataKey', c.key]],
-      `${c.name}: StartSession and GenerateDataKey signed with the profile's key`,
+      [['DescribeInstanceInformation', c.key], ['StartSession', c.key], ['GenerateDataKey', c.key]],
+      `${c.name}: the platform lookup (run wraps the command for it), StartSession and GenerateDataKey signed with the profile's key`,
     );
   }
 });

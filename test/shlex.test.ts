@@ -1,12 +1,8 @@
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { shlexSplit, type ShlexResult } from '../src/simulator/agent/shlex.ts';
 import { remoteCommand } from '../src/client/remote-command.ts';
 import { seededRandom } from '../src/util/prng.ts';
+import { buildShlexDriver } from './helpers/go-shlex.ts';
 
 /*
  * The simulator's word splitter against the real github.com/google/shlex (the agent
@@ -16,36 +12,6 @@ import { seededRandom } from '../src/util/prng.ts';
  * exactly the shell and the user's command (agent/session/shell/shell_unix.go,
  * StartCommandExecutor: shlex.Split, then exec of the first word).
  */
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const DRIVER_SOURCE = path.join(root, 'test', 'go', 'shlex-split');
-const GOPATH = '/usr/share/gocode';
-
-/** Builds the Go driver; undefined (with a reason) when Go or the shlex package is missing. */
-function buildDriver(): { binary: string; cleanup: () => void } | { missing: string } {
-  if (!existsSync(path.join(GOPATH, 'src', 'github.com', 'google', 'shlex', 'shlex.go'))) {
-    return { missing: 'golang-github-google-shlex-dev is not installed (.ci/run installs it)' };
-  }
-  const dir = mkdtempSync(path.join(tmpdir(), 'shlex-driver-'));
-  const binary = path.join(dir, 'shlex-split');
-  const built = spawnSync('go', ['build', '-o', binary, '.'], {
-    cwd: DRIVER_SOURCE,
-    env: { ...process.env, GOPATH, GO111MODULE: 'off', GOCACHE: path.join(dir, 'cache'), GOFLAGS: '' },
-    encoding: 'utf8',
-  });
-  if (built.error || built.status !== 0) {
-    rmSync(dir, { recursive: true, force: true });
-    return { missing: `go build failed (golang-go installed?): ${built.error?.message ?? built.stderr}` };
-  }
-  return { binary, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
-}
-
-function goSplit(binary: string, inputs: readonly string[]): ShlexResult[] {
-  const run = spawnSync(binary, [], { input: JSON.stringify(inputs), encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-  if (run.status !== 0) throw new Error(`driver failed: ${run.stderr}`);
-  const parsed = JSON.parse(run.stdout) as Array<{ words: string[]; error?: string }>;
-  return parsed.map((r) => (r.error === undefined ? { words: r.words } : { words: r.words, error: r.error }));
-}
 
 const HANDWRITTEN = [
   '',
@@ -105,22 +71,22 @@ function randomInputs(count: number): string[] {
   return inputs;
 }
 
-/** The Go driver for this test (removed with it); undefined, with the test failed, when it cannot be built. */
-function driverFor(t: { fail: (message: string) => void; teardown: (fn: () => void) => void }): string | undefined {
-  const driver = buildDriver();
+/** The Go driver's split for this test (removed with it); undefined, with the test failed, when it cannot be built. */
+function driverFor(t: { fail: (message: string) => void; teardown: (fn: () => void) => void }): ((inputs: readonly string[]) => ShlexResult[]) | undefined {
+  const driver = buildShlexDriver();
   if ('missing' in driver) {
     t.fail(driver.missing);
     return undefined;
   }
   t.teardown(driver.cleanup);
-  return driver.binary;
+  return (inputs) => driver.split(inputs);
 }
 
 t.test('shlexSplit gives what github.com/google/shlex gives, byte for byte', async (t) => {
-  const binary = driverFor(t);
-  if (!binary) return;
+  const goSplit = driverFor(t);
+  if (!goSplit) return;
   const inputs = [...HANDWRITTEN, ...randomInputs(4000)];
-  const expected = goSplit(binary, inputs);
+  const expected = goSplit(inputs);
   let differences = 0;
   for (const [index, input] of inputs.entries()) {
     const ours = shlexSplit(input);
@@ -157,15 +123,15 @@ const COMMANDS = [
 ];
 
 t.test('remoteCommand: the agent splits it into exactly the shell and the command', async (t) => {
-  const binary = driverFor(t);
-  if (!binary) return;
-  const unix = goSplit(binary, COMMANDS.map((c) => remoteCommand(c, 'Linux')));
+  const goSplit = driverFor(t);
+  if (!goSplit) return;
+  const unix = goSplit(COMMANDS.map((c) => remoteCommand(c, 'Linux')));
   for (const [index, command] of COMMANDS.entries()) {
     t.same(unix[index], { words: ['sh', '-c', command] }, `Linux: ${JSON.stringify(command)}`);
     t.same(shlexSplit(remoteCommand(command, 'MacOS')), { words: ['sh', '-c', command] }, `macOS: ${JSON.stringify(command)}`);
   }
   // Windows (agent/session/shell/shell_windows.go, startExecCmd): `powershell` + the words.
-  const windows = goSplit(binary, COMMANDS.map((c) => remoteCommand(c, 'Windows')));
+  const windows = goSplit(COMMANDS.map((c) => remoteCommand(c, 'Windows')));
   for (const [index, command] of COMMANDS.entries()) {
     const words = windows[index]?.words ?? [];
     t.same(words.slice(0, 3), ['-NoProfile', '-NonInteractive', '-EncodedCommand'], 'PowerShell switches');

@@ -40,7 +40,10 @@ t.test('the command line', async (t) => {
   t.equal(forward.kind === 'forward' ? forward.locals.length + forward.socks.length : 0, 3, 'several -L and -D');
   t.same(await parseArgs(['--version'], {}, '9.9.9.9'), { kind: 'output', text: '9.9.9.9' });
   t.match(await parseArgs(['ssh-proxy', '--help'], {}, 'v'), { kind: 'output', text: /ssh-proxy <host> <port>/ });
-  for (const bad of [[], ['shell'], ['run', 'i-1'], ['forward', 'i-1'], ['forward', 'i-1', '-L', '1:h:2', '--pool', '0'], ['forward', 'i-1', '-L', '1:h:2', '--idle-timeout', '-1'], ['forward', 'i-1', '-L', '1:h:2', '--idle-timeout', 'soon'], ['ssh-proxy', 'i-1', '0'], ['nope'], ['shell', 'i-1', '--bogus']]) {
+  // No target is no longer a mistake in itself: a terminal gets the picker, anything else
+  // a usage error when the command runs (test/ssm-session-picker.test.ts).
+  t.match(await parseArgs(['shell'], {}, 'v'), { kind: 'shell', target: undefined }, 'shell without a target: picked later');
+  for (const bad of [[], ['run', 'i-1'], ['forward', 'i-1'], ['forward', 'i-1', '-L', '1:h:2', '--pool', '0'], ['forward', 'i-1', '-L', '1:h:2', '--idle-timeout', '-1'], ['forward', 'i-1', '-L', '1:h:2', '--idle-timeout', 'soon'], ['ssh-proxy', 'i-1', '0'], ['nope'], ['shell', 'i-1', '--bogus']]) {
     await t.rejects(parseArgs(bad, {}, 'v'), UsageError, `usage error: ${JSON.stringify(bad)}`);
   }
 });

@@ -203,7 +203,7 @@ for (const launcher of launchers) {
       t.equal(result.stdout.toString(), 'trusted\n', `${label}: the command's output`);
       t.same(sim.openDataChannelMessages.slice(before).map((r) => r.secure), [true], `${label}: the data channel was wss://`);
     }
-    t.equal(proxy.tunnels.length, 2, 'through the proxy: StartSession and the WebSocket each in a CONNECT tunnel');
+    t.equal(proxy.tunnels.length, 3, "through the proxy: run's platform lookup, StartSession and the WebSocket each in a CONNECT tunnel");
 
     const calls = sim.apiCalls.length;
     const untrusted = await runIt({ AWS_CA_BUNDLE: '' });

@@ -13,6 +13,8 @@ export interface AwsOptions {
   endpoint?: string;
   /** ECS endpoint, for ECS task targets. */
   ecsEndpoint?: string;
+  /** EC2 endpoint, for the Name tags of EC2 instances in listings. */
+  ec2Endpoint?: string;
 }
 
 /** The SSM client settings for these options (empty strings mean the SDK's defaults). */
@@ -23,4 +25,9 @@ export function ssmSettings(aws: AwsOptions = {}): ApiSettings {
 /** The ECS client settings for these options. */
 export function ecsSettings(aws: AwsOptions = {}): ApiSettings {
   return { region: aws.region ?? '', profile: aws.profile ?? '', endpoint: aws.ecsEndpoint ?? '' };
+}
+
+/** The EC2 client settings for these options. */
+export function ec2Settings(aws: AwsOptions = {}): ApiSettings {
+  return { region: aws.region ?? '', profile: aws.profile ?? '', endpoint: aws.ec2Endpoint ?? '' };
 }

@@ -40,3 +40,8 @@ export type {
 } from './forward-types.ts';
 export type { SessionIO } from '../session/io.ts';
 export type { Logger } from '../util/logger.ts';
+export { listInstances, type InstanceSummary, type InstanceFilter, type InstanceListing } from './instances.ts';
+export { download } from './copy/download.ts';
+export { upload } from './copy/upload.ts';
+export { CopyError, type CopyErrorCode } from './copy/errors.ts';
+export type { Copy, CopyOptions, CopyProgress, CopyResult, CopyStage } from './copy/transfer.ts';

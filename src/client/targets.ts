@@ -1,10 +1,12 @@
 import type { InstanceInformation } from '@aws-sdk/client-ssm';
 import type { Container, Task } from '@aws-sdk/client-ecs';
 import { createEcsClient } from '../aws/ecs-api.ts';
-import { loadEcsSdk, loadSsmSdk } from '../aws/load-sdk.ts';
-import { createSsmClient } from '../aws/ssm-api.ts';
-import { ecsSettings, ssmSettings, type AwsOptions } from './aws-options.ts';
-import { awsErrorDetail } from './aws-context.ts';
+import { loadEcsSdk } from '../aws/load-sdk.ts';
+import { ecsSettings, type AwsOptions } from './aws-options.ts';
+import { callAws, describeInstances, ssmRegion } from './instances.ts';
+import { TargetError, type TargetCandidate } from './target-error.ts';
+
+export { TargetError, type TargetCandidate, type TargetErrorReason } from './target-error.ts';
 import type { RemotePlatform } from './remote-command.ts';
 
 /**
@@ -35,44 +37,11 @@ export type TargetSpec =
   | { kind: 'ecs-task'; cluster: string; task: string; container: string | undefined }
   | { kind: 'ecs-target'; target: string };
 
-/** Why a target could not be resolved. */
-export type TargetErrorReason =
-  | 'invalid-spec' // the text is none of the accepted forms
-  | 'not-found' // nothing matches
-  | 'ambiguous' // several instances (or containers) match
-  | 'not-online' // matches exist but none can take a session now
-  | 'lookup-failed'; // the AWS call failed (credentials, permissions, network)
-
-/** A managed instance that matched a tag, as listed in an error. */
-export interface TargetCandidate {
-  id: string;
-  pingStatus: string;
-  computerName: string | undefined;
-  ipAddress: string | undefined;
-  platform: string | undefined;
-}
-
-/** A target that cannot be used; the message is for the user as it is. */
-export class TargetError extends Error {
-  readonly reason: TargetErrorReason;
-  /** The instances that matched, for 'ambiguous' and 'not-online' (else empty). */
-  readonly candidates: readonly TargetCandidate[];
-
-  constructor(reason: TargetErrorReason, message: string, candidates: readonly TargetCandidate[] = []) {
-    super(message);
-    this.name = 'TargetError';
-    this.reason = reason;
-    this.candidates = candidates;
-  }
-}
-
 const INSTANCE_ID = /^(?:i-(?:[0-9a-f]{8}|[0-9a-f]{17})|mi-[0-9a-f]{17})$/;
 const ECS_SSM_TARGET = /^ecs:[\w.-]+_[\w.-]+_[\w.-]+$/;
 const ECS_NAME = /^[\w.-]+$/;
 const USAGE =
   'use an instance id (i-…, mi-…), Name=VALUE, tag:KEY=VALUE, ecs:CLUSTER/TASK[/CONTAINER] or ecs:CLUSTER_TASK_RUNTIMEID';
-/** Bounds the DescribeInstanceInformation loop (50 per page) should a service keep paging. */
-const MAX_PAGES = 2000;
 
 /** Reads a target spec without calling AWS; throws TargetError('invalid-spec'). */
 export function parseTargetSpec(text: string): TargetSpec {
@@ -130,8 +99,10 @@ export async function resolveTarget(spec: string, aws: AwsOptions = {}): Promise
 
 async function resolveTag(key: string, value: string, aws: AwsOptions): Promise<ResolvedTarget> {
   const what = `${key}=${value}`;
-  const { instances, region } = await instancesWithTag(key, value, aws);
+  // Tag filters cannot be combined with a PingStatus filter; status is checked here.
+  const instances = await describeInstances([{ key: `tag:${key}`, values: [value] }], aws, `look up the tag ${what}`);
   if (instances.length === 0) {
+    const region = await ssmRegion(aws);
     throw new TargetError(
       'not-found',
       `no managed instance has the tag ${what} (SSM DescribeInstanceInformation${region ? ` in ${region}` : ''}); ` +
@@ -160,43 +131,6 @@ async function resolveTag(key: string, value: string, aws: AwsOptions): Promise<
     `the tag ${what} matches ${online.length} Online managed instances; choose one by id:\n${table(candidates)}`,
     candidates,
   );
-}
-
-/** Every managed instance with the tag, following NextToken (pages may be short or empty). */
-async function instancesWithTag(
-  key: string,
-  value: string,
-  aws: AwsOptions,
-): Promise<{ instances: InstanceInformation[]; region: string | undefined }> {
-  const lookup = `look up the tag ${key}=${value}`;
-  const { sdk, client } = await callAws(lookup, async () => ({
-    sdk: await loadSsmSdk(),
-    client: await createSsmClient(ssmSettings(aws)),
-  }));
-  try {
-    const instances: InstanceInformation[] = [];
-    let nextToken: string | undefined;
-    let pages = 0;
-    do {
-      if (++pages > MAX_PAGES) throw new TargetError('lookup-failed', `cannot ${lookup}: too many result pages`);
-      const out = await callAws(lookup, () =>
-        client.send(
-          new sdk.DescribeInstanceInformationCommand({
-            // Tag filters cannot be combined with a PingStatus filter; status is checked here.
-            Filters: [{ Key: `tag:${key}`, Values: [value] }],
-            MaxResults: 50,
-            ...(nextToken ? { NextToken: nextToken } : {}),
-          }),
-        ),
-      );
-      instances.push(...(out.InstanceInformationList ?? []).filter((i) => i.InstanceId));
-      nextToken = out.NextToken || undefined;
-    } while (nextToken);
-    const region = await client.config.region().catch(() => undefined);
-    return { instances, region };
-  } finally {
-    client.destroy();
-  }
 }
 
 async function resolveEcsTask(
@@ -345,17 +279,6 @@ function remember(aws: AwsOptions, target: string, container: EcsContainer): voi
   containersSeen.set(cacheKey(aws, target), container);
 }
 
-/** Runs an AWS call; its failure becomes a TargetError naming the call's purpose. */
-async function callAws<T>(purpose: string, call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (err) {
-    if (err instanceof TargetError) throw err;
-    // No `cause`: SDK errors carry raw responses, which must not end up in a user's log.
-    throw new TargetError('lookup-failed', `cannot ${purpose}: ${awsErrorDetail(err)}`);
-  }
-}
-
 function candidateOf(info: InstanceInformation): TargetCandidate {
   const platform = [info.PlatformName, info.PlatformVersion].filter(Boolean).join(' ');
   return {
@@ -392,16 +315,8 @@ export async function targetPlatform(target: string, aws: AwsOptions = {}): Prom
   if (target.startsWith('ecs:')) return (await findEcsContainer(target, aws)).platform;
   if (!INSTANCE_ID.test(target)) return undefined;
   try {
-    const sdk = await loadSsmSdk();
-    const client = await createSsmClient(ssmSettings(aws));
-    try {
-      const out = await client.send(
-        new sdk.DescribeInstanceInformationCommand({ Filters: [{ Key: 'InstanceIds', Values: [target] }], MaxResults: 5 }),
-      );
-      return platformOf(out.InstanceInformationList?.find((i) => i.InstanceId === target)?.PlatformType);
-    } finally {
-      client.destroy();
-    }
+    const found = await describeInstances([{ key: 'InstanceIds', values: [target] }], aws, `look up ${target}`, 5);
+    return platformOf(found.find((i) => i.InstanceId === target)?.PlatformType);
   } catch {
     return undefined;
   }

@@ -4,6 +4,7 @@ import { findDocument, DEFAULT_DOCUMENT, type SessionDocument } from './agent/do
 import { ApiError, optionalString } from './api-error.ts';
 import { ECS_EXEC_DOCUMENT, ECS_SESSION_ID_PREFIX, ECS_TARGET_PREFIX, type FakeEcs } from './ecs.ts';
 import type { FaultInjector } from './faults.ts';
+import { ec2Action, ec2ErrorXml, ec2Query } from './ec2-api.ts';
 import { DEFAULT_KMS_REGION, type FakeKms } from './kms.ts';
 import type { Gateway } from './gateway.ts';
 import { describeInstanceInformation } from './instance-information.ts';
@@ -12,7 +13,7 @@ import type { SessionRegistry, SessionSpec, SimSession } from './sessions.ts';
 
 export { ApiError } from './api-error.ts';
 
-export type ApiService = 'ssm' | 'kms' | 'ecs';
+export type ApiService = 'ssm' | 'kms' | 'ecs' | 'ec2';
 
 /** One request to the simulated AWS APIs (SSM, KMS, ECS), in arrival order. */
 export interface ApiCall {
@@ -26,7 +27,7 @@ export interface ApiCall {
   operation: string;
   /** `agent` for the simulated agent's own in-process KMS Decrypt calls; else undefined (HTTP). */
   caller?: 'agent';
-  /** Parsed JSON body (undefined when it did not parse). */
+  /** Parsed JSON body (undefined when it did not parse); EC2's form fields as an object. */
   body: unknown;
   status: number;
   /** The AWS error type returned, if any. */
@@ -70,6 +71,7 @@ const ssmOperations: Record<string, Operation> = {
   ResumeSession: resumeSession,
   TerminateSession: terminateSession,
   DescribeInstanceInformation: (body, options) => describeInstanceInformation(body, options.instances),
+  ListTagsForResource: (body, options) => listTagsForResource(body, options),
 };
 
 const kmsOperations: Record<string, Operation> = {
@@ -102,6 +104,10 @@ export function createSsmApiHandler(options: SsmApiOptions): (req: IncomingMessa
 
 async function handle(req: IncomingMessage, res: ServerResponse, options: SsmApiOptions): Promise<void> {
   const amzTarget = String(req.headers['x-amz-target'] ?? '');
+  if (!amzTarget && String(req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')) {
+    await handleEc2(req, res, options);
+    return;
+  }
   const route = services.find((candidate) => amzTarget.startsWith(candidate.prefix));
   const operation = route ? amzTarget.slice(route.prefix.length) : amzTarget;
   const call: ApiCall = { time: Date.now(), operation, body: undefined, status: 200 };
@@ -128,6 +134,44 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: SsmApi
     return;
   }
   reply(res, 200, result);
+}
+
+/** EC2's Query protocol (form in, XML out): DescribeTags, for instance names. */
+async function handleEc2(req: IncomingMessage, res: ServerResponse, options: SsmApiOptions): Promise<void> {
+  const call: ApiCall = { time: Date.now(), service: 'ec2', operation: '(none)', body: undefined, status: 200 };
+  options.apiCalls.push(call);
+  let status = 200;
+  let text: string;
+  try {
+    const form = new URLSearchParams((await readBody(req)).toString('utf8'));
+    call.operation = ec2Action(form);
+    call.body = Object.fromEntries(form);
+    if (!String(req.headers.authorization ?? '').startsWith('AWS4-HMAC-SHA256 ')) {
+      throw new ApiError('AuthFailure', 401, 'AWS was not able to validate the provided access credentials');
+    }
+    text = ec2Query(form, options.instances);
+  } catch (error) {
+    const apiError = error instanceof ApiError ? error : new ApiError('InternalError', 500, 'An internal error occurred.');
+    call.status = status = apiError.status;
+    call.errorType = apiError.type;
+    text = ec2ErrorXml(apiError);
+  }
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(status, { 'Content-Type': 'text/xml;charset=UTF-8', 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/**
+ * SSM ListTagsForResource for managed instances: only hybrid (`mi-`) ids are SSM's own
+ * (an EC2 instance's tags are EC2's, DescribeTags), as on the real service.
+ */
+function listTagsForResource(body: Record<string, unknown>, options: SsmApiOptions): Record<string, unknown> {
+  const type = requireString(body, 'ResourceType');
+  const id = requireString(body, 'ResourceId');
+  if (type !== 'ManagedInstance') throw new ApiError('InvalidResourceType', 400, `The simulator lists tags of ManagedInstance resources only, not ${type}.`);
+  const instance = id.startsWith('mi-') ? options.instances.get(id) : undefined;
+  if (!instance) throw new ApiError('InvalidResourceId', 400, `The resource ID "${id}" is not valid. Verify the ID and try again.`);
+  return { TagList: Object.entries(instance.tags).map(([Key, Value]) => ({ Key, Value })) };
 }
 
 function dispatch(

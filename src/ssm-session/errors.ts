@@ -9,6 +9,14 @@ export const EXIT_USAGE = 2;
 /** What a shell reports for a process killed by SIGPIPE: our reader went away (`| head`). */
 export const EXIT_OUTPUT_CLOSED = 128 + 13;
 
+/** The user left the target picker without choosing (Esc, Ctrl-C): exit status 130, as for Ctrl-C. */
+export class PickerCancelled extends Error {
+  override readonly name = 'PickerCancelled';
+}
+
+/** What a shell reports for a command ended by SIGINT (Ctrl-C). */
+export const EXIT_INTERRUPTED = 128 + 2;
+
 /**
  * The session ended without what its command should have reported: the agent failed it
  * (its text in the message), or no exit status came.

@@ -1,6 +1,15 @@
 import { CLIENT_VERSION } from '../protocol/constants.ts';
 import { parseArgs, type Command } from './args.ts';
-import { EXIT_FAILURE, EXIT_OUTPUT_CLOSED, EXIT_USAGE, OutputClosedError, UsageError, userMessage } from './errors.ts';
+import {
+  EXIT_FAILURE,
+  EXIT_INTERRUPTED,
+  EXIT_OUTPUT_CLOSED,
+  EXIT_USAGE,
+  OutputClosedError,
+  PickerCancelled,
+  UsageError,
+  userMessage,
+} from './errors.ts';
 
 /**
  * `ssm-session` behind argv: returns the exit status. Errors end as one line
@@ -30,9 +39,17 @@ export async function runCli(args: readonly string[], env: NodeJS.ProcessEnv): P
         return await (await import('./commands/forward.ts')).forward(command);
       case 'ssh-proxy':
         return await (await import('./commands/ssh-proxy.ts')).sshProxy(command);
+      case 'cp':
+        return await (await import('./commands/cp.ts')).cp(command);
+      case 'list':
+        return await (await import('./commands/list.ts')).list(command);
     }
   } catch (err) {
     if (err instanceof OutputClosedError) return EXIT_OUTPUT_CLOSED;
+    if (err instanceof PickerCancelled) {
+      process.stderr.write(`ssm-session: ${userMessage(err)}\n`);
+      return EXIT_INTERRUPTED;
+    }
     if (err instanceof UsageError) {
       process.stderr.write(`ssm-session: ${userMessage(err)}\n`);
       return EXIT_USAGE;

@@ -1,25 +1,29 @@
 import { resolveTarget, type AwsOptions, type ResolvedTarget, type Session, type SessionOutcome } from '../client/index.ts';
 import type { GlobalOptions } from './args.ts';
-import { OutputClosedError, RemoteCommandError } from './errors.ts';
+import { OutputClosedError, RemoteCommandError, UsageError } from './errors.ts';
 import { formatSessionSummary } from './status-format.ts';
 import { onSignals } from '../util/signals.ts';
 
 /** The library's AWS options from the command line (undefined fields: SDK defaults). */
 export function awsOptions(global: GlobalOptions): AwsOptions {
-  const { region, profile, endpoint, ecsEndpoint } = global.aws;
+  const { region, profile, endpoint, ecsEndpoint, ec2Endpoint } = global.aws;
   return {
     ...(region ? { region } : {}),
     ...(profile ? { profile } : {}),
     ...(endpoint ? { endpoint } : {}),
     ...(ecsEndpoint ? { ecsEndpoint } : {}),
+    ...(ec2Endpoint ? { ec2Endpoint } : {}),
   };
 }
 
 /**
  * The session target for TARGET. Instance ids need no API call; for names, tags and ECS
- * tasks the choice is shown on stderr (unless -q), since it was not typed verbatim.
+ * tasks the choice is shown on stderr (unless -q), since it was not typed verbatim. No
+ * TARGET: the user picks a managed instance from a list, which needs a terminal (stdin
+ * and stderr); elsewhere that is a usage error naming `command`.
  */
-export async function targetFor(spec: string, global: GlobalOptions): Promise<string> {
+export async function targetFor(spec: string | undefined, global: GlobalOptions, command = 'this command'): Promise<string> {
+  if (spec === undefined) return (await chosenTarget(global, command)).target;
   return (await resolvedTargetFor(spec, global)).target;
 }
 
@@ -28,6 +32,18 @@ export async function resolvedTargetFor(spec: string, global: GlobalOptions): Pr
   const resolved = await resolveTarget(spec, awsOptions(global));
   if (!global.quiet && resolved.target !== spec) process.stderr.write(`Target ${spec}: ${resolved.label}\n`);
   return resolved;
+}
+
+/** A target picked in the terminal, with its label (`i-0123… (web)`). */
+export async function chosenTarget(global: GlobalOptions, command: string): Promise<{ target: string; label: string }> {
+  if (!process.stdin.isTTY || !process.stderr.isTTY) {
+    throw new UsageError(`${command}: no TARGET given (without a terminal there is no picker; see ssm-session list)`);
+  }
+  const { pickInstance } = await import('./picker.ts');
+  const chosen = await pickInstance(awsOptions(global));
+  const label = chosen.name ? `${chosen.id} (${chosen.name})` : chosen.id;
+  if (!global.quiet) process.stderr.write(`Target: ${label}\n`);
+  return { target: chosen.id, label };
 }
 
 /** Signals a session's CLI passes on to it; the session decides what each one means. */

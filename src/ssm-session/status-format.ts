@@ -62,3 +62,36 @@ export function formatSessionSummary(figures: SessionFigures): string {
     `${formatBytes(figures.bytesIn)} in, ${formatBytes(figures.bytesOut)} out, ${figures.reconnects} reconnects`
   );
 }
+
+/** What the status line shows of a copy. */
+export interface CopyFigures {
+  /** The file's name. */
+  name: string;
+  stage: string;
+  bytesDone: number;
+  bytesTotal: number;
+  /** Bytes per second lately. */
+  rate: number;
+  sessions: number;
+}
+
+/**
+ * `app.log 45% 28.8 MB of 64.0 MB 5.1 MB/s ETA 7s 8 sessions`; `exact` (periodic lines for
+ * logs and scripts) gives the byte counts in full.
+ */
+export function formatCopy(figures: CopyFigures, exact: boolean): string {
+  const { bytesDone, bytesTotal, rate } = figures;
+  const percent = bytesTotal > 0 ? Math.floor((bytesDone / bytesTotal) * 100) : 0;
+  const amount = exact ? `${bytesDone} of ${bytesTotal} bytes` : `${formatBytes(bytesDone)} of ${formatBytes(bytesTotal)}`;
+  const eta = rate > 0 && bytesTotal > bytesDone ? ` ETA ${formatDuration((bytesTotal - bytesDone) / rate)}` : '';
+  const stage = figures.stage === 'transferring' ? '' : ` (${figures.stage})`;
+  return `${figures.name} ${percent}% ${amount} ${formatRate(rate)}${eta} ${figures.sessions} session${figures.sessions === 1 ? '' : 's'}${stage}`;
+}
+
+/** `42s`, `3m05s`, `1h02m`. */
+export function formatDuration(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}

@@ -92,7 +92,14 @@ export class ShellSession implements SessionPlugin {
       case PayloadType.Size: {
         const size = decodeSize(frame.payload); // already truncated to 16 bits
         // node-pty refuses a zero dimension; the agent would pass it to the kernel.
-        if (size && size.cols > 0 && size.rows > 0) this.pty.resize(size.cols, size.rows);
+        // The pty may close before its exit is reported: the agent only logs a failed resize.
+        if (size && size.cols > 0 && size.rows > 0) {
+          try {
+            this.pty.resize(size.cols, size.rows);
+          } catch {
+            // gone
+          }
+        }
         break;
       }
       default:

@@ -29,7 +29,7 @@ interface Listener {
  */
 export async function forward(command: ForwardCommand): Promise<number> {
   const { global } = command;
-  const target = await targetFor(command.target, global);
+  const target = await targetFor(command.target, global, 'forward');
   const pool = { maxSessions: command.pool, ...(command.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: command.idleTimeoutMs }) };
   const common = { target, aws: awsOptions(global), pool };
   const listeners: Listener[] = [];

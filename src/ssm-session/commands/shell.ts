@@ -9,7 +9,7 @@ import { awsOptions, checkAgentOutput, exitStatus, runToEnd, targetFor } from '.
  */
 export async function shell(command: Extract<Command, { kind: 'shell' }>): Promise<number> {
   const { global } = command;
-  const target = await targetFor(command.target, global);
+  const target = await targetFor(command.target, global, 'shell');
   const session = await startSession({ target, aws: awsOptions(global), ...(command.ecsShell ? { ecsShell: command.ecsShell } : {}) });
   if (!global.quiet) process.stderr.write(`Starting session with SessionId: ${session.sessionId}\n`);
   const outcome = await runToEnd(session, global);
