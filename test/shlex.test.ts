@@ -1,6 +1,6 @@
 import t from 'tap';
 import { shlexSplit, type ShlexResult } from '../src/simulator/agent/shlex.ts';
-import { remoteCommand } from '../src/client/remote-command.ts';
+import { remoteCommand, shCommand } from '../src/client/remote-command.ts';
 import { seededRandom } from '../src/util/prng.ts';
 import { buildShlexDriver } from './helpers/go-shlex.ts';
 
@@ -140,4 +140,17 @@ t.test('remoteCommand: the agent splits it into exactly the shell and the comman
     t.equal(script, command === '' ? ' ' : command, `Windows script: ${JSON.stringify(command)}`);
     t.equal(windows[index]?.error, undefined);
   }
+});
+
+t.test('shCommand: a script with $0 and arguments (what cp sends) splits into exactly those words', async (t) => {
+  const goSplit = driverFor(t);
+  if (!goSplit) return;
+  const script = 'printf "%s|" "$0" "$@"';
+  const cases = [[], ...COMMANDS.map((c) => [c]), COMMANDS, ["it's a $file \"é\".bin", '-n', '=x', 'plain/path-1.0']];
+  const commands = cases.map((args) => shCommand(script, 'ssm-cp', args));
+  for (const [index, words] of goSplit(commands).entries()) {
+    t.same(words, { words: ['sh', '-c', script, 'ssm-cp', ...(cases[index] ?? [])] }, JSON.stringify(cases[index]));
+    t.same(shlexSplit(commands[index] ?? ''), words, 'the simulator splits it the same way');
+  }
+  t.equal(shCommand('ls', 'x', ['a', 'b c']), "sh -c 'ls' x a 'b c'", 'plain words stay bare');
 });

@@ -1,10 +1,10 @@
-import { shCommand } from '../sh-command.ts';
+import { shCommand } from '../remote-command.ts';
 
 /**
  * What `cp` runs on the target: small POSIX sh scripts using only what stock Linux and
  * macOS images have (sh, ls, dd, head, base64, grep, tr, df, mv, rm, chmod, stty, and
  * sha256sum, `shasum -a 256` or `openssl dgst -sha256` for hashes; busybox has them all). Each is
- * sent as `sh -c '<script>' ssm-cp <marker> <args...>` (see sh-command.ts), so the
+ * sent as `sh -c '<script>' ssm-cp <marker> <args...>` (see remote-command.ts), so the
  * agent's shlex split and a shell read the same words.
  *
  * Everything a script says to the client is a line `#SSMCP <marker> <KIND> <fields...>`;
@@ -15,7 +15,9 @@ import { shCommand } from '../sh-command.ts';
  * that is safe (see READ_RANGE): a third more data per frame. Failures are
  * `ERR <code> [detail]` and exit status 3.
  *
- * The scripts contain no single quote (they are one single-quoted word) and no `{{`.
+ * The scripts contain no single quote (each stays one plain single-quoted word, easy to
+ * read in the agent's logs) and no `{{`, which SSM documents would take for a parameter
+ * reference.
  */
 
 /** Files are read and written in blocks of this many bytes; ranges start on a block. */
@@ -144,7 +146,9 @@ const COMMIT = [
 const REMOVE_PART = ['rm -f -- "$1";s OK'];
 
 function script(lines: readonly string[]): string {
-  return [...PRELUDE, ...lines].join(';');
+  const text = [...PRELUDE, ...lines].join(';');
+  if (text.includes("'") || text.includes('{{')) throw new RangeError('a copy script must hold no single quote and no {{');
+  return text;
 }
 
 /** How a range may come down: raw bytes (command session), raw through a terminal made raw, or base64 only. */
