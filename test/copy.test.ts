@@ -255,8 +255,9 @@ t.test('refused paths: one clear error, nothing left behind, no range session', 
 
   sim.instances.add({ id: 'i-0aaaaaaaaaaaaaaa1', platformType: 'Windows' });
   const before = commandsSent(sim).length;
-  await expectCopyError(t, download({ target: 'i-0aaaaaaaaaaaaaaa1', aws, remotePath: 'C:/x', localPath: local }), 'unsupported-target', /Windows target/);
-  t.equal(commandsSent(sim).length, before, 'a Windows instance: refused before any session');
+  await expectCopyError(t, download({ target: 'i-0aaaaaaaaaaaaaaa1', aws, remotePath: 'C:/x', localPath: local }), 'unsupported-target', /^i-0aaaaaaaaaaaaaaa1 is a Windows target: cp works with Linux and macOS targets/);
+  await expectCopyError(t, upload({ target: 'i-0aaaaaaaaaaaaaaa1', aws, remotePath: 'C:/x', localPath: file }), 'unsupported-target', /is a Windows target/);
+  t.equal(commandsSent(sim).length, before, 'a Windows instance: refused both ways before any session');
 });
 
 /** Aborts `copy` once `ranges` ranges are done; resolves with its error. */
@@ -342,4 +343,23 @@ t.test('a source that changes during the copy: verification fails, nothing is le
   await expectCopyError(t, copy, 'verification-failed', /does not match the file on the target .*did it change during the copy\?/);
   t.notOk(existsSync(local), 'no file under the final name');
   t.notOk(existsSync(path.join(dir, '.copy.bin.ssm-part')), 'and no partial file: it cannot be resumed');
+});
+
+t.test('an upload that fails for good (the local file shrinks) removes its partial file on the target', async (t) => {
+  const { sim, aws, dir } = await world(t, true);
+  const data = binary(4 * RANGE);
+  const local = path.join(dir, 'shrinking.bin');
+  writeFileSync(local, data);
+  const uploaded = path.join(dir, 'up.bin');
+  const remotePart = path.join(dir, '.up.bin.ssm-part');
+  // One range at a time, each a terminal session of a second or more: the file shrinks after the first.
+  const copy = upload({ target: TARGET, aws, remotePath: uploaded, localPath: local, pool: 1, rangeSize: RANGE });
+  await waitFor(() => copy.progress.rangesDone >= 1, { what: 'a range', timeoutMs: 30_000 });
+  t.ok(existsSync(remotePart), 'the partial file is on the target while the copy runs');
+  writeFileSync(local, data.subarray(0, RANGE + 10));
+  await expectCopyError(t, copy, 'failed', /shrank during the copy$/);
+  t.notOk(existsSync(uploaded), 'nothing under the final name on the target');
+  t.notOk(existsSync(remotePart), 'and no partial file: a failure that is no interruption is cleaned up');
+  t.match(commandsSent(sim).at(-1)?.command, /rm -f -- "\$1"/, 'the last session removed it');
+  t.same([...sim.sessions.values()].filter((s) => s.status === 'active').length, 0, 'every session of the copy ended');
 });

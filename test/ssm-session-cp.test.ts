@@ -9,10 +9,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startSimulator, type Simulator } from '../src/simulator/index.ts';
 import { createSandbox } from './helpers/aws-cli-sandbox.ts';
-import { cliEnv, runCli, startCli, type TestContext } from './helpers/ssm-session-cli.ts';
-import { waitFor } from './helpers/wait.ts';
+import { cliEnv, runCli, sourceCommand, startCli, type TestContext } from './helpers/ssm-session-cli.ts';
+import { openTerminal } from './helpers/ssm-session-pty.ts';
+import { printable, waitFor } from './helpers/wait.ts';
 
 const TASK = '0123456789abcdef0123456789abcdef';
+const WINDOWS = 'i-0aaaaaaaaaaaaaaa1';
 const sha = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
 /** `slow`: the agent's pacing and its 1 s wait before a terminal's first output (ECS sessions last a while). */
@@ -68,7 +70,8 @@ t.test('--stats: a summary naming the SHA-256', async (t) => {
 });
 
 t.test('errors: one line, exit 1; usage mistakes: exit 2', async (t) => {
-  const { env, dir } = await setup(t);
+  const { sim, env, dir } = await setup(t);
+  sim.instances.add({ id: WINDOWS, platformType: 'Windows' });
   writeFileSync(path.join(dir, 'file'), 'x');
   const failures: Array<[string[], RegExp]> = [
     [['cp', `i-0123456789abcdef0:${dir}/missing`, dir], /^ssm-session: i-0123456789abcdef0:.*\/missing: no such file or directory\n$/],
@@ -76,6 +79,8 @@ t.test('errors: one line, exit 1; usage mistakes: exit 2', async (t) => {
     [['cp', path.join(dir, 'file'), 'i-0123456789abcdef0:/sys/'], /^ssm-session: i-0123456789abcdef0:\/sys\/: permission denied\n$/],
     [['cp', path.join(dir, 'nope'), 'i-0123456789abcdef0:/tmp/'], /^ssm-session: .*\/nope: no such file or directory\n$/],
     [['cp', path.join(dir, 'file'), 'Name=no-such-name:/tmp/'], /^ssm-session: no managed instance has the tag Name=no-such-name/],
+    [['cp', `${WINDOWS}:C:/x.txt`, dir], /^ssm-session: i-0aaaaaaaaaaaaaaa1 is a Windows target: cp works with Linux and macOS targets \(it needs sh\)\n$/],
+    [['cp', path.join(dir, 'file'), `${WINDOWS}:C:/x.txt`], /^ssm-session: i-0aaaaaaaaaaaaaaa1 is a Windows target/],
   ];
   for (const [args, message] of failures) {
     const result = await runCli(t, args, env);
@@ -128,4 +133,20 @@ t.test('Ctrl-C: exit 130, every session ended, the partial file kept; the same c
   t.match(again.stderr, / were already there, SHA-256 [0-9a-f]{64} checked on both ends/);
   t.equal(sha(readFileSync(local)), sha(data));
   t.notOk(existsSync(path.join(dir, '.local.bin.ssm-part')), 'no partial file left');
+});
+
+t.test('in a terminal: a live progress line (percentage, bytes, rate, time left, sessions), then the summary', async (t) => {
+  const { env, dir } = await setup(t, true);
+  const data = payload(16 * 8192);
+  const remote = path.join(dir, 'remote.bin');
+  writeFileSync(remote, data);
+  const local = path.join(dir, 'local.bin');
+  // Paced terminal sessions of a second or more each (an ECS container), two at a time: several seconds in all.
+  const term = openTerminal(t, sourceCommand(), ['cp', '--pool', '2', '--range-size', '8K', `ecs:prod/${TASK}/web:${remote}`, local], env, { timeoutMs: 30_000 });
+  const live = await term.after(0, /remote\.bin ([1-9]\d?)% ([\d.]+) kB of 131 kB [\d.]+ k?B\/s ETA \d+s ([12]) sessions?/, 'a progress line with the time left');
+  t.ok(Number(live[2]) > 0 && Number(live[2]) < 131, `part of the file: ${live[0]}`);
+  await term.exited;
+  t.equal(term.exit()?.exitCode, 0, 'exit 0', { screen: printable(term.screen()) });
+  t.match(term.screen(), new RegExp(`local\\.bin: 131 kB in [\\d.]+ s \\(.*\\), SHA-256 ${sha(data)} checked on both ends, 17 sessions\\r?\\n`), 'the summary');
+  t.equal(sha(readFileSync(local)), sha(data));
 });

@@ -7,13 +7,12 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { spawn as spawnPty, type IPty } from 'node-pty';
 import type { InstanceSummary } from '../src/client/instances.ts';
 import { startSimulator, type Simulator } from '../src/simulator/index.ts';
 import { PickerState } from '../src/ssm-session/picker-state.ts';
 import { createSandbox } from './helpers/aws-cli-sandbox.ts';
-import { descendants, killAll } from './helpers/processes.ts';
 import { cliEnv, runCli, sourceCommand, startedSessions, type TestContext } from './helpers/ssm-session-cli.ts';
+import { openTerminal as openPty, type Terminal } from './helpers/ssm-session-pty.ts';
 import { printable, waitFor } from './helpers/wait.ts';
 
 const PROMPT = /sh-\d+\.\d+[$#] /;
@@ -55,11 +54,7 @@ t.test('picker keys and filtering', async (t) => {
   t.ok(lines.every((line) => line.replace(/^\[(.*)\]$/, '$1').length <= 59), 'no line wider than the terminal');
 });
 
-interface Terminal {
-  pty: IPty;
-  screen(): string;
-  exit(): { exitCode: number } | undefined;
-  after(from: number, pattern: RegExp, what: string, timeoutMs?: number): Promise<RegExpExecArray>;
+interface PickerTerminal extends Terminal {
   /** The picker as last drawn, without colours. */
   picker(): string;
 }
@@ -74,29 +69,9 @@ async function setup(t: TestContext): Promise<{ sim: Simulator; env: NodeJS.Proc
   return { sim, env: cliEnv(sandbox, sim, { AWS_ENDPOINT_URL_EC2: sim.httpsEndpoint as string }) };
 }
 
-function openTerminal(t: TestContext, args: string[], env: NodeJS.ProcessEnv): Terminal {
-  const [node, prefix] = sourceCommand();
-  const pty = spawnPty(node, [...prefix, ...args], { name: 'xterm-256color', cols: 120, rows: 30, env: env as Record<string, string> });
-  let screen = '';
-  let exit: { exitCode: number } | undefined;
-  pty.onData((data) => (screen += data));
-  pty.onExit((event) => (exit = event));
-  t.teardown(() => {
-    if (!exit) killAll([pty.pid, ...descendants(pty.pid)]);
-  });
-  return {
-    pty,
-    screen: () => screen,
-    exit: () => exit,
-    after: (from, pattern, what, timeoutMs = 20_000) =>
-      waitFor(() => pattern.exec(screen.slice(from)), {
-        what,
-        timeoutMs,
-        context: () => printable(screen),
-        abort: () => (exit ? `ssm-session exited (${JSON.stringify(exit)})` : undefined),
-      }),
-    picker: () => (screen.split(CLEAR_BELOW).at(-1) ?? '').replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, ''),
-  };
+function openTerminal(t: TestContext, args: string[], env: NodeJS.ProcessEnv): PickerTerminal {
+  const term = openPty(t, sourceCommand(), args, env, { rows: 30, timeoutMs: 20_000 });
+  return { ...term, picker: () => (term.screen().split(CLEAR_BELOW).at(-1) ?? '').replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '') };
 }
 
 t.test('shell without a target: pick one by typing part of its name', async (t) => {

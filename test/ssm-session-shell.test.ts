@@ -1,23 +1,14 @@
 // `ssm-session shell` in a real terminal (node-pty), from source, against the simulator:
 // typing, resize, Ctrl-C to the remote side, `exit`, the `~.` escape, target by Name tag.
 import t from 'tap';
-import { spawn as spawnPty, type IPty } from 'node-pty';
 import { startSimulator, type Simulator } from '../src/simulator/index.ts';
 import { createSandbox } from './helpers/aws-cli-sandbox.ts';
-import { commandLine, descendants, killAll } from './helpers/processes.ts';
+import { commandLine, descendants } from './helpers/processes.ts';
 import { cliCommand, cliEnv, startedSessions, type TestContext } from './helpers/ssm-session-cli.ts';
+import { openTerminal as openPty, type Terminal } from './helpers/ssm-session-pty.ts';
 import { printable, waitFor } from './helpers/wait.ts';
 
 const PROMPT = /sh-\d+\.\d+[$#] /;
-
-interface Terminal {
-  pty: IPty;
-  screen(): string;
-  exit(): { exitCode: number; signal?: number } | undefined;
-  exited: Promise<void>;
-  /** Waits for `pattern` in what was printed after `from`. */
-  after(from: number, pattern: RegExp, what: string, timeoutMs?: number): Promise<RegExpExecArray>;
-}
 
 async function setup(t: TestContext): Promise<{ sim: Simulator; env: NodeJS.ProcessEnv }> {
   const sim = await startSimulator({ frameLogLimit: 0, tls: true });
@@ -30,35 +21,7 @@ async function setup(t: TestContext): Promise<{ sim: Simulator; env: NodeJS.Proc
 }
 
 function openTerminal(t: TestContext, args: string[], env: NodeJS.ProcessEnv): Terminal {
-  const [node, prefix] = cliCommand();
-  const pty = spawnPty(node, [...prefix, ...args], { name: 'xterm-256color', cols: 120, rows: 40, env: env as Record<string, string> });
-  let screen = '';
-  let exit: { exitCode: number; signal?: number } | undefined;
-  const exited = new Promise<void>((resolve) =>
-    pty.onExit((event) => {
-      exit = event;
-      resolve();
-    }),
-  );
-  pty.onData((data) => (screen += data));
-  t.teardown(async () => {
-    if (exit) return;
-    killAll([pty.pid, ...descendants(pty.pid)]);
-    await exited;
-  });
-  return {
-    pty,
-    screen: () => screen,
-    exit: () => exit,
-    exited,
-    after: (from, pattern, what, timeoutMs = 15_000) =>
-      waitFor(() => pattern.exec(screen.slice(from)), {
-        what,
-        timeoutMs,
-        context: () => printable(screen),
-        abort: () => (exit ? `ssm-session exited (${JSON.stringify(exit)})` : undefined),
-      }),
-  };
+  return openPty(t, cliCommand(), args, env);
 }
 
 t.test('shell in a terminal: typing, resize, Ctrl-C, exit', async (t) => {

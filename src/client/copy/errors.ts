@@ -26,44 +26,45 @@ export class CopyError extends Error {
   }
 }
 
-/** What the target-side scripts report (`ERR <code>`), as error codes and words. */
-const REMOTE_CODES: Record<string, { code: CopyErrorCode; text: string }> = {
-  ENOENT: { code: 'not-found', text: 'no such file or directory' },
-  EISDIR: { code: 'is-directory', text: 'is a directory (cp copies single files)' },
-  ENOTREG: { code: 'not-regular-file', text: 'not a regular file' },
-  EACCES: { code: 'permission-denied', text: 'permission denied' },
-  ENOSPC: { code: 'disk-full', text: 'no space left on the target disk' },
-  EDQUOT: { code: 'disk-full', text: 'disk quota exceeded on the target' },
-  EROFS: { code: 'read-only', text: 'read-only file system' },
-  ENOHASH: { code: 'missing-tool', text: 'the target has no sha256sum, shasum or openssl to check the copy with' },
-  ENOBASE64: { code: 'missing-tool', text: 'the target has no base64 command' },
-  ESIZE: { code: 'verification-failed', text: 'the copy on the target has the wrong size' },
-  EHASH: { code: 'verification-failed', text: "the copy on the target has another SHA-256 than the local file's" },
-  EIO: { code: 'failed', text: 'input/output error' },
+/** Error numbers both ends report (the scripts' `ERR` names are errno names), as codes and words; `{where}` is the disk's side. */
+const ERRNO: Record<string, [CopyErrorCode, string]> = {
+  ENOENT: ['not-found', 'no such file or directory'],
+  ENOTDIR: ['not-found', 'not a directory'],
+  EISDIR: ['is-directory', 'is a directory (cp copies single files)'],
+  ENOTREG: ['not-regular-file', 'not a regular file'],
+  EACCES: ['permission-denied', 'permission denied'],
+  EPERM: ['permission-denied', 'operation not permitted'],
+  ENOSPC: ['disk-full', 'no space left on the {where} disk'],
+  EDQUOT: ['disk-full', 'disk quota exceeded on the {where} disk'],
+  EROFS: ['read-only', 'read-only file system'],
+  EIO: ['failed', 'input/output error'],
 };
+
+/** What only the target-side scripts report. */
+const SCRIPT_ERRORS: Record<string, [CopyErrorCode, string]> = {
+  ENOHASH: ['missing-tool', 'the target has no sha256sum, shasum or openssl to check the copy with'],
+  ENOBASE64: ['missing-tool', 'the target has no base64 command'],
+  ESIZE: ['verification-failed', 'the copy on the target has the wrong size'],
+  EHASH: ['verification-failed', "the copy on the target has another SHA-256 than the local file's"],
+};
+
+function known(name: string, side: 'target' | 'local'): [CopyErrorCode, string] | undefined {
+  const found = ERRNO[name] ?? (side === 'target' ? SCRIPT_ERRORS[name] : undefined);
+  return found && [found[0], found[1].replace('{where}', side)];
+}
 
 /** A target-side `ERR` line as a CopyError about `where` (e.g. `i-0123:/var/log/x`). */
 export function remoteError(where: string, fields: readonly string[]): CopyError {
   const [name = 'EIO', ...detail] = fields;
-  const known = REMOTE_CODES[name] ?? { code: 'failed' as const, text: `error ${name}` };
-  const extra = known.code === 'failed' && detail.length > 0 ? `: ${detail.join(' ')}` : '';
-  return new CopyError(known.code, `${where}: ${known.text}${extra}`);
+  const [code, text] = known(name, 'target') ?? ['failed', `error ${name}`];
+  const extra = code === 'failed' && detail.length > 0 ? `: ${detail.join(' ')}` : '';
+  return new CopyError(code, `${where}: ${text}${extra}`);
 }
 
 /** A local file system error as a CopyError about `where`. */
 export function localError(where: string, err: unknown): CopyError {
   const errno = (err as NodeJS.ErrnoException).code;
-  const codes: Record<string, [CopyErrorCode, string]> = {
-    ENOENT: ['not-found', 'no such file or directory'],
-    ENOTDIR: ['not-found', 'not a directory'],
-    EISDIR: ['is-directory', 'is a directory (cp copies single files)'],
-    EACCES: ['permission-denied', 'permission denied'],
-    EPERM: ['permission-denied', 'operation not permitted'],
-    ENOSPC: ['disk-full', 'no space left on the local disk'],
-    EDQUOT: ['disk-full', 'disk quota exceeded'],
-    EROFS: ['read-only', 'read-only file system'],
-  };
-  const known = errno ? codes[errno] : undefined;
-  if (known) return new CopyError(known[0], `${where}: ${known[1]}`);
+  const found = errno && errno !== 'EIO' ? known(errno, 'local') : undefined;
+  if (found) return new CopyError(found[0], `${where}: ${found[1]}`);
   return new CopyError('failed', `${where}: ${err instanceof Error ? err.message : String(err)}`);
 }
