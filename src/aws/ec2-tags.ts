@@ -1,19 +1,22 @@
 import http from 'node:http';
 import https from 'node:https';
-import { signFormPost, type Credentials } from './sigv4.ts';
 import { createSsmClient, requestHandlerOptions, type ApiSettings } from './ssm-api.ts';
 
 /**
  * EC2 DescribeTags for instance ids: their tags (the Name tag is what people know an EC2
- * instance by; SSM's own APIs do not have them). One signed Query request per page, with
- * the SDK's credentials and region (those of an SSM client for the same settings) and the
- * same proxy and CA handling as every SDK call. No EC2 SDK client: it is larger than the
- * three clients the programs use together.
+ * instance by; SSM's own APIs do not have them). One Query request per page, signed by
+ * the SDK's own SigV4 signer with its credentials and region (those of an SSM client for
+ * the same settings, told to sign for `ec2`), with the same proxy and CA handling as
+ * every SDK call. No EC2 SDK client: it would make the SDK bundle every program loads a
+ * megabyte larger, and the signer is already in it.
  */
 
 const API_VERSION = '2016-11-15';
 const PAGE = 1000;
 const TIMEOUT_MS = 20_000;
+
+/** The SDK's SigV4 signer (@smithy/signature-v4, inside the SDK bundle). */
+type RequestSigner = Awaited<ReturnType<import('@aws-sdk/client-ssm').SSMClient['config']['signer']>>;
 
 /** An EC2 error answer, or a transport failure; the message is for users. */
 export class Ec2Error extends Error {
@@ -21,13 +24,19 @@ export class Ec2Error extends Error {
 }
 
 /** Tags by instance id for `ids` (at most 200 per call: one filter's values). */
-export async function describeInstanceTags(ids: readonly string[], settings: ApiSettings): Promise<Map<string, Record<string, string>>> {
+export async function describeInstanceTags(
+  ids: readonly string[],
+  settings: ApiSettings,
+  now: () => Date = () => new Date(),
+): Promise<Map<string, Record<string, string>>> {
   const client = await createSsmClient({ region: settings.region, profile: settings.profile, endpoint: '' });
-  let credentials: Credentials;
+  let signer: RequestSigner;
   let region: string;
   try {
-    credentials = await client.config.credentials();
     region = await client.config.region();
+    // Resolved now, while the client is open (an SSO or role profile may need calls); the signer's provider keeps them.
+    await client.config.credentials();
+    signer = await client.config.signer();
   } finally {
     client.destroy();
   }
@@ -41,20 +50,33 @@ export async function describeInstanceTags(ids: readonly string[], settings: Api
     form.set('Filter.2.Name', 'resource-id');
     ids.forEach((id, i) => form.set(`Filter.2.Value.${i + 1}`, id));
     if (nextToken) form.set('NextToken', nextToken);
-    const xml = await post(url, form.toString(), region, credentials, settings);
+    const body = form.toString();
+    const signed = await signer.sign(
+      {
+        method: 'POST',
+        protocol: url.protocol,
+        hostname: url.hostname,
+        ...(url.port ? { port: Number(url.port) } : {}),
+        path: url.pathname || '/',
+        query: {},
+        headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8', host: url.host },
+        body,
+      },
+      { signingService: 'ec2', signingRegion: region, signingDate: now() },
+    );
+    const xml = await post(url, body, signed.headers, settings);
     for (const item of xml.matchAll(/<item>([\s\S]*?)<\/item>/g)) {
-      const body = item[1] as string;
-      const id = element(body, 'resourceId');
-      const key = element(body, 'key');
-      if (id !== undefined && key !== undefined) tags.set(id, { ...tags.get(id), [key]: element(body, 'value') ?? '' });
+      const entry = item[1] as string;
+      const id = element(entry, 'resourceId');
+      const key = element(entry, 'key');
+      if (id !== undefined && key !== undefined) tags.set(id, { ...tags.get(id), [key]: element(entry, 'value') ?? '' });
     }
     nextToken = element(xml, 'nextToken') || undefined;
   } while (nextToken);
   return tags;
 }
 
-function post(url: URL, body: string, region: string, credentials: Credentials, settings: ApiSettings): Promise<string> {
-  const { headers } = signFormPost(url, body, 'ec2', region, credentials);
+function post(url: URL, body: string, headers: Record<string, string>, settings: ApiSettings): Promise<string> {
   const agents = requestHandlerOptions(url.href);
   const secure = url.protocol === 'https:';
   return new Promise((resolve, reject) => {
