@@ -4,7 +4,7 @@
 // usage mistakes with 2, and Ctrl-C: exit 130, the partial file kept, the next run resumes.
 import t from 'tap';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startSimulator, type Simulator } from '../src/simulator/index.ts';
@@ -72,6 +72,10 @@ t.test('--stats: a summary naming the SHA-256', async (t) => {
 t.test('errors: one line, exit 1; usage mistakes: exit 2', async (t) => {
   const { sim, env, dir } = await setup(t);
   sim.instances.add({ id: WINDOWS, platformType: 'Windows' });
+  // 8 TiB that take no room here (a sparse file): more than the target's disk (this machine's) has free.
+  const huge = path.join(dir, 'huge.bin');
+  writeFileSync(huge, '');
+  truncateSync(huge, 2 ** 43);
   writeFileSync(path.join(dir, 'file'), 'x');
   const failures: Array<[string[], RegExp]> = [
     [['cp', `i-0123456789abcdef0:${dir}/missing`, dir], /^ssm-session: i-0123456789abcdef0:.*\/missing: no such file or directory\n$/],
@@ -79,6 +83,7 @@ t.test('errors: one line, exit 1; usage mistakes: exit 2', async (t) => {
     [['cp', path.join(dir, 'file'), 'i-0123456789abcdef0:/sys/'], /^ssm-session: i-0123456789abcdef0:\/sys\/: permission denied\n$/],
     [['cp', path.join(dir, 'nope'), 'i-0123456789abcdef0:/tmp/'], /^ssm-session: .*\/nope: no such file or directory\n$/],
     [['cp', path.join(dir, 'file'), 'Name=no-such-name:/tmp/'], /^ssm-session: no managed instance has the tag Name=no-such-name/],
+    [['cp', huge, `i-0123456789abcdef0:${dir}/`], /^ssm-session: i-0123456789abcdef0:.*\/: no space left on the target disk\n$/],
     [['cp', `${WINDOWS}:C:/x.txt`, dir], /^ssm-session: i-0aaaaaaaaaaaaaaa1 is a Windows target: cp works with Linux and macOS targets \(it needs sh\)\n$/],
     [['cp', path.join(dir, 'file'), `${WINDOWS}:C:/x.txt`], /^ssm-session: i-0aaaaaaaaaaaaaaa1 is a Windows target/],
   ];
@@ -88,6 +93,7 @@ t.test('errors: one line, exit 1; usage mistakes: exit 2', async (t) => {
     t.match(result.stderr, message);
     t.equal(result.stderr.split('\n').length, 2, 'one line');
   }
+  t.notOk(existsSync(path.join(dir, '.huge.bin.ssm-part')), 'no partial file made where it cannot fit');
   const mistakes: Array<[string[], RegExp]> = [
     [['cp', 'a', 'b'], /neither side is TARGET:PATH/],
     [['cp', 'i-0123456789abcdef0:/a', 'Name=x:/b'], /both sides are on targets/],
