@@ -128,6 +128,10 @@ t.test('scripts', async (t) => {
       const plain = exec(land, remoteCommands.readRange(MARKER, source, 0, 2, first.length, 'raw'));
       t.same(said(plain, 'DATA'), [['RAW', String(first.length), '0']], 'raw as it is');
       t.equal(plain.data.toString('hex'), first.toString('hex'));
+      const tail = exec(land, remoteCommands.readRange(MARKER, source, 3, 1, 4096, 'base64', { firstBlock: 2, blocks: 2 }));
+      t.same(said(tail, 'RH'), [['0', sha(second)]], 'the rest of a range: first the SHA-256 of the whole range');
+      t.equal(tail.data.toString('hex'), second.subarray(4096).toString('hex'), 'then only its last block');
+      t.same(said(tail, 'END'), [[sha(second.subarray(4096))]]);
       const noTerminal = exec(land, remoteCommands.readRange(MARKER, source, 0, 2, first.length, 'tty'));
       t.same(said(noTerminal, 'DATA'), [[]], 'tty: base64 when there is no terminal to make raw');
       t.equal(noTerminal.data.toString('hex'), first.toString('hex'));

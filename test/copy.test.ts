@@ -363,3 +363,47 @@ t.test('an upload that fails for good (the local file shrinks) removes its parti
   t.match(commandsSent(sim).at(-1)?.command, /rm -f -- "\$1"/, 'the last session removed it');
   t.same([...sim.sessions.values()].filter((s) => s.status === 'active').length, 0, 'every session of the copy ended');
 });
+
+t.test('a range whose session dies half-way: the next attempt fetches only the rest, and the whole range is checked', async (t) => {
+  const { sim, aws, dir, ecsTarget } = await world(t, true);
+  const MiB = 1024 * 1024;
+  const data = binary(2 * MiB);
+  const remote = path.join(dir, 'half.bin');
+  writeFileSync(remote, data);
+  const local = path.join(dir, 'half-copy.bin');
+  const part = path.join(dir, '.half-copy.bin.ssm-part');
+
+  for (const damage of [false, true]) {
+    const before = commandsSent(sim).length;
+    // One paced terminal session at a time, a second or more per MiB.
+    const copy = download({ target: ecsTarget, aws, remotePath: remote, localPath: local, pool: 1, rangeSize: MiB, resume: false });
+    const retries: string[] = [];
+    copy.on('retry', (_range, error: Error) => {
+      retries.push(error.message);
+      // What the first attempt left is damaged before the next one: the whole range's hash must catch it.
+      if (damage && retries.length === 1) writeFileSync(part, Buffer.from([data[0]! ^ 0xff]), { flag: 'r+' });
+    });
+    await waitFor(() => copy.progress.bytesDone >= 300 * 1024, { what: '300 KiB of the first range', timeoutMs: 30_000 });
+    const victim = [...sim.sessions.values()].find((s) => s.status === 'active' && /s DATA/.test(s.parameters.command?.[0] ?? ''));
+    t.ok(victim, 'the session carrying the first range');
+    sim.terminateSession(victim!.sessionId);
+    const result = await copy.done;
+    t.equal(sha(readFileSync(local)), sha(data), `${damage ? 'damaged' : 'intact'}: every byte`);
+    // The range commands' arguments after the path, as the agent's shlex reads them: first block, blocks, length, mode[, whole range].
+    driver ??= buildShlexDriver();
+    if ('missing' in driver) return void t.fail(driver.missing);
+    const ranges = driver.split(commandsSent(sim, before).slice(1).map((s) => s.command)).map((r) => r.words.slice(6));
+    const retry = ranges.find((args) => args[3] === 'base64');
+    t.ok(retry && Number(retry[0]) >= 64 && Number(retry[0]) < 256 && Number(retry[2]) === MiB - Number(retry[0]) * 4096, `tried again from block ${retry?.[0]}: only the rest`);
+    t.same(retry?.slice(3), ['base64', '0', '256'], 'in base64, with the whole range (blocks 0-255) to check');
+    if (damage) {
+      t.equal(retries.length, 2, `the damage found, the range fetched whole: ${retries.join('; ')}`);
+      t.match(retries[1], /bytes 0-1048575 arrived damaged$/);
+      t.same(ranges.at(-1), ['0', '256', String(MiB), 'base64'], 'the third attempt: the whole range');
+    } else {
+      t.same(retries.length, 1, `one range tried again, once: ${retries.join('; ')}`);
+      t.equal(result.sessionsStarted, 1 + 2 + 1, 'the check, two ranges, one more attempt');
+    }
+    rmSync(local);
+  }
+});

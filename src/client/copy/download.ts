@@ -5,7 +5,7 @@ import { CopyError, localError } from './errors.ts';
 import type { ProtocolLine } from './output-parser.ts';
 import { planRanges, rangeSizeFor, type Range } from './ranges.ts';
 import { runRemote } from './remote-run.ts';
-import { remoteCommands, type RawMode } from './remote-scripts.ts';
+import { BLOCK_SIZE, remoteCommands, type RawMode } from './remote-scripts.ts';
 import { carryRanges, hashFileRange, hexHash, isSessionFailure, modeFromLs, startCopy, type Copy, type CopyJob, type CopyOptions, type CopyResult } from './transfer.ts';
 
 /**
@@ -78,7 +78,9 @@ async function runDownload(job: CopyJob): Promise<Omit<CopyResult, 'elapsedMs' |
     // A partial file of the same size is compared range by range with the source.
     const resuming = resumePlan !== undefined && existing?.size === source.size;
     if (resuming) await Promise.race([allHashes, probe]);
-    await carryRanges(job, file, ranges, resuming ? remoteHashes : new Map(), (range, attempt) => fetchRange(job, file, range, attempt, destination));
+    // Bytes of a range that a failed attempt left in place (whole blocks from its start): the next attempt fetches the rest.
+    const kept = new Map<number, number>();
+    await carryRanges(job, file, ranges, resuming ? remoteHashes : new Map(), (range, attempt) => fetchRange(job, file, range, attempt, destination, kept));
     progress.stage = 'verifying';
     const sha256 = hexHash((await probe).find((line) => line.kind === 'SUM')?.fields[0], where);
     const { size } = await file.stat();
@@ -107,12 +109,20 @@ async function runDownload(job: CopyJob): Promise<Omit<CopyResult, 'elapsedMs' |
 /** Decoded data is written in pieces of about this size (one write per frame would cost more than the decoding). */
 const WRITE_PIECE = 256 * 1024;
 
-/** One range: its base64 decoded into the partial file at its offset, then checked. */
-async function fetchRange(job: CopyJob, file: FileHandle, range: Range, attempt: number, destination: string): Promise<void> {
+/**
+ * One range (or, tried again, what an earlier attempt did not bring: `kept` bytes are in
+ * place) written into the partial file at its offset, then checked: what came against the
+ * SHA-256 the target computed of it, and, when bytes were kept, the whole range against
+ * the target's hash of it (RH 0).
+ */
+async function fetchRange(job: CopyJob, file: FileHandle, range: Range, attempt: number, destination: string, kept: Map<number, number>): Promise<void> {
   const { marker, where, progress } = job;
   // Raw bytes on the first try (through a container's terminal once the script has made it
   // raw); base64 when trying a range again.
   const raw: RawMode = attempt > 1 ? 'base64' : job.endpoint.target.startsWith('ecs:') ? 'tty' : 'raw';
+  const skip = kept.get(range.index) ?? 0;
+  const offset = range.offset + skip;
+  const length = range.length - skip;
   const hash = createHash('sha256');
   let received = 0;
   let flushed = 0;
@@ -120,22 +130,31 @@ async function fetchRange(job: CopyJob, file: FileHandle, range: Range, attempt:
   const flush = async (): Promise<void> => {
     const data = held.length === 1 ? (held[0] as Buffer) : Buffer.concat(held);
     held = [];
-    const at = range.offset + flushed;
+    const at = offset + flushed;
     flushed += data.length;
     await file.write(data, 0, data.length, at).catch((err: unknown) => {
       throw localError(destination, err);
     });
   };
+  const bytes = `bytes ${range.offset}-${range.offset + range.length - 1}`;
   try {
     const lines = await runRemote(job.endpoint, {
-      command: remoteCommands.readRange(marker, job.options.remotePath, range.firstBlock, range.blocks, range.length, raw),
+      command: remoteCommands.readRange(
+        marker,
+        job.options.remotePath,
+        range.firstBlock + skip / BLOCK_SIZE,
+        range.blocks - skip / BLOCK_SIZE,
+        length,
+        raw,
+        skip > 0 ? { firstBlock: range.firstBlock, blocks: range.blocks } : undefined,
+      ),
       marker,
       where,
       finalKind: 'END',
       signal: job.abort.signal,
       onSession: job.track,
       onData: (chunk) => {
-        if (received + chunk.length > range.length) throw new CopyError('failed', `${where}: more data than the range holds (did the file grow?)`, { retryable: true });
+        if (received + chunk.length > length) throw new CopyError('failed', `${where}: more data than the range holds (did the file grow?)`, { retryable: true });
         hash.update(chunk);
         held.push(chunk);
         received += chunk.length;
@@ -145,14 +164,29 @@ async function fetchRange(job: CopyJob, file: FileHandle, range: Range, attempt:
     });
     if (received > flushed) await flush();
     const expected = hexHash(lines.find((line) => line.kind === 'END')?.fields[0], where);
-    if (received !== range.length || hash.digest('hex') !== expected) {
-      throw new CopyError('verification-failed', `${where}: bytes ${range.offset}-${range.offset + range.length - 1} arrived damaged or short`, {
-        retryable: true,
-      });
+    if (received !== length || hash.digest('hex') !== expected) {
+      throw new CopyError('verification-failed', `${where}: ${bytes} arrived damaged or short`, { retryable: true });
     }
+    if (skip > 0) {
+      const whole = hexHash(lines.find((line) => line.kind === 'RH')?.fields[1], where);
+      if ((await hashFileRange(file, range.offset, range.length)) !== whole) {
+        throw new CopyError('verification-failed', `${where}: ${bytes} arrived damaged`, { retryable: true });
+      }
+    }
+    kept.delete(range.index);
     progress.rangesDone++;
   } catch (err) {
-    progress.bytesDone -= received;
+    if (err instanceof CopyError && err.code === 'failed' && err.retryable) {
+      // The session failed, not the data: what was written stays for the next attempt, in
+      // whole blocks (checked then against the whole range's hash).
+      // (Never all of it: an attempt always fetches at least one block.)
+      const keep = Math.min(skip + Math.floor(flushed / BLOCK_SIZE) * BLOCK_SIZE, Math.floor((range.length - 1) / BLOCK_SIZE) * BLOCK_SIZE);
+      kept.set(range.index, keep);
+      progress.bytesDone -= received - (keep - skip);
+    } else {
+      kept.delete(range.index);
+      progress.bytesDone -= received + skip;
+    }
     throw err;
   }
 }

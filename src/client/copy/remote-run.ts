@@ -136,7 +136,7 @@ export async function runRemote(endpoint: CopyEndpoint, run: RemoteRun): Promise
     if (dataError !== undefined) throw dataError;
     const failed = lines.find((line) => line.kind === 'ERR');
     if (failed) throw remoteError(run.where, failed.fields);
-    if (parser.error) throw new CopyError('failed', `${run.where}: ${parser.error}`, { retryable: true });
+    if (parser.error) throw new CopyError('failed', `${run.where}: ${parser.error} (the session ${describeOutcome(outcome)})`, { retryable: true });
     if (lines.some((line) => line.kind === run.finalKind) && (outcome.status !== 'closed' || !outcome.exitCode)) return lines;
     throw unfinished(run.where, outcome, lines.length > 0, `${stderrText}\n${parser.noise}`.trim());
   } finally {

@@ -69,7 +69,10 @@ const STAT_SOURCE = [
 /**
  * One range of a download, then END <sha256 of the range>. Args: path, first block,
  * blocks, length, and how raw bytes may be sent: `raw` (a command session, no terminal),
- * `tty` (a terminal, if `stty raw` can stop it from turning LF into CRLF), or `base64`.
+ * `tty` (a terminal, if `stty raw` can stop it from turning LF into CRLF), or `base64`;
+ * optionally the first block and blocks of a larger range this one ends, whose SHA-256
+ * comes first as RH 0 <sha256> (a range tried again fetches only what it lacked, and the
+ * bytes it kept are checked with that).
  *
  * Raw bytes pass the agent unchanged except one sequence: an encoded U+FFFD (EF BF BD)
  * comes out as EF alone (agent/session/shell/shell.go, processStdoutData). So, for `raw`,
@@ -81,6 +84,7 @@ const STAT_SOURCE = [
 const READ_RANGE = [
   READABLE,
   'p=$(a "$1");R "$p";o=$2;c=$3;k=-',
+  '[ -n "$7" ]&&s RH 0 $(dd if="$p" bs=4096 skip="$6" count="$7" 2>/dev/null|H)',
   'g(){ dd if="$p" bs=4096 skip=$o count=$c 2>/dev/null;}',
   // (A rotation by 1 would need the one-byte range \000-\000, which GNU tr reads wrongly: 2 to 8.)
   String.raw`if [ "$5" = raw ]||{ [ "$5" = tty ]&&stty raw -echo 2>/dev/null;};then for i in 0 2 3 4 5 6 7 8;do t=$(printf "\\\\%03o\\\\%03o\\\\%03o" $(((239-i)&255)) $(((191-i)&255)) $(((189-i)&255)));` +
@@ -158,8 +162,16 @@ export type RawMode = 'raw' | 'tty' | 'base64';
 export const remoteCommands = {
   statSource: (marker: string, path: string, rangeBlocks: number, ranges: number): string =>
     shCommand(script(STAT_SOURCE), SCRIPT_NAME, [marker, path, String(rangeBlocks), String(ranges)]),
-  readRange: (marker: string, path: string, firstBlock: number, blocks: number, length: number, raw: RawMode): string =>
-    shCommand(script(READ_RANGE), SCRIPT_NAME, [marker, path, String(firstBlock), String(blocks), String(length), raw]),
+  readRange: (marker: string, path: string, firstBlock: number, blocks: number, length: number, raw: RawMode, whole?: { firstBlock: number; blocks: number }): string =>
+    shCommand(script(READ_RANGE), SCRIPT_NAME, [
+      marker,
+      path,
+      String(firstBlock),
+      String(blocks),
+      String(length),
+      raw,
+      ...(whole ? [String(whole.firstBlock), String(whole.blocks)] : []),
+    ]),
   prepareDestination: (marker: string, path: string, size: number, name: string, rangeBlocks: number, ranges: number): string =>
     shCommand(script(PREPARE_DESTINATION), SCRIPT_NAME, [marker, path, String(size), name, String(rangeBlocks), String(ranges)]),
   writeRange: (marker: string, partPath: string, firstBlock: number, blocks: number, encodedLength: number): string =>

@@ -11,6 +11,24 @@ const INITIAL_COLS = 80;
 const INITIAL_ROWS = 24;
 /** If the shell ignores SIGHUP when the session is cancelled, escalate after this long. */
 const KILL_GRACE_MS = 1000;
+/**
+ * While the pty is paused, how often to look whether its process is gone. node-pty
+ * destroys a pty's socket 200 ms after its process exits unless the socket has closed by
+ * then (end of data), discarding output still unread in the kernel; the agent reads a pty
+ * to its end (writePump reads until the read fails). So once the process is gone, a paused
+ * pty is read again, to its end.
+ */
+const EXIT_POLL_MS = 20;
+
+/** Whether a process exists (a zombie counts; node-pty reaps its children). */
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 /**
  * Standard_Stream (and InteractiveCommands) on the agent: a real shell in a pty
@@ -26,6 +44,8 @@ export class ShellSession implements SessionPlugin {
   private hasExited = false;
   private stopped = false;
   private killTimer: NodeJS.Timeout | undefined;
+  private exitWatch: NodeJS.Timeout | undefined;
+  private processGone = false;
   private readonly disposeResumeListener: () => void;
 
   constructor(context: PluginContext, command?: { file: string; args: readonly string[] }) {
@@ -51,8 +71,8 @@ export class ShellSession implements SessionPlugin {
       initialDelayMs: settings.shellDelayMs,
       pacing: settings.pacing,
       holdBackPartialUtf8: true,
-      pauseSource: () => this.pty.pause(),
-      resumeSource: () => this.pty.resume(),
+      pauseSource: () => this.pausePty(),
+      resumeSource: () => this.resumePty(),
     });
     this.disposeResumeListener = channel.onWritable(() => this.pump.wake());
     // node-pty emits Buffers when encoding is null, although its typings say string.
@@ -62,6 +82,7 @@ export class ShellSession implements SessionPlugin {
       this.pty.onExit(() => {
         this.hasExited = true;
         if (this.killTimer) clearTimeout(this.killTimer);
+        this.stopExitWatch();
         this.pump.end();
         resolve();
       });
@@ -106,6 +127,28 @@ export class ShellSession implements SessionPlugin {
         break; // flags and anything else are ignored by the shell plugin
     }
     return 'accepted';
+  }
+
+  /** Stops reading the pty (the pump is full), watching for its process to go (see EXIT_POLL_MS). */
+  private pausePty(): void {
+    if (this.processGone) return;
+    this.pty.pause();
+    this.exitWatch ??= setInterval(() => {
+      if (processExists(this.pty.pid)) return;
+      this.processGone = true;
+      this.stopExitWatch();
+      this.pty.resume();
+    }, EXIT_POLL_MS);
+  }
+
+  private resumePty(): void {
+    this.stopExitWatch();
+    this.pty.resume();
+  }
+
+  private stopExitWatch(): void {
+    if (this.exitWatch) clearInterval(this.exitWatch);
+    this.exitWatch = undefined;
   }
 
   stop(): void {
