@@ -330,38 +330,44 @@ t.test('a range whose session dies is fetched again; the copy is whole', async (
   t.equal(result.sessionsStarted, 1 + 4 + 1, 'one more session than ranges + check');
 });
 
-t.test('a source that changes during the copy: verification fails, nothing is left', async (t) => {
-  const { aws, dir, ecsTarget } = await world(t, true);
+t.test('a source that changes under the copy: the copy fails, and nothing is left on either end', async (t) => {
+  const { sim, aws, dir, ecsTarget } = await world(t, true);
   const data = binary(4 * RANGE);
-  const remote = path.join(dir, 'moving.bin');
-  writeFileSync(remote, data);
-  const local = path.join(dir, 'copy.bin');
-  // One range at a time: the first is read before the change, the last after it.
-  const copy = download({ target: ecsTarget, aws, remotePath: remote, localPath: local, pool: 1, rangeSize: RANGE });
-  await waitFor(() => copy.progress.rangesDone >= 1, { what: 'a range', timeoutMs: 30_000 });
-  writeFileSync(remote, Buffer.alloc(data.length, 0x41));
-  await expectCopyError(t, copy, 'verification-failed', /does not match the file on the target .*did it change during the copy\?/);
-  t.notOk(existsSync(local), 'no file under the final name');
-  t.notOk(existsSync(path.join(dir, '.copy.bin.ssm-part')), 'and no partial file: it cannot be resumed');
-});
-
-t.test('an upload that fails for good (the local file shrinks) removes its partial file on the target', async (t) => {
-  const { sim, aws, dir } = await world(t, true);
-  const data = binary(4 * RANGE);
-  const local = path.join(dir, 'shrinking.bin');
-  writeFileSync(local, data);
-  const uploaded = path.join(dir, 'up.bin');
-  const remotePart = path.join(dir, '.up.bin.ssm-part');
-  // One range at a time, each a terminal session of a second or more: the file shrinks after the first.
-  const copy = upload({ target: TARGET, aws, remotePath: uploaded, localPath: local, pool: 1, rangeSize: RANGE });
-  await waitFor(() => copy.progress.rangesDone >= 1, { what: 'a range', timeoutMs: 30_000 });
-  t.ok(existsSync(remotePart), 'the partial file is on the target while the copy runs');
-  writeFileSync(local, data.subarray(0, RANGE + 10));
-  await expectCopyError(t, copy, 'failed', /shrank during the copy$/);
-  t.notOk(existsSync(uploaded), 'nothing under the final name on the target');
-  t.notOk(existsSync(remotePart), 'and no partial file: a failure that is no interruption is cleaned up');
-  t.match(commandsSent(sim).at(-1)?.command, /rm -f -- "\$1"/, 'the last session removed it');
-  t.same([...sim.sessions.values()].filter((s) => s.status === 'active').length, 0, 'every session of the copy ended');
+  const cases = [
+    {
+      what: 'a download whose source changes: verification fails, no partial file (it cannot be resumed)',
+      start: (source: string, destination: string) => download({ target: ecsTarget, aws, remotePath: source, localPath: destination, pool: 1, rangeSize: RANGE }),
+      change: (source: string) => writeFileSync(source, Buffer.alloc(data.length, 0x41)),
+      code: 'verification-failed',
+      message: /does not match the file on the target .*did it change during the copy\?/,
+    },
+    {
+      // An instance: each range a terminal session of a second or more.
+      what: 'an upload whose source shrinks: the partial file on the target is removed',
+      start: (source: string, destination: string) => upload({ target: TARGET, aws, remotePath: destination, localPath: source, pool: 1, rangeSize: RANGE }),
+      change: (source: string) => writeFileSync(source, data.subarray(0, RANGE + 10)),
+      code: 'failed',
+      message: /shrank during the copy$/,
+    },
+  ];
+  for (const [i, c] of cases.entries()) {
+    await t.test(c.what, async (t) => {
+      const source = path.join(dir, `source-${i}.bin`);
+      const destination = path.join(dir, `copy-${i}.bin`);
+      const part = path.join(dir, `.copy-${i}.bin.ssm-part`);
+      writeFileSync(source, data);
+      // One range at a time: the first is carried before the change, the others after it.
+      const copy = c.start(source, destination);
+      await waitFor(() => copy.progress.rangesDone >= 1, { what: 'a range', timeoutMs: 30_000 });
+      t.ok(existsSync(part), 'the partial file while the copy runs');
+      c.change(source);
+      await expectCopyError(t, copy, c.code, c.message);
+      t.notOk(existsSync(destination), 'nothing under the final name');
+      t.notOk(existsSync(part), 'and no partial file');
+      t.same([...sim.sessions.values()].filter((s) => s.status === 'active').length, 0, 'every session of the copy ended');
+    });
+  }
+  t.match(commandsSent(sim).at(-1)?.command, /rm -f -- "\$1"/, "the upload's last session removed its partial file");
 });
 
 t.test('a range whose session dies half-way: the next attempt fetches only the rest, and the whole range is checked', async (t) => {
