@@ -14,7 +14,8 @@ import { carryRanges, hashFileRange, hexHash, isSessionFailure, modeFromLs, star
  * (at most `pool` at once), as base64, into a partial file next to the destination
  * (`.NAME.ssm-part`), written in place. Each range is checked against the SHA-256 the
  * target computed of it; the whole file against the target's SHA-256 and size; only then
- * is the partial file renamed to its name. An interrupted copy leaves the partial file;
+ * is the partial file renamed to its name. A range whose session fails part-way is tried
+ * again from where it stopped (whole blocks), the bytes kept checked with the range's hash. An interrupted copy leaves the partial file;
  * the next run compares it range by range with the source and fetches only what differs.
  */
 export function download(options: CopyOptions, label = options.target): Copy {
