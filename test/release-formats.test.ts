@@ -1,14 +1,16 @@
 // The small file formats the release writes itself: the Windows binary's signature removal
 // and image checksum (scripts/release/pe.ts) on a PE32+ file made here, and the .zip writer
-// (scripts/release/packages.ts), read back by an independent reader and by unzip when the
-// machine has it.
+// (scripts/release/packages.ts) and the .tar.gz compression (scripts/release/deflate.ts),
+// read back by an independent reader, by unzip when the machine has it, and by gzip.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { crc32 } from 'node:zlib';
+import { crc32, deflateRawSync, gzipSync } from 'node:zlib';
+import { gzipBody, gzipSmallest } from '../scripts/release/deflate.ts';
+import { ReleaseError } from '../scripts/release/run.ts';
 import { certificateTable, imageChecksum, PeError, removeCertificates, setImageChecksum } from '../scripts/release/pe.ts';
 import { zip } from '../scripts/release/packages.ts';
 import { readZip } from './helpers/archive-readers.ts';
@@ -97,4 +99,31 @@ t.test('zip: entries read back intact, with their modes and time', async (t) => 
   const tested = spawnSync('unzip', ['-t', path.join(dir, 'a.zip')], { encoding: 'utf8' });
   t.equal(tested.status, 0, 'unzip -t passes');
   t.match(tested.stdout, /No errors detected/);
+});
+
+t.test('gzip of the .tar.gz: 7-Zip deflate under a fixed header, read back by gzip itself', async (t) => {
+  // Compressible and incompressible parts, as in a binary: code-like text and random bytes.
+  const data = Buffer.concat([Buffer.from('mov rax, [rbp-8]\ncall 0x401000\n'.repeat(20_000)), randomBytes(200_000)]);
+  const gz = await gzipSmallest(data);
+  t.same([...gz.subarray(0, 10)], [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 0xff], 'no time or name in the header');
+  t.ok(gz.equals(await gzipSmallest(data)), 'the same input gives the same bytes');
+  t.ok(gz.length < gzipSync(data, { level: 9 }).length, 'smaller than zlib at level 9');
+  const gunzip = spawnSync('gzip', ['-dc'], { input: gz, maxBuffer: 64 * 1024 * 1024 });
+  t.equal(gunzip.status, 0, 'gzip -d accepts it');
+  t.ok(Buffer.from(gunzip.stdout).equals(data), 'gzip -d gives the input back');
+});
+
+t.test('gzipBody skips every optional header field (RFC 1952)', async (t) => {
+  const raw = deflateRawSync(Buffer.from('payload'));
+  const trailer = Buffer.alloc(8);
+  const withFields = Buffer.concat([
+    Buffer.from([0x1f, 0x8b, 8, 0x04 | 0x08 | 0x10 | 0x02, 0, 0, 0, 0, 0, 3]),
+    Buffer.from([3, 0, 0xaa, 0xbb, 0xcc]), // FEXTRA: length 3
+    Buffer.from('name.tar\0comment\0', 'latin1'),
+    Buffer.from([0x12, 0x34]), // FHCRC
+    raw,
+    trailer,
+  ]);
+  t.ok(gzipBody(withFields).equals(raw), 'extra, name, comment and header CRC skipped');
+  t.throws(() => gzipBody(Buffer.from('not gzip at all, not at all')), ReleaseError);
 });
