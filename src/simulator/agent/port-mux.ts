@@ -85,6 +85,11 @@ export class MuxPortSession implements PortSession {
     return this.smux.streams;
   }
 
+  /** Destination connections being read now (not paused by backpressure from the client). */
+  get readingDestinations(): number {
+    return [...this.sockets].filter((socket) => !socket.isPaused()).length;
+  }
+
   async run(): Promise<PluginResult> {
     const pumpDone = this.pump.run();
     await this.ready;
