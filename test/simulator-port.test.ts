@@ -615,13 +615,23 @@ t.test('backpressure: a client that stops reading stops the agent reading the de
   client.ws.pause(); // stop reading the WebSocket
   const session = sim.sessions.get(start.SessionId)!;
   await until(() => (session.client?.socket.bufferedAmount ?? 0) > limit, 'the gateway socket backs up', 10_000);
-  // The agent stops reading the destination, whose writes then wait for 'drain'.
+  // The agent stops reading the destination; once the socket buffers between them are
+  // full, the destination's writes wait for 'drain'. The agent's retransmissions to the
+  // client that does not read are the clock: no progress over two of them means held.
   const port = plugin<MuxPortSession>(sim, start.SessionId);
-  await until(() => port.readingDestinations === 0 && hose.blocked(), 'the agent stops reading the destination', 10_000);
+  await until(() => port.readingDestinations === 0, 'the agent stops reading the destination', 10_000);
+  const twoRetransmissions = async (): Promise<void> => {
+    const resends = session.agent.channel.stats.resends;
+    await until(() => session.agent.channel.stats.resends >= resends + 2, 'two more agent retransmissions', 10_000);
+  };
+  const deadline = Date.now() + 20_000;
+  for (let before = -1; hose.written() !== before || !hose.blocked(); ) {
+    if (Date.now() > deadline) throw new Error('the destination never stopped');
+    before = hose.written();
+    await twoRetransmissions();
+  }
   const heldAt = hose.written();
-  // It stays so while the agent keeps retransmitting to the client that does not read.
-  const resends = session.agent.channel.stats.resends;
-  await until(() => session.agent.channel.stats.resends >= resends + 2, 'two more agent retransmissions', 10_000);
+  await twoRetransmissions();
   t.equal(hose.written(), heldAt, `the destination is held back after ${heldAt} bytes`);
   t.equal(port.readingDestinations, 0, 'the agent reads no destination');
   t.comment(`held after ${heldAt} bytes; gateway buffered ${session.client?.socket.bufferedAmount}`);
