@@ -10,6 +10,9 @@
 // for the same 256 MiB at ~1 MB/s, so it is measured over a fixed window instead (the
 // same 8 downloads, bytes received in WINDOW_S seconds after the first byte); the
 // output says so. Asserts nothing; the target (≥ 6x) is shown next to the ratio.
+//
+// `library`: the same question through the library's forwardPort (4 paced downloads over a
+// pool of 4 sessions against 1 session), the figure test/client-pool.test.ts once bounded.
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -18,6 +21,8 @@ import { startSimulator } from '../src/simulator/index.ts';
 import { createSandbox, findOnPath } from '../test/helpers/aws-cli-sandbox.ts';
 import { startDestination, transfer } from '../test/helpers/port-traffic.ts';
 import { startTestSshd } from '../test/helpers/ssm-session-sshd.ts';
+import { useTestAwsEnvironment } from '../test/helpers/client-env.ts';
+import { forwardPort } from '../src/client/index.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BINARY = path.join(root, 'dist', 'ssm-session');
@@ -27,6 +32,8 @@ const CONNECTIONS = 8;
 const DOWNLOAD = 32 * MiB;
 const WINDOW_S = 15;
 const SSH_RUNS = 10;
+const LIBRARY_DOWNLOADS = 4;
+const LIBRARY_DOWNLOAD = 2 * MiB;
 
 const mbps = (bytes, ms) => bytes / 1e6 / (ms / 1000);
 const quantile = (values, q) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(q * values.length))];
@@ -49,9 +56,10 @@ function startBinary(args, env, pattern) {
   return { child, ready, stop: async () => (child.kill('SIGTERM'), await exited) };
 }
 
-export async function benchPool(row, sections = ['pool', 'ssh']) {
+export async function benchPool(row, sections = ['pool', 'library', 'ssh']) {
   if (!existsSync(BINARY)) throw new Error('dist/ssm-session is missing; run `npm run build` first');
   if (sections.includes('pool')) await poolFigures(row);
+  if (sections.includes('library')) await libraryPoolFigures(row);
   if (sections.includes('ssh')) await sshFigures(row);
 }
 
@@ -101,6 +109,41 @@ async function poolFigures(row) {
     row('pool speed-up (aggregate, pooled / single)', `${(pooled.mbps / single.mbps).toFixed(1)}x`, 'target ≥ 6x');
   } finally {
     sandbox.remove();
+    await dest.close();
+    await sim.close();
+  }
+}
+
+/** The library's forwardPort: LIBRARY_DOWNLOADS paced downloads, a pool of as many sessions against one. */
+async function libraryPoolFigures(row) {
+  useTestAwsEnvironment();
+  const sim = await simulatorProcess(); // pacing is on by default
+  const dest = await startDestination();
+  const aws = { endpoint: sim.endpoint, region: 'us-east-1' };
+  const rate = async (maxSessions) => {
+    const forward = await forwardPort({ target: TARGET, localPort: 0, port: dest.port, aws, pool: { maxSessions } });
+    try {
+      const started = performance.now();
+      const results = await Promise.all(
+        Array.from({ length: LIBRARY_DOWNLOADS }, (_, i) =>
+          transfer({ port: forward.address.port }, { seed: 300 + i, upload: 0, download: LIBRARY_DOWNLOAD, timeoutMs: 120_000 }).done,
+        ),
+      );
+      if (results.some((r) => r.downloadReceived !== LIBRARY_DOWNLOAD || r.extraBytes !== 0)) throw new Error('a library download was damaged');
+      return mbps(LIBRARY_DOWNLOADS * LIBRARY_DOWNLOAD, performance.now() - started);
+    } finally {
+      await forward.close();
+    }
+  };
+  try {
+    const single = await rate(1);
+    const pooled = await rate(LIBRARY_DOWNLOADS);
+    row(
+      `library forwardPort: ${LIBRARY_DOWNLOADS} × ${LIBRARY_DOWNLOAD / MiB} MiB paced downloads, pool of ${LIBRARY_DOWNLOADS} vs 1 session`,
+      `${(pooled / single).toFixed(1)}x`,
+      `target > 2.5x (ideal ${LIBRARY_DOWNLOADS}x); ${pooled.toFixed(2)} vs ${single.toFixed(2)} MB/s`,
+    );
+  } finally {
     await dest.close();
     await sim.close();
   }

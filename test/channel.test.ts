@@ -1,21 +1,19 @@
 import t from 'tap';
+import { once } from 'node:events';
 import { createHash, randomBytes } from 'node:crypto';
 import { DataChannel } from '../src/channel/data-channel.ts';
 import { RtoEstimator } from '../src/channel/rto.ts';
-import { memoryLink, type LinkFaults } from '../src/transport/memory-transport.ts';
-import { MessageType, PayloadType } from '../src/protocol/constants.ts';
+import { memoryLink, type LinkFaults, type MemoryTransport } from '../src/transport/memory-transport.ts';
+import { PayloadType } from '../src/protocol/constants.ts';
 import { decodeFrame, encodeFrame } from '../src/protocol/frame.ts';
+import { agentPeer } from './helpers/agent-peer.ts';
 
+/** Our client channel against the simulator's agent channel (an independent peer). */
 function pair(aToB: LinkFaults = {}, bToA: LinkFaults = {}, windowFrames = 64) {
   const [ta, tb] = memoryLink(aToB, bToA);
   const client = new DataChannel({ windowFrames });
-  const agent = new DataChannel({
-    outgoingType: MessageType.OutputStreamData,
-    incomingType: MessageType.InputStreamData,
-    windowFrames,
-  });
+  const agent = agentPeer(tb);
   client.attach(ta);
-  agent.attach(tb);
   return { client, agent, ta, tb };
 }
 
@@ -46,6 +44,19 @@ function collect(to: DataChannel, length: number): Promise<Buffer> {
   });
 }
 
+/** Resolves when `condition` holds, checked after every frame arriving on `transport`. */
+function afterFrames(transport: MemoryTransport, condition: () => boolean): Promise<void> {
+  return new Promise((resolve) => {
+    if (condition()) return resolve();
+    const check = () => {
+      if (!condition()) return;
+      transport.off('frame', check);
+      resolve();
+    };
+    transport.on('frame', check);
+  });
+}
+
 const digest = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 t.test('RTO estimator follows §6.4', async (t) => {
@@ -67,10 +78,10 @@ t.test('lossless transfer both ways keeps order and bytes', async (t) => {
   const { client, agent } = pair();
   const up = randomBytes(300 * 1024);
   const down = randomBytes(200 * 1024 + 17);
-  const gotUp = collect(agent, up.length);
+  const gotUp = agent.outputReceived(up.length);
   const gotDown = collect(client, down.length);
   pump(client, up);
-  pump(agent, down);
+  agent.sendOutput(down);
   t.equal(digest(await gotUp), digest(up));
   t.equal(digest(await gotDown), digest(down));
   t.equal(client.stats.framesResent, 0);
@@ -83,14 +94,15 @@ t.test('drop, duplicate and reorder in both directions lose nothing', async (t) 
   const { client, agent } = pair({ ...faults, seed: 7 }, { ...faults, seed: 11 });
   const up = randomBytes(256 * 1024);
   const down = randomBytes(256 * 1024);
-  const gotUp = collect(agent, up.length);
+  const gotUp = agent.outputReceived(up.length);
   const gotDown = collect(client, down.length);
   pump(client, up);
-  pump(agent, down);
+  agent.sendOutput(down);
   t.equal(digest(await gotUp), digest(up));
   t.equal(digest(await gotDown), digest(down));
   t.ok(client.stats.framesResent > 0, 'client retransmitted');
-  t.ok(agent.stats.duplicatesReceived > 0, 'agent saw and re-acked duplicates');
+  // Every distinct frame is acked once; more acks than frames are re-acks of duplicates.
+  t.ok(agent.channel.stats.acksSent > agent.channel.expectedInSeq, 'agent saw and re-acked duplicates');
   t.ok(client.stats.outOfOrderReceived > 0, 'client buffered out-of-order frames');
   client.close();
   agent.close();
@@ -138,13 +150,14 @@ t.test('duplicates are re-acked and a refused frame is not acked', async (t) => 
   });
   tb.send(out(0, 'a'));
   tb.send(out(2, 'c'));
-  await new Promise((r) => setTimeout(r, 20));
+  // Frames are handled in order, so an ack of 0 would arrive before the ack of 2.
+  await afterFrames(tb, () => acks.includes(2));
   t.same(acks, [2], 'in-order frame refused (no ack); out-of-order one acked and held');
   ready = true;
   tb.send(out(0, 'a'));
   tb.send(out(1, 'b'));
   tb.send(out(1, 'b'));
-  await new Promise((r) => setTimeout(r, 20));
+  await afterFrames(tb, () => acks.length >= 4);
   t.same(seen, ['a', 'b', 'c']);
   t.same(acks, [2, 0, 1, 1], 'duplicate re-acked');
   channel.close();
@@ -158,35 +171,38 @@ t.test('pause_publication holds transmission until resumed', async (t) => {
   tb.on('frame', (data: Buffer) => received.push(decodeFrame(data).sequenceNumber));
   const control = (type: string) =>
     encodeFrame({ messageType: type, schemaVersion: 1, createdDate: Date.now(), sequenceNumber: 0, flags: 0, messageId: crypto.randomUUID(), payloadType: 0, payload: Buffer.alloc(0) });
+  const paused = once(channel, 'paused');
   tb.send(control('pause_publication'));
-  await new Promise((r) => setTimeout(r, 10));
+  await paused;
   channel.send(PayloadType.Output, Buffer.from('x'));
   channel.send(PayloadType.Output, Buffer.from('y'));
-  await new Promise((r) => setTimeout(r, 300));
+  // The link delivers on the next turn: by then anything sent for x and y has arrived. (Any
+  // incoming frame would resume publication, so no answer from the channel can mark it.)
+  await new Promise((resolve) => setImmediate(resolve));
   t.same(received, [], 'nothing sent or retransmitted while paused');
   tb.send(control('start_publication'));
-  await new Promise((r) => setTimeout(r, 10));
+  await afterFrames(tb, () => received.length >= 2);
   t.same(received.slice(0, 2), [0, 1], 'numbered frames go out on resume');
   channel.close();
 });
 
 t.test('frames are kept across a transport change and resent on attach', async (t) => {
   const channel = new DataChannel();
-  const agentSide = new DataChannel({ outgoingType: 'output_stream_data', incomingType: 'input_stream_data' });
-  const payloads: string[] = [];
-  agentSide.setHandler((_t, p) => (payloads.push(p.toString()), true));
   channel.send(PayloadType.Output, Buffer.from('before-connect'));
   const [a1, b1] = memoryLink({ dropRate: 1 });
+  const agentSide = agentPeer(b1);
+  const payloads = () => agentSide.received.map((r) => r.payload.toString());
   channel.attach(a1);
-  agentSide.attach(b1);
   channel.send(PayloadType.Output, Buffer.from('lost-on-first-link'));
-  await new Promise((r) => setTimeout(r, 20));
-  t.same(payloads, []);
+  t.equal(a1.framesSent, 2, 'both frames went out on the first link');
+  await new Promise((resolve) => setImmediate(resolve)); // when they would have arrived
+  t.same(payloads(), []);
   const [a2, b2] = memoryLink();
-  channel.attach(a2);
   agentSide.attach(b2);
-  await new Promise((r) => setTimeout(r, 20));
-  t.same(payloads, ['before-connect', 'lost-on-first-link']);
+  const allAcked = new Promise<void>((resolve) => channel.on('acknowledged', () => channel.unacknowledged === 0 && resolve()));
+  channel.attach(a2);
+  await allAcked;
+  t.same(payloads(), ['before-connect', 'lost-on-first-link']);
   t.equal(channel.unacknowledged, 0);
   channel.close();
   agentSide.close();

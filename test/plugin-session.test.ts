@@ -1,19 +1,17 @@
 import t from 'tap';
 import { PassThrough } from 'node:stream';
-import { DataChannel } from '../src/channel/data-channel.ts';
 import { memoryLink, type MemoryTransport } from '../src/transport/memory-transport.ts';
 import { PluginSession } from '../src/session/plugin-session.ts';
 import { MessageType, PayloadType } from '../src/protocol/constants.ts';
 import { encodeFrame } from '../src/protocol/frame.ts';
 import { decodeHandshakeResponse } from '../src/protocol/payloads.ts';
+import { agentPeer } from './helpers/agent-peer.ts';
 
-/** A scripted agent on the far end of an in-memory link, using the channel in agent role. */
+/** A scripted agent (the simulator's agent channel) on the far end of a lossy in-memory link. */
 function harness() {
   const [clientEnd, agentEnd] = memoryLink({ dropRate: 0.1, seed: 3 }, { dropRate: 0.1, seed: 4 });
-  const agent = new DataChannel({ outgoingType: MessageType.OutputStreamData, incomingType: MessageType.InputStreamData });
-  agent.attach(agentEnd);
-  const received: Array<{ type: number; payload: Buffer }> = [];
-  agent.setHandler((type, payload) => (received.push({ type, payload: Buffer.from(payload) }), true));
+  const agent = agentPeer(agentEnd, 'sess-1');
+  const received = agent.received;
   const stdin = new PassThrough();
   const stdout = new PassThrough();
   let screen = '';

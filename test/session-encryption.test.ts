@@ -1,6 +1,5 @@
 import t from 'tap';
 import { PassThrough } from 'node:stream';
-import { DataChannel } from '../src/channel/data-channel.ts';
 import { memoryLink } from '../src/transport/memory-transport.ts';
 import { PluginSession } from '../src/session/plugin-session.ts';
 import { SessionEncryption, LEGACY_CLI_KMS_ERROR } from '../src/session/session-encryption.ts';
@@ -8,6 +7,7 @@ import { MessageType, PayloadType } from '../src/protocol/constants.ts';
 import { encodeFrame } from '../src/protocol/frame.ts';
 import { decodeHandshakeResponse } from '../src/protocol/payloads.ts';
 import { decryptPayload, encryptPayload } from '../src/protocol/kms-cipher.ts';
+import { agentPeer } from './helpers/agent-peer.ts';
 
 const DATA_KEY = Buffer.from(Array.from({ length: 64 }, (_, i) => i));
 const AGENT_KEY = DATA_KEY.subarray(0, 32);
@@ -15,10 +15,9 @@ const CLIENT_KEY = DATA_KEY.subarray(32, 64);
 
 function harness(options: { legacy?: boolean; exitStatusFromRemote?: boolean } = {}) {
   const [clientEnd, agentEnd] = memoryLink();
-  const agent = new DataChannel({ outgoingType: MessageType.OutputStreamData, incomingType: MessageType.InputStreamData });
-  agent.attach(agentEnd);
-  const received: Array<{ type: number; payload: Buffer }> = [];
-  agent.setHandler((type, payload) => (received.push({ type, payload: Buffer.from(payload) }), true));
+  // The simulator's agent channel, without its cipher: the test encrypts and decrypts by hand.
+  const agent = agentPeer(agentEnd, 'sess-kms');
+  const received = agent.received;
   const stdin = new PassThrough();
   const stdout = new PassThrough();
   const stderr = new PassThrough();

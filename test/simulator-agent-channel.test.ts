@@ -1,5 +1,4 @@
 import t from 'tap';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { AgentChannel, type InputVerdict } from '../src/simulator/agent/agent-channel.ts';
 import { performHandshake, HANDSHAKE_TIMEOUT_MESSAGE } from '../src/simulator/agent/handshake.ts';
 import { RtoEstimator } from '../src/simulator/agent/rto-estimator.ts';
@@ -8,6 +7,7 @@ import { OutputPump } from '../src/simulator/agent/output-pump.ts';
 import { decodeFrame, type Frame } from '../src/protocol/frame.ts';
 import { newUuid } from '../src/protocol/uuid.ts';
 import { controlFrame, inputFrame as input } from './helpers/frame-builders.ts';
+import { waitFor } from './helpers/wait.ts';
 
 /** A channel wired to an in-memory "service" and a hand-driven clock. */
 function harness(options: { outgoingCapacity?: number; incomingCapacity?: number; tickMs?: number } = {}) {
@@ -202,25 +202,25 @@ t.test('resend scheduler: oldest unacked only, after RTO, lastSent updated', asy
   t.teardown(() => h.channel.close());
   h.channel.sendStream(1, Buffer.from('a'));
   h.channel.sendStream(1, Buffer.from('b'));
-  await sleep(30);
+  h.channel.resendTick();
   t.equal(h.sent.length, 2, 'nothing resent before RTO');
   h.clock.now += 201; // just past the initial 200 ms RTO
-  await sleep(30);
+  // The timer of start() takes the next turn; one turn sends every frame it resends at once.
+  await waitFor(() => h.sent.length > 2, { timeoutMs: 5000, what: 'a resend by the scheduler' });
   t.equal(h.sent.length, 3, 'exactly one resend although both are overdue');
   t.ok(h.sent[2]?.equals(h.sent[0] as Buffer), 'resent bytes are identical (same MessageId and CreatedDate)');
-  await sleep(30);
+  h.channel.resendTick();
   t.equal(h.sent.length, 3, 'lastSent was updated: no resend every tick');
   h.clock.now += 50;
   h.channel.receive(ackOf(0));
   t.equal(h.channel.rto.srtt, 0.875 * 100 + 0.125 * 50, 'RTT sample measured from the resend');
   h.clock.now += 1000;
-  await sleep(30);
+  await waitFor(() => h.sent.length > 3, { timeoutMs: 5000, what: 'the next resend' });
   t.ok(h.sent[3]?.equals(h.sent[1] as Buffer), 'the next oldest is resent once the first is acked');
 });
 
 t.test('pause_publication stops sending and resending; input resumes it', async (t) => {
   const h = harness({ tickMs: 5 });
-  h.channel.start();
   t.teardown(() => h.channel.close());
   let resumed = 0;
   h.channel.onResume(() => resumed++);
@@ -231,12 +231,12 @@ t.test('pause_publication stops sending and resending; input resumes it', async 
   t.equal(h.channel.nextOutSeq, 1, 'but numbered');
   t.equal(h.channel.unackedCount, 1, 'and buffered');
   h.clock.now += 5000;
-  await sleep(30);
+  h.channel.resendTick();
   t.equal(h.sent.length, 0, 'no retransmission while paused');
   h.channel.receive(input(0, 'x'));
   t.notOk(h.channel.paused, 'input_stream_data resumes');
   t.equal(resumed, 1);
-  await sleep(30);
+  h.channel.resendTick();
   const data = h.decoded().filter((f) => f.messageType === 'output_stream_data');
   t.same(data.map((f) => f.payload.toString()), ['held'], 'held frame goes out through retransmission');
   h.channel.receive(control('pause_publication'));
@@ -250,8 +250,10 @@ t.test('pause_publication stops sending and resending; input resumes it', async 
 t.test('drain waits for acks, bounded by its timeout', async (t) => {
   const h = harness();
   h.channel.sendStream(1, Buffer.from('a'));
-  setTimeout(() => h.channel.receive(ackOf(0)), 30);
-  t.equal(await h.channel.drain(1000, 5), true);
+  // The hand-driven clock stands still: drain can only end through the ack.
+  const drained = h.channel.drain(1000, 5);
+  h.channel.receive(ackOf(0));
+  t.equal(await drained, true);
   h.channel.sendStream(1, Buffer.from('b'));
   const realNow = Date.now();
   const channel = new AgentChannel({ sessionId: 's', send: () => undefined });

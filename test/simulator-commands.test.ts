@@ -2,10 +2,10 @@ import t from 'tap';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { startSimulator, type Simulator } from '../src/simulator/index.ts';
 import { remoteCommand } from '../src/client/remote-command.ts';
 import { callTarget, startAndOpen } from './helpers/sim-raw-client.ts';
+import { waitFor } from './helpers/wait.ts';
 
 /*
  * InteractiveCommands and NonInteractiveCommands sessions (PROTOCOL.md §7.2, §11.3–§11.5)
@@ -324,7 +324,15 @@ t.test('TerminateSession stops a running command', async (t) => {
   const pid = (sim.sessions.get(sessionId)?.agent.sessionPlugin as unknown as { pid: number }).pid;
   await callTarget(sim.endpoint, 'AmazonSSM.TerminateSession', { SessionId: sessionId });
   await client.closed;
-  await sleep(100);
+  const gone = () => {
+    try {
+      process.kill(pid, 0);
+      return false;
+    } catch {
+      return true;
+    }
+  };
+  await waitFor(gone, { timeoutMs: 5000, what: `process ${pid} to end` });
   t.throws(() => process.kill(pid, 0), 'the process is gone');
   t.equal(client.text(12), '', 'no EXIT_CODE after a termination');
 });

@@ -562,21 +562,26 @@ t.test('pacing: 1 ms between 1024-byte reads, or none', async (t) => {
 // Backpressure
 
 /** A destination that writes a counted byte pattern as fast as it is allowed to. */
-function firehose(): { handler: (socket: Socket) => void; written: () => number; stop: () => void } {
+function firehose(): { handler: (socket: Socket) => void; written: () => number; blocked: () => boolean; stop: () => void } {
   let written = 0;
   let stopped = false;
+  let blocked = false;
   const block = Buffer.alloc(64 * 1024);
   return {
     written: () => written,
+    /** Waiting for 'drain': what it wrote is not being read. */
+    blocked: () => blocked,
     stop: () => {
       stopped = true;
     },
     handler: (socket) => {
       const pump = (): void => {
+        blocked = false;
         while (!stopped) {
           for (let i = 0; i < block.length; i++) block[i] = (written + i) % 251;
           written += block.length;
           if (!socket.write(Buffer.from(block))) {
+            blocked = true;
             socket.once('drain', pump);
             return;
           }
@@ -610,17 +615,25 @@ t.test('backpressure: a client that stops reading stops the agent reading the de
   client.ws.pause(); // stop reading the WebSocket
   const session = sim.sessions.get(start.SessionId)!;
   await until(() => (session.client?.socket.bufferedAmount ?? 0) > limit, 'the gateway socket backs up', 10_000);
-  // Wait until the destination is held back (no progress for 200 ms), then check it stays so.
-  let last = -1;
-  const deadline = Date.now() + 10_000;
-  while (hose.written() !== last) {
+  // The agent stops reading the destination; once the socket buffers between them are
+  // full, the destination's writes wait for 'drain'. The agent's retransmissions to the
+  // client that does not read are the clock: no progress over two of them means held.
+  const port = plugin<MuxPortSession>(sim, start.SessionId);
+  await until(() => port.readingDestinations === 0, 'the agent stops reading the destination', 10_000);
+  const twoRetransmissions = async (): Promise<void> => {
+    const resends = session.agent.channel.stats.resends;
+    await until(() => session.agent.channel.stats.resends >= resends + 2, 'two more agent retransmissions', 10_000);
+  };
+  const deadline = Date.now() + 20_000;
+  for (let before = -1; hose.written() !== before || !hose.blocked(); ) {
     if (Date.now() > deadline) throw new Error('the destination never stopped');
-    last = hose.written();
-    await sleep(200);
+    before = hose.written();
+    await twoRetransmissions();
   }
   const heldAt = hose.written();
-  await sleep(500);
+  await twoRetransmissions();
   t.equal(hose.written(), heldAt, `the destination is held back after ${heldAt} bytes`);
+  t.equal(port.readingDestinations, 0, 'the agent reads no destination');
   t.comment(`held after ${heldAt} bytes; gateway buffered ${session.client?.socket.bufferedAmount}`);
   t.ok(heldAt < 64 * 1024 * 1024, 'bounded buffering on the way');
   t.ok(session.client!.socket.bufferedAmount < limit + 256 * 1024, 'the gateway stops near the limit');
@@ -661,9 +674,10 @@ async function checkUploadBackpressure(t: TestContext, mode: 'basic' | 'mux'): P
   const total = 12 * 1024 * 1024;
   const data = upload(write, total);
   await until(() => agent.channel.inputHeld, 'the agent holds input', 10_000);
-  await sleep(300);
   const acked = agent.channel.expectedInSeq;
-  await sleep(500);
+  // The client keeps retransmitting what is unacked; none of it may be taken meanwhile.
+  const resends = client.resends;
+  await until(() => client.resends >= resends + 2, 'two more client retransmissions', 10_000);
   t.ok(agent.channel.inputHeld, 'still held while the destination does not read');
   t.equal(agent.channel.expectedInSeq, acked, 'no further input is taken');
   t.ok(client.unacked.size > 1000, `the client's frames stay unacked (${client.unacked.size})`);

@@ -1,4 +1,4 @@
-// What TLS connections trust (src/transport/tls-trust.ts), proven against the simulator's
+// What TLS connections trust (src/net/tls-trust.ts), proven against the simulator's
 // HTTPS/wss:// side, whose certificate comes from a throwaway CA:
 // - the OS store, reached through SSL_CERT_FILE as OpenSSL and Go read it (the official
 //   plugin's trust), in the single executables (Node's --use-system-ca), and in the npm
@@ -12,7 +12,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { connectWebSocket, UntrustedCertificateError } from '../src/transport/websocket-transport.ts';
-import { ConfigurationError, osStoreFromFiles, tlsTrust, untrustedCertificateMessage } from '../src/transport/tls-trust.ts';
+import { ConfigurationError, osStoreFromFiles, tlsTrust, untrustedCertificateMessage } from '../src/net/tls-trust.ts';
 import { throwawayTls } from '../src/simulator/tls.ts';
 import type { Simulator } from '../src/simulator/index.ts';
 import { findOnPath, PLUGIN_BINARY, REGION, ROOT, type Sandbox } from './helpers/aws-cli-sandbox.ts';

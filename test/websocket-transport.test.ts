@@ -4,7 +4,7 @@ import net from 'node:net';
 import { createHash } from 'node:crypto';
 import { WebSocketServer } from 'ws';
 import { connectWebSocket, ConnectError, maskingIsMoot } from '../src/transport/websocket-transport.ts';
-import { proxyFor } from '../src/transport/proxy-agent.ts';
+import { proxyFor } from '../src/net/proxy-env.ts';
 
 async function listen(server: http.Server): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -37,7 +37,7 @@ export function seaConfig(options: SeaConfigOptions): Record<string, unknown> {
     // anonymous memory during a 256 MiB upload at ~90 MB/s: 28-33 MiB, against 31-37
     // with one thread and 31-34 with four.
     // --use-system-ca: TLS trusts the OS certificate store too, as the official plugin
-    // does (src/transport/tls-trust.ts).
+    // does (src/net/tls-trust.ts).
     execArgv: ['--max-semi-space-size=2', '--v8-pool-size=2', '--use-system-ca'],
     assets: {
       [SDK_ASSET]: options.sdk,

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
-import { createSsmClient, requestHandlerOptions, type ApiSettings } from './ssm-api.ts';
+import { createSsmClient, type ApiSettings } from './ssm-api.ts';
+import { requestHandlerOptions } from './request-handler.ts';
 
 /**
  * EC2 DescribeTags for instance ids: their tags (the Name tag is what people know an EC2

@@ -1,5 +1,6 @@
 import { loadEcsSdk } from './load-sdk.ts';
-import { requestHandlerOptions, type ApiSettings } from './ssm-api.ts';
+import type { ApiSettings } from './ssm-api.ts';
+import { requestHandlerOptions } from './request-handler.ts';
 
 /**
  * An ECS client for these settings (the endpoint, when given, is ECS's own), with proxy

@@ -1,7 +1,7 @@
 import type { ApiSettings } from './ssm-api.ts';
-import { requestHandlerOptions } from './ssm-api.ts';
+import { requestHandlerOptions } from './request-handler.ts';
 import { loadKmsSdk } from './load-sdk.ts';
-import { untrustedCertificateMessage } from '../transport/tls-trust.ts';
+import { untrustedCertificateMessage } from '../net/tls-trust.ts';
 
 export interface DataKey {
   plaintext: Buffer;

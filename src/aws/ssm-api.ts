@@ -1,8 +1,5 @@
-import http from 'node:http';
-import https from 'node:https';
 import type { SessionApi } from '../session/plugin-session.ts';
-import { connectProxyAgent, proxyFor } from '../transport/proxy-agent.ts';
-import { tlsTrust } from '../transport/tls-trust.ts';
+import { requestHandlerOptions } from './request-handler.ts';
 import { loadSsmSdk } from './load-sdk.ts';
 
 export interface ApiSettings {
@@ -71,27 +68,4 @@ export async function createSsmClient(settings: ApiSettings): Promise<import('@a
     maxAttempts: 3,
     requestHandler: requestHandlerOptions(endpoint ?? `https://ssm.${region ?? 'us-east-1'}.amazonaws.com`),
   });
-}
-
-/**
- * HTTP agents for the SDK: the JavaScript SDK honours neither HTTPS_PROXY nor
- * AWS_CA_BUNDLE by itself, the AWS CLI and the official plugin do; and it trusts Node's
- * bundled roots only, the official plugin the OS store (see tls-trust.ts).
- */
-export function requestHandlerOptions(endpoint: string, env: NodeJS.ProcessEnv = process.env) {
-  let url: URL | undefined;
-  try {
-    url = new URL(endpoint);
-  } catch {
-    url = undefined;
-  }
-  // The trust is made only for an https endpoint: reading the OS store takes time.
-  const tlsOptions = url?.protocol === 'http:' ? {} : tlsTrust(env);
-  const proxy = url ? proxyFor(url, env) : undefined;
-  return {
-    httpsAgent: proxy ? connectProxyAgent(proxy, true, tlsOptions) : new https.Agent({ keepAlive: true, ...tlsOptions }),
-    httpAgent: proxy ? connectProxyAgent(proxy, false) : new http.Agent({ keepAlive: true }),
-    connectionTimeout: 10_000,
-    requestTimeout: 20_000,
-  };
 }

@@ -1,10 +1,13 @@
-import type { InstanceInformation, InstanceInformationStringFilter } from '@aws-sdk/client-ssm';
+import type { InstanceInformation } from '@aws-sdk/client-ssm';
 import { describeInstanceTags, Ec2Error } from '../aws/ec2-tags.ts';
 import { loadSsmSdk } from '../aws/load-sdk.ts';
 import { createSsmClient } from '../aws/ssm-api.ts';
 import { awsErrorDetail } from './aws-context.ts';
 import { ec2Settings, ssmSettings, type AwsOptions } from './aws-options.ts';
 import { TargetError } from './target-error.ts';
+import { describeInstances, type InstanceFilter } from './targets/ssm-lookup.ts';
+
+export type { InstanceFilter } from './targets/ssm-lookup.ts';
 
 /**
  * Managed instances as SSM lists them (DescribeInstanceInformation), with their tags.
@@ -31,12 +34,6 @@ export interface InstanceSummary {
   tags: Record<string, string> | undefined;
 }
 
-/** One filter: `tag:KEY` or `tag-key` go to the API; the others are matched here. */
-export interface InstanceFilter {
-  key: string;
-  values: string[];
-}
-
 export interface InstanceListing {
   instances: InstanceSummary[];
   /** Why tags (and so Name) are missing, when they could not be read (e.g. no ec2:DescribeTags permission). */
@@ -52,8 +49,6 @@ export const LOCAL_FILTER_KEYS: Readonly<Record<string, (i: InstanceInformation)
   InstanceIds: (i) => i.InstanceId,
 };
 
-/** Bounds the DescribeInstanceInformation loop (50 per page) should a service keep paging. */
-const MAX_PAGES = 2000;
 /** Ids per DescribeTags call (a filter takes up to 200 values). */
 const TAG_BATCH = 200;
 /** ListTagsForResource calls at once. */
@@ -87,64 +82,6 @@ export async function listInstances(options: { aws?: AwsOptions; filters?: reado
   }
   const instances = found.map((info) => summary(info, tagsError === undefined ? (tags.get(info.InstanceId ?? '') ?? {}) : undefined));
   return { instances, tagsError };
-}
-
-/** DescribeInstanceInformation with these filters, every page (pages may be short or empty; 5 to 50 a page). */
-export async function describeInstances(
-  filters: readonly InstanceFilter[],
-  aws: AwsOptions,
-  purpose: string,
-  pageSize = 50,
-): Promise<InstanceInformation[]> {
-  const { sdk, client } = await callAws(purpose, async () => ({ sdk: await loadSsmSdk(), client: await createSsmClient(ssmSettings(aws)) }));
-  try {
-    const instances: InstanceInformation[] = [];
-    const Filters: InstanceInformationStringFilter[] = filters.map((f) => ({ Key: f.key, Values: [...f.values] }));
-    let nextToken: string | undefined;
-    let pages = 0;
-    do {
-      if (++pages > MAX_PAGES) throw new TargetError('lookup-failed', `cannot ${purpose}: too many result pages`);
-      const out = await callAws(purpose, () =>
-        client.send(
-          new sdk.DescribeInstanceInformationCommand({
-            ...(Filters.length > 0 ? { Filters } : {}),
-            MaxResults: pageSize,
-            ...(nextToken ? { NextToken: nextToken } : {}),
-          }),
-        ),
-      );
-      instances.push(...(out.InstanceInformationList ?? []).filter((i) => i.InstanceId));
-      nextToken = out.NextToken || undefined;
-    } while (nextToken);
-    return instances;
-  } finally {
-    client.destroy();
-  }
-}
-
-/** The region the SSM client for these options uses, for messages (undefined if unknown). */
-export async function ssmRegion(aws: AwsOptions): Promise<string | undefined> {
-  try {
-    const client = await createSsmClient(ssmSettings(aws));
-    try {
-      return await client.config.region();
-    } finally {
-      client.destroy();
-    }
-  } catch {
-    return undefined;
-  }
-}
-
-/** Runs an AWS call; its failure becomes a TargetError naming the call's purpose. */
-export async function callAws<T>(purpose: string, call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (err) {
-    if (err instanceof TargetError) throw err;
-    // No `cause`: SDK errors carry raw responses, which must not end up in a user's log.
-    throw new TargetError('lookup-failed', `cannot ${purpose}: ${awsErrorDetail(err)}`);
-  }
 }
 
 /** Tags by instance id: EC2 DescribeTags for i- ids, SSM ListTagsForResource for mi- ids. */

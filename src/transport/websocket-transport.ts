@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
 import type { FrameTransport } from '../channel/transport.ts';
-import { connectProxyAgent, proxyFor } from './proxy-agent.ts';
-import { tlsTrust, untrustedCertificateMessage, type TlsTrust } from './tls-trust.ts';
+import { connectProxyAgent } from '../net/connect-agent.ts';
+import { proxyFor } from '../net/proxy-env.ts';
+import { tlsTrust, untrustedCertificateMessage, type TlsTrust } from '../net/tls-trust.ts';
 import { corkWebSocketUntilNextTick } from '../util/tick-cork.ts';
 
 /** The data channel could not be opened; the message is safe to show the user. */

@@ -108,6 +108,8 @@ export class RawClient {
   readonly withholdAck = new Set<number>();
   /** Input frames sent and not acked yet, by sequence number. */
   readonly unacked = new Map<number, { bytes: Buffer; sentAt: number }>();
+  /** Retransmissions of unacked input so far (see retransmitMs). */
+  resends = 0;
   /** Called with each in-order payload as it is processed. */
   onPayload: ((payload: Payload) => void) | undefined;
   handshakeRequest: any;
@@ -283,6 +285,7 @@ export class RawClient {
     const entry = oldest.value;
     if (Date.now() - entry.sentAt < afterMs) return;
     entry.sentAt = Date.now();
+    this.resends++;
     this.ws.send(entry.bytes);
   }
 

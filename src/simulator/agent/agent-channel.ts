@@ -465,6 +465,11 @@ export class AgentChannel {
     this.outgoing.delete(sequenceNumber);
   }
 
+  /** One turn of the resend scheduler, as the timer of `start()` takes it (tests turn it by hand). */
+  resendTick(): void {
+    this.resendOldest();
+  }
+
   /** One scheduler tick: only the oldest unacked frame is considered (§6.3). */
   private resendOldest(): void {
     if (this.pausedFlag || this.closed) return;

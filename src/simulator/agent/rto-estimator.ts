@@ -1,6 +1,11 @@
 /**
  * The agent's retransmission-timeout estimator (PROTOCOL.md §6.4). All values are in
  * milliseconds; the agent itself works in float nanoseconds, which gives the same numbers.
+ *
+ * Kept apart from the client's src/channel/rto.ts on purpose: the simulator models the real
+ * agent and imports no client code (test/dependency-rules.test.ts), so that a mistake in
+ * the client cannot be mirrored here and pass its own tests. Should the two ever differ,
+ * this one follows the agent's source.
  */
 export const INITIAL_SRTT_MS = 100;
 export const INITIAL_RTO_MS = 200;

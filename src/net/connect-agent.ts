@@ -1,37 +1,11 @@
+// Hand-written on purpose: the runtime must work on Node 20, which has no proxy support of
+// its own (Node 24's `proxyEnv` agent option and NODE_USE_ENV_PROXY are ignored there),
+// and Node's built-in NO_PROXY matching has no CIDR blocks. A library agent
+// (https-proxy-agent) would add three packages to every binary and still need no-proxy.ts.
 import http from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
-
-/** The proxy URL for `target` from HTTPS_PROXY / HTTP_PROXY / NO_PROXY, if any. */
-export function proxyFor(target: URL, env: NodeJS.ProcessEnv = process.env): URL | undefined {
-  const secure = target.protocol === 'wss:' || target.protocol === 'https:';
-  const raw = secure
-    ? (env.HTTPS_PROXY ?? env.https_proxy)
-    : (env.HTTP_PROXY ?? env.http_proxy);
-  if (!raw) return undefined;
-  if (bypassesProxy(target, env.NO_PROXY ?? env.no_proxy ?? '')) return undefined;
-  try {
-    return new URL(raw.includes('://') ? raw : `http://${raw}`);
-  } catch {
-    return undefined;
-  }
-}
-
-function bypassesProxy(target: URL, noProxy: string): boolean {
-  const host = target.hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  const port = target.port || (target.protocol === 'wss:' || target.protocol === 'https:' ? '443' : '80');
-  for (const raw of noProxy.split(/[\s,]+/)) {
-    const entry = raw.trim().toLowerCase();
-    if (!entry) continue;
-    if (entry === '*') return true;
-    const [name = '', entryPort] = entry.split(/:(?=\d+$)/);
-    if (entryPort && entryPort !== port) continue;
-    const suffix = name.replace(/^\*?\./, '');
-    if (host === suffix || host.endsWith(`.${suffix}`)) return true;
-  }
-  return false;
-}
 
 type Callback = (err: Error | null, socket?: Duplex) => void;
 
