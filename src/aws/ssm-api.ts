@@ -1,6 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
-import type { SessionApi } from '../session/plugin-session.ts';
+import type { SessionApi } from '../session/session-contract.ts';
 import { connectProxyAgent, proxyFor } from '../transport/proxy-agent.ts';
 import { tlsTrust } from '../transport/tls-trust.ts';
 import { loadSsmSdk } from './load-sdk.ts';

@@ -1,6 +1,6 @@
 import { CLIENT_VERSION } from '../protocol/constants.ts';
 import { processIO, type SessionIO } from '../session/io.ts';
-import type { SessionApi } from '../session/plugin-session.ts';
+import type { SessionApi } from '../session/session-contract.ts';
 import type { GenerateDataKey } from '../aws/kms-api.ts';
 import { INSTALL_CHECK_TEXT, parseInvocation, unknownOperationText, type StartRequest } from './invocation.ts';
 

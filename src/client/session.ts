@@ -3,13 +3,8 @@ import type { FrameTransport } from '../channel/transport.ts';
 import type { NegotiatedSession } from '../session/handshake.ts';
 import type { SessionIO } from '../session/io.ts';
 import { processIO } from '../session/io.ts';
-import {
-  PluginSession,
-  type PluginSessionOptions,
-  type SessionOutcome,
-  type SessionParameters,
-  type SessionState,
-} from '../session/plugin-session.ts';
+import { PluginSession, type PluginSessionOptions } from '../session/plugin-session.ts';
+import type { SessionOutcome, SessionParameters, SessionState } from '../session/session-contract.ts';
 import { SessionEncryption } from '../session/session-encryption.ts';
 import type { SessionHandler } from '../session/session-handler.ts';
 import { connectWebSocket, type Liveness } from '../transport/websocket-transport.ts';
@@ -19,7 +14,7 @@ import type { AwsOptions } from './aws-options.ts';
 import { ecsExecCommand, startEcsExec } from './ecs-exec.ts';
 import { ClientError } from './errors.ts';
 
-export type { SessionOutcome, SessionState } from '../session/plugin-session.ts';
+export type { SessionOutcome, SessionState } from '../session/session-contract.ts';
 
 export interface SessionStats {
   /** Smoothed round-trip time of the data channel (ms); undefined before the first acknowledgement. */

@@ -5,13 +5,9 @@ import { CLIENT_VERSION } from '../protocol/constants.ts';
 import { newUuid } from '../protocol/uuid.ts';
 import type { Logger } from '../util/logger.ts';
 import { SessionError } from './errors.ts';
+import type { ResumedSession } from './session-contract.ts';
 
 export type Connector = (streamUrl: string, openDataChannel: string) => Promise<FrameTransport>;
-
-export interface ResumedSession {
-  tokenValue: string | undefined;
-  streamUrl: string | undefined;
-}
 
 /** ResumeSession, or undefined when this session cannot call the API (no reconnect). */
 export type Resume = ((sessionId: string) => Promise<ResumedSession>) | undefined;

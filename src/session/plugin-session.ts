@@ -4,7 +4,8 @@ import type { FrameTransport } from '../channel/transport.ts';
 import { FlagCode, PayloadType } from '../protocol/constants.ts';
 import { decodeHandshakeComplete, decodeHandshakeRequest, encodeFlag } from '../protocol/payloads.ts';
 import { connectWebSocket, type Liveness } from '../transport/websocket-transport.ts';
-import { ConnectionKeeper, type Connector, type ResumedSession } from './connection-keeper.ts';
+import { ConnectionKeeper, type Connector } from './connection-keeper.ts';
+import type { SessionApi, SessionOutcome, SessionParameters, SessionState } from './session-contract.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
 import { SessionError } from './errors.ts';
 import { answerHandshake, type NegotiatedSession, type SessionType } from './handshake.ts';
@@ -13,19 +14,6 @@ import type { EndRequest, HandlerContext, SessionHandler } from './session-handl
 import { ShellHandler } from './shell-handler.ts';
 import { createPortHandler } from './port/port-handler.ts';
 import type { SessionEncryption } from './session-encryption.ts';
-
-export interface SessionParameters {
-  sessionId: string;
-  tokenValue: string;
-  streamUrl: string;
-  target: string;
-}
-
-/** The SSM API calls a session may need; optional so sessions run without AWS. */
-export interface SessionApi {
-  terminateSession(sessionId: string): Promise<void>;
-  resumeSession?(sessionId: string): Promise<ResumedSession>;
-}
 
 export interface PluginSessionOptions extends SessionParameters {
   io: SessionIO;
@@ -51,14 +39,6 @@ export interface PluginSessionOptions extends SessionParameters {
    */
   handlerFactory?: (context: HandlerContext, session: NegotiatedSession) => SessionHandler | undefined;
 }
-
-/** What a session is doing, as reported by the 'state' event. */
-export type SessionState = 'connecting' | 'connected' | 'reconnecting' | 'closed';
-
-export type SessionOutcome =
-  | { status: 'closed'; output: string; exitCode?: number }
-  | { status: 'ended'; reason: string }
-  | { status: 'failed'; error: SessionError };
 
 /** How long an exit waits for the TerminateSession API call. */
 const TERMINATE_WAIT_MS = 5000;
