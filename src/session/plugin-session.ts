@@ -7,7 +7,7 @@ import { connectWebSocket, type Liveness } from '../transport/websocket-transpor
 import { ConnectionKeeper, type Connector } from './connection-keeper.ts';
 import type { SessionApi, SessionOutcome, SessionParameters, SessionState } from './session-contract.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
-import { SessionError } from './errors.ts';
+import { HandshakeError, SessionError } from './errors.ts';
 import { answerHandshake, type NegotiatedSession, type SessionType } from './handshake.ts';
 import type { SessionIO } from './io.ts';
 import type { EndRequest, HandlerContext, SessionHandler } from './session-handler.ts';
@@ -225,17 +225,19 @@ export class PluginSession extends EventEmitter {
     this.handshakeStarted = true;
     const encryption = this.options.encryption;
     const processors = encryption ? { KMSEncryption: (parameters: unknown) => encryption.processAction(parameters) } : {};
-    void answerHandshake(request, processors).then(async ({ response, session }) => {
-      this.negotiated = session;
-      this.log.debug(`handshake: agent ${session.agentVersion}, session type ${session.sessionType ?? 'unknown'}`);
-      if (encryption?.active) this.channel.setCipher(encryption.cipher());
-      this.channel.send(PayloadType.HandshakeResponse, Buffer.from(JSON.stringify(response)));
-      if (response.Errors) {
-        // The agent cancels the session; tell the user why, once, after it has the answer.
-        await this.channel.flushed(FLAG_ACK_WAIT_MS);
-        this.fail(response.Errors.join('; '), false);
-      }
-    });
+    answerHandshake(request, processors)
+      .then(async ({ response, session }) => {
+        this.negotiated = session;
+        this.log.debug(`handshake: agent ${session.agentVersion}, session type ${session.sessionType ?? 'unknown'}`);
+        if (encryption?.active) this.channel.setCipher(encryption.cipher());
+        this.channel.send(PayloadType.HandshakeResponse, Buffer.from(JSON.stringify(response)));
+        if (response.Errors) {
+          // The agent cancels the session; tell the user why, once, after it has the answer.
+          await this.channel.flushed(FLAG_ACK_WAIT_MS);
+          this.fail(response.Errors.join('; '), false);
+        }
+      })
+      .catch((err: unknown) => this.fail(new HandshakeError(message(err), { cause: err }), true));
   }
 
   private onEncryptionChallenge(payload: Buffer): void {
