@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { PassThrough } from 'node:stream';
 import { memoryLink } from '../src/transport/memory-transport.ts';
 import { AgentChannel } from '../src/simulator/agent/agent-channel.ts';
@@ -56,7 +56,7 @@ function harness() {
 }
 
 /** Fails the test on any unhandled rejection while `run` runs (Node would end the process). */
-async function withoutUnhandledRejections(t: Tap.Test, run: () => Promise<SessionOutcome>): Promise<SessionOutcome> {
+async function withoutUnhandledRejections(t: Test, run: () => Promise<SessionOutcome>): Promise<SessionOutcome> {
   const rejections: unknown[] = [];
   const listener = (reason: unknown) => rejections.push(reason);
   process.on('unhandledRejection', listener);
