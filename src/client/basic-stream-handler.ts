@@ -5,7 +5,8 @@ import { IncomingGate } from '../session/incoming-gate.ts';
 import { endOnTerminateSignal } from '../session/port/port-limits.ts';
 import type { HandlerContext } from '../session/session-handler.ts';
 import { ClientError } from './errors.ts';
-import { RefusalCounter, sendOutput, type StreamHandler } from './stream-handler.ts';
+import { sendOutput } from '../session/send-output.ts';
+import { RefusalCounter, type StreamHandler } from './stream-handler.ts';
 
 /**
  * Port sessions in basic mode (§7.3.3, agents without smux): the session is one raw

@@ -48,5 +48,3 @@ export abstract class RefusalCounter extends EventEmitter {
     this.emit('refused');
   }
 }
-
-export { sendOutput } from '../session/port/mux-carrier.ts';

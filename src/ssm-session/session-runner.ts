@@ -2,7 +2,7 @@ import { resolveTarget, type AwsOptions, type ResolvedTarget, type Session, type
 import type { GlobalOptions } from './args.ts';
 import { OutputClosedError, RemoteCommandError, UsageError } from './errors.ts';
 import { formatSessionSummary } from './status-format.ts';
-import { onSignals } from '../util/signals.ts';
+import { onSignals, SESSION_SIGNALS } from '../util/signals.ts';
 
 /** The library's AWS options from the command line (undefined fields: SDK defaults). */
 export function awsOptions(global: GlobalOptions): AwsOptions {
@@ -46,9 +46,6 @@ export async function chosenTarget(global: GlobalOptions, command: string): Prom
   return { target: chosen.id, label };
 }
 
-/** Signals a session's CLI passes on to it; the session decides what each one means. */
-const SESSION_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGQUIT', 'SIGTSTP', 'SIGTERM', 'SIGHUP'];
-
 /** Passes the signals to `session` until the returned function is called. */
 export function routeSignals(session: Pick<Session, 'signal'>): () => void {
   return onSignals(SESSION_SIGNALS, (name) => session.signal(name));
@@ -78,12 +75,6 @@ export async function runToEnd(session: Session, global: GlobalOptions): Promise
   if (outputClosed) throw new OutputClosedError('stdout was closed');
   if (outcome.status === 'failed') throw outcome.error;
   return outcome;
-}
-
-/** A remote exit code as a process exit status (0-255; anything else, e.g. a signal's -1, is 255). */
-export function exitStatus(code: number | undefined): number {
-  if (code === undefined) return 0;
-  return Number.isInteger(code) && code >= 0 && code <= 255 ? code : 255;
 }
 
 /**

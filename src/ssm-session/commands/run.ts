@@ -1,7 +1,8 @@
 import { remoteCommand, startSession, targetPlatform } from '../../client/index.ts';
 import type { Command } from '../args.ts';
 import { RemoteCommandError } from '../errors.ts';
-import { awsOptions, checkAgentOutput, exitStatus, resolvedTargetFor, runToEnd } from '../session-runner.ts';
+import { exitStatus } from '../../util/exit-status.ts';
+import { awsOptions, checkAgentOutput, resolvedTargetFor, runToEnd } from '../session-runner.ts';
 
 export const COMMAND_DOCUMENT = 'AWS-StartNonInteractiveCommand';
 /** ECS containers: the document the library runs through ECS ExecuteCommand. */
