@@ -13,6 +13,7 @@ import { AwsContext } from './aws-context.ts';
 import type { AwsOptions } from './aws-options.ts';
 import { ecsExecCommand, startEcsExec } from './ecs-exec.ts';
 import { ClientError } from './errors.ts';
+import { dialFailureOf, type DialFailure } from '../session/port/dial-failure.ts';
 
 export type { SessionOutcome, SessionState } from '../session/session-contract.ts';
 
@@ -204,7 +205,9 @@ export class ClientSession extends EventEmitter implements Session {
    */
   protected ready(): Promise<SessionHandler> {
     const ended = this.done.then((outcome): never => {
-      throw new ClientError('session-failed', `session ${this.sessionId} ended before it was ready: ${describeOutcome(outcome)}`);
+      throw new ClientError('session-failed', `session ${this.sessionId} ended before it was ready: ${describeOutcome(outcome)}`, {
+        dialFailure: dialFailureOfOutcome(outcome),
+      });
     });
     return Promise.race([this.handlerReady, ended]);
   }
@@ -221,6 +224,11 @@ export class ClientSession extends EventEmitter implements Session {
     };
     return transport;
   }
+}
+
+/** Why the agent could not reach a port session's destination, when it closed the session saying so. */
+export function dialFailureOfOutcome(outcome: SessionOutcome): DialFailure | undefined {
+  return outcome.status === 'closed' ? dialFailureOf(outcome.output) : undefined;
 }
 
 /** One line for a session's end, for users. */

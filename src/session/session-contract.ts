@@ -23,7 +23,16 @@ export interface ResumedSession {
 /** The SSM API calls a session may need; optional so sessions run without AWS. */
 export interface SessionApi {
   terminateSession(sessionId: string): Promise<void>;
+  /** Rejects with ResumeRefusedError when retrying cannot help (no such session, no access, bad setup). */
   resumeSession?(sessionId: string): Promise<ResumedSession>;
+}
+
+/** ResumeSession failed for good: the session is gone, or the credentials or the setup are wrong. */
+export class ResumeRefusedError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ResumeRefusedError';
+  }
 }
 
 /** What a session is doing, as reported by the 'state' event. */
