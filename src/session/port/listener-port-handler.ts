@@ -20,7 +20,6 @@ export class ListenerPortHandler implements SessionHandler {
   private readonly context: HandlerContext;
   private readonly streams: StreamHandler;
   private listener: LocalListener | undefined;
-  private readonly waiting = new Set<AbortController>();
   private announcedAccept = false;
   private stopped = false;
 
@@ -51,11 +50,10 @@ export class ListenerPortHandler implements SessionHandler {
     return endOnTerminateSignal(this.context, name, true);
   }
 
+  /** Closes the listener; stopping the streams resets the connections and turns away those still waiting. */
   stop(): void {
-    if (this.stopped) return;
     this.stopped = true;
     this.listener?.close();
-    for (const waiter of this.waiting) waiter.abort();
     this.streams.stop();
   }
 
@@ -63,21 +61,17 @@ export class ListenerPortHandler implements SessionHandler {
     if (this.stopped) return void socket.destroy();
     socket.pause();
     socket.on('error', (err) => this.context.logger.debug(`local connection error: ${err.message}`));
+    // A connection closed while it waits (basic mode: one at a time) gives up its turn.
     const waiter = new AbortController();
-    this.waiting.add(waiter);
     const giveUp = (): void => waiter.abort();
     socket.once('close', giveUp);
     this.streams.openStream(waiter.signal).then(
       (stream) => {
-        this.waiting.delete(waiter);
         socket.off('close', giveUp);
         if (socket.destroyed || this.stopped) return void stream.destroy();
         this.carry(socket, stream);
       },
-      () => {
-        this.waiting.delete(waiter);
-        socket.destroy();
-      },
+      () => socket.destroy(),
     );
   }
 
