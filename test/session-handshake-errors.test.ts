@@ -2,7 +2,7 @@ import t, { type Test } from 'tap';
 import { PassThrough } from 'node:stream';
 import { memoryLink } from '../src/transport/memory-transport.ts';
 import { AgentChannel } from '../src/simulator/agent/agent-channel.ts';
-import { PluginSession } from '../src/session/plugin-session.ts';
+import { PluginSession } from '../src/cli/plugin-session.ts';
 import { SessionEncryption } from '../src/session/session-encryption.ts';
 import { HandshakeError } from '../src/session/errors.ts';
 import { PayloadType } from '../src/protocol/constants.ts';

@@ -2,7 +2,7 @@ import { SsmSessionApi } from '../aws/ssm-api.ts';
 import { kmsDataKeyGenerator } from '../aws/kms-api.ts';
 import { SessionEncryption } from '../session/session-encryption.ts';
 import type { SessionIO } from '../session/io.ts';
-import { PluginSession } from '../session/plugin-session.ts';
+import { PluginSession } from './plugin-session.ts';
 import type { SessionOutcome } from '../session/session-contract.ts';
 import { fileLogger, silentLogger, type Logger } from '../util/logger.ts';
 import { getFold } from '../protocol/payloads.ts';

@@ -1,4 +1,12 @@
-import { resolveTarget, type AwsOptions, type ResolvedTarget, type Session, type SessionOutcome } from '../client/index.ts';
+import {
+  noticeText,
+  resolveTarget,
+  type AwsOptions,
+  type ResolvedTarget,
+  type Session,
+  type SessionNotice,
+  type SessionOutcome,
+} from '../client/index.ts';
 import type { GlobalOptions } from './args.ts';
 import { OutputClosedError, RemoteCommandError, UsageError } from './errors.ts';
 import { formatSessionSummary } from './status-format.ts';
@@ -52,12 +60,25 @@ export function routeSignals(session: Pick<Session, 'signal'>): () => void {
 }
 
 /**
- * Runs a started session to its end: signals routed, `--stats` summary, failures thrown.
- * A stdout closed by its reader ends the session (TerminateSession) and throws
- * OutputClosedError, as a local command would die of SIGPIPE.
+ * Shows a session's notices on stderr: stdout carries only what the remote side wrote, so
+ * `run`'s output stays the command's (the agent's `This session is encrypted using AWS
+ * KMS.` included, which the plugin prints on stdout). -q silences all but the connection
+ * notices, which tell why the session is stalled.
+ */
+function showNotice(notice: SessionNotice, global: GlobalOptions): void {
+  const connection = notice.kind === 'connection-lost' || notice.kind === 'connection-restored';
+  if (connection || !global.quiet) process.stderr.write(noticeText(notice));
+}
+
+/**
+ * Runs a started session to its end: signals routed, notices shown, `--stats` summary,
+ * failures thrown. A stdout closed by its reader ends the session (TerminateSession) and
+ * throws OutputClosedError, as a local command would die of SIGPIPE.
  */
 export async function runToEnd(session: Session, global: GlobalOptions): Promise<Exclude<SessionOutcome, { status: 'failed' }>> {
   const unroute = routeSignals(session);
+  const onNotice = (notice: SessionNotice): void => showNotice(notice, global);
+  session.on('notice', onNotice);
   let outputClosed = false;
   const onStdoutError = (): void => {
     outputClosed = true;
@@ -69,6 +90,7 @@ export async function runToEnd(session: Session, global: GlobalOptions): Promise
     outcome = await session.done;
   } finally {
     unroute();
+    session.off('notice', onNotice);
     process.stdout.off('error', onStdoutError);
   }
   if (global.stats) process.stderr.write(`${formatSessionSummary({ sessionId: session.sessionId, ...session.stats })}\n`);

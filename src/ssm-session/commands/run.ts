@@ -11,7 +11,8 @@ export const ECS_COMMAND_DOCUMENT = 'AWS-StartInteractiveCommand';
 /**
  * `ssm-session run TARGET -- COMMAND...`: AWS-StartNonInteractiveCommand with separate
  * output streams; the command's stdout and stderr go to ours, its exit code becomes our
- * exit status. Nothing else is printed unless asked (--stats) or something fails.
+ * exit status. Nothing else is printed on stdout; on stderr only a notice from the agent
+ * (e.g. that the session is KMS-encrypted; not with -q), --stats, or a failure.
  *
  * The agent does not run a command through a shell: it splits it into words and executes
  * the first one. So the command goes as `sh -c '<command>'` (PowerShell on Windows
