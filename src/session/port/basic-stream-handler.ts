@@ -114,6 +114,7 @@ export class BasicStreamHandler extends RefusalCounter implements StreamHandler 
       this.context.end({ reason: 'the stream was closed' });
       return;
     }
+    this.context.logger.debug('stream closed: DisconnectToPort');
     this.context.channel.send(PayloadType.Flag, encodeFlag(FlagCode.DisconnectToPort));
     const next = this.waiting.shift();
     if (next) next.resolve(this.activate());

@@ -61,7 +61,8 @@ export class ListenerPortHandler implements SessionHandler {
     if (this.stopped) return void socket.destroy();
     socket.pause();
     socket.on('error', (err) => this.context.logger.debug(`local connection error: ${err.message}`));
-    // A connection closed while it waits (basic mode: one at a time) gives up its turn.
+    // A waiting connection (basic mode: one at a time) that errors or closes gives up its
+    // turn. Paused, it may not notice its client leaving; it is then served and closes at once.
     const waiter = new AbortController();
     const giveUp = (): void => waiter.abort();
     socket.once('close', giveUp);
