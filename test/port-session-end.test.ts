@@ -10,23 +10,7 @@ import { waitFor } from './helpers/wait.ts';
 import { simulatorFor, TARGET } from './helpers/client-env.ts';
 import { startDestination } from './helpers/port-traffic.ts';
 import { openPortSession } from '../src/client/index.ts';
-
-/** Starts a long download on `socket`; resolves with how the connection ended. */
-function longDownload(socket: net.Socket | import('node:stream').Duplex) {
-  const state = { received: 0 };
-  socket.on('data', (data: Buffer) => (state.received += data.length));
-  const ended = new Promise<string>((resolve) => {
-    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
-    socket.once('end', () => resolve('ended cleanly'));
-    socket.once('close', () => resolve('closed without an error'));
-  });
-  const header = Buffer.alloc(16);
-  header.writeUInt32LE(7, 0);
-  header.writeUInt32LE(0, 4);
-  header.writeUInt32LE(256 * MiB, 8);
-  socket.write(header);
-  return { state, ended };
-}
+import { longDownload } from './helpers/long-download.ts';
 
 for (const mode of ['mux', 'basic'] as const) {
   t.test(`plugin, ${mode} mode: the session ends under a live connection, which is reset`, async (t) => {
@@ -36,11 +20,11 @@ for (const mode of ['mux', 'basic'] as const) {
       ...(mode === 'basic' ? { agentVersion: BASIC_AGENT } : {}),
     });
     const socket = net.connect({ host: '127.0.0.1', port });
-    const download = longDownload(socket);
-    await waitFor(() => download.state.received > 50_000, { what: 'download bytes through the plugin', timeoutMs: 10_000 });
+    const download = longDownload(socket, 256 * MiB);
+    await waitFor(() => download.received > 50_000, { what: 'download bytes through the plugin', timeoutMs: 10_000 });
     s.sim.terminateSession(sessionId);
     t.equal(await download.ended, 'ECONNRESET', 'the local connection is reset, not ended cleanly');
-    t.ok(download.state.received < 256 * MiB, 'the download was cut');
+    t.ok(download.received < 256 * MiB, 'the download was cut');
     const exit = await exitOf(t, plugin);
     t.equal(exit.code, 0, 'the plugin exits as after any session the service ended');
   });
@@ -52,8 +36,8 @@ t.test('library, basic mode: the session ends under a live stream, which is dest
   t.teardown(() => dest.close());
   const session = await openPortSession({ target: TARGET, port: dest.port, aws });
   const stream = await session.openStream();
-  const download = longDownload(stream);
-  await waitFor(() => download.state.received > 50_000, { what: 'download bytes on the stream', timeoutMs: 10_000 });
+  const download = longDownload(stream, 256 * MiB);
+  await waitFor(() => download.received > 50_000, { what: 'download bytes on the stream', timeoutMs: 10_000 });
   sim.terminateSession(session.sessionId);
   t.equal(await download.ended, 'closed without an error', 'no end: the stream is destroyed');
   t.notOk(stream.readableEnded, 'the readable side never ended');

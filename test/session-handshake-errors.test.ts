@@ -4,7 +4,7 @@ import { memoryLink } from '../src/transport/memory-transport.ts';
 import { AgentChannel } from '../src/simulator/agent/agent-channel.ts';
 import { PluginSession } from '../src/cli/plugin-session.ts';
 import { SessionEncryption } from '../src/session/session-encryption.ts';
-import { HandshakeError } from '../src/session/errors.ts';
+import { HandshakeError, type SessionError } from '../src/session/errors.ts';
 import { PayloadType } from '../src/protocol/constants.ts';
 import type { SessionOutcome } from '../src/session/session-contract.ts';
 
@@ -71,13 +71,8 @@ async function withoutUnhandledRejections(t: Test, run: () => Promise<SessionOut
   }
 }
 
-t.test('channel.send throwing while the handshake is answered fails the session with a HandshakeError', async (t) => {
-  const h = harness();
-  const send = h.session.channel.send.bind(h.session.channel);
-  h.session.channel.send = (type, payload) => {
-    if (type === PayloadType.HandshakeResponse) throw new Error('the connection is gone');
-    return send(type, payload);
-  };
+/** Runs the session into its handshake; checks it failed with a HandshakeError and returns that. */
+async function failedHandshake(t: Test, h: ReturnType<typeof harness>): Promise<SessionError | undefined> {
   const outcome = await withoutUnhandledRejections(t, () => {
     const done = h.session.run();
     h.requestHandshake();
@@ -86,6 +81,17 @@ t.test('channel.send throwing while the handshake is answered fails the session 
   t.equal(outcome.status, 'failed');
   const error = outcome.status === 'failed' ? outcome.error : undefined;
   t.ok(error instanceof HandshakeError, 'a typed error');
+  return error;
+}
+
+t.test('channel.send throwing while the handshake is answered fails the session with a HandshakeError', async (t) => {
+  const h = harness();
+  const send = h.session.channel.send.bind(h.session.channel);
+  h.session.channel.send = (type, payload) => {
+    if (type === PayloadType.HandshakeResponse) throw new Error('the connection is gone');
+    return send(type, payload);
+  };
+  const error = await failedHandshake(t, h);
   t.equal(error?.message, 'the handshake with the agent failed: the connection is gone');
   t.same(h.answers, [], 'no HandshakeResponse reached the agent');
   t.same(h.terminated, ['sess-hs'], 'the session is terminated');
@@ -97,14 +103,7 @@ t.test('the cipher throwing while the handshake is answered fails the session wi
   h.encryption.cipher = () => {
     throw new Error('the data key is unusable');
   };
-  const outcome = await withoutUnhandledRejections(t, () => {
-    const done = h.session.run();
-    h.requestHandshake();
-    return done;
-  });
-  t.equal(outcome.status, 'failed');
-  const error = outcome.status === 'failed' ? outcome.error : undefined;
-  t.ok(error instanceof HandshakeError, 'a typed error');
+  const error = await failedHandshake(t, h);
   t.equal(error?.message, 'the handshake with the agent failed: the data key is unusable');
   t.same(h.terminated, ['sess-hs'], 'the session is terminated');
   h.agent.close();
