@@ -2,7 +2,7 @@ import { Writable, Readable, type Duplex } from 'node:stream';
 import type { SessionIO } from '../session/io.ts';
 import { BasicStreamHandler } from '../session/port/basic-stream-handler.ts';
 import { MuxStreamHandler } from '../session/port/mux-stream-handler.ts';
-import { createStreamHandler } from '../session/port/port-handler.ts';
+import { createStreamHandler } from '../session/port/port-streams.ts';
 import { StreamsClosedError, type StreamHandler, type StreamMode } from '../session/port/stream-handler.ts';
 import type { SessionHandler } from '../session/session-handler.ts';
 import { AwsContext } from './aws-context.ts';

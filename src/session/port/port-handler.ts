@@ -1,24 +1,18 @@
 import type { HandlerContext, SessionHandler } from '../session-handler.ts';
-import { BasicStreamHandler } from './basic-stream-handler.ts';
 import { ListenerPortHandler } from './listener-port-handler.ts';
-import { MuxStreamHandler } from './mux-stream-handler.ts';
-import { selectPortMode, smuxKeepAliveWanted } from './port-mode.ts';
-import type { StreamHandler } from './stream-handler.ts';
-import { StreamPortHandler } from './stream-port-handler.ts';
-
-/** The stream handler for the mode both sides will pick (§7.3.2); `stream` sessions get one stream that ends the session. */
-export function createStreamHandler(context: HandlerContext): StreamHandler {
-  const mode = selectPortMode(context.properties, context.agentVersion);
-  context.logger.debug(`port session in ${mode} mode (agent ${context.agentVersion || 'unknown'})`);
-  if (mode === 'mux') return new MuxStreamHandler(context, { keepAlive: smuxKeepAliveWanted(context.agentVersion) });
-  return new BasicStreamHandler(context, { reusable: mode === 'basic' });
-}
+import { selectPortMode } from './port-mode.ts';
+import { createStreamHandler } from './port-streams.ts';
+import { StdioPortHandler } from './stdio-port-handler.ts';
 
 /**
- * The plugin's Port session handler: LocalPortForwarding sessions get a local listener
- * over the stream handler; the others (e.g. AWS-StartSSHSession) use stdin and stdout.
+ * The plugin's Port session handler, i.e. its local endpoint: LocalPortForwarding
+ * sessions get a listener over the shared stream handler; the others (e.g.
+ * AWS-StartSSHSession as an ssh ProxyCommand) use stdin and stdout.
  */
 export function createPortHandler(context: HandlerContext): SessionHandler {
-  if (selectPortMode(context.properties, context.agentVersion) === 'stream') return new StreamPortHandler(context);
+  if (selectPortMode(context.properties, context.agentVersion) === 'stream') {
+    context.logger.debug(`port session in stream mode over stdin/stdout (agent ${context.agentVersion || 'unknown'})`);
+    return new StdioPortHandler(context);
+  }
   return new ListenerPortHandler(context, createStreamHandler(context));
 }
