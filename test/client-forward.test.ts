@@ -8,6 +8,7 @@ import { startDestination, transfer } from './helpers/port-traffic.ts';
 import { tcpTransfer, transferIntact } from './helpers/client-traffic.ts';
 import { MiB, simulatorFor, TARGET } from './helpers/client-env.ts';
 import { waitFor } from './helpers/wait.ts';
+import { longDownload } from './helpers/long-download.ts';
 
 t.test('several connections, distinct payloads, spread over the pool', async (t) => {
   const { sim, aws } = await simulatorFor(t, { pacing: false });
@@ -60,23 +61,13 @@ t.test('a session killed under a live listener: its connection is reset, the nex
 
   // A long paced download, so the connection is busy when the session goes.
   const socket = net.connect({ host: '127.0.0.1', port: forward.address.port });
-  let received = 0;
-  socket.on('data', (data: Buffer) => (received += data.length));
-  const ended = new Promise<string>((resolve) => {
-    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
-    socket.once('close', () => resolve('closed without an error'));
-  });
-  const header = Buffer.alloc(16);
-  header.writeUInt32LE(1, 0);
-  header.writeUInt32LE(0, 4);
-  header.writeUInt32LE(64 * MiB, 8);
-  socket.write(header);
-  await waitFor(() => received > 50_000, { what: 'download bytes through the forward', timeoutMs: 10_000 });
+  const download = longDownload(socket, 64 * MiB);
+  await waitFor(() => download.received > 50_000, { what: 'download bytes through the forward', timeoutMs: 10_000 });
   const started = events.find((e) => e.type === 'session-started');
   if (started?.type !== 'session-started') throw new Error('no session-started event');
   sim.terminateSession(started.sessionId);
 
-  t.equal(await ended, 'ECONNRESET', 'the local connection is reset, not ended cleanly');
+  t.equal(await download.ended, 'ECONNRESET', 'the local connection is reset, not ended cleanly');
   await waitFor(() => events.some((e) => e.type === 'connection-closed' && e.reset), { what: 'a reset connection-closed event', timeoutMs: 5000 });
   t.equal(forward.stats.resets, 1, 'one reset counted');
 

@@ -3,7 +3,7 @@
 // KMS); state events and stats; terminate() of a running command.
 import t from 'tap';
 import { Readable, Writable } from 'node:stream';
-import { remoteCommand, startSession, ClientError, type SessionIO, type SessionState } from '../src/client/index.ts';
+import { remoteCommand, startSession, ClientError, type SessionIO, type SessionNotice, type SessionState } from '../src/client/index.ts';
 import { simulatorFor, TARGET } from './helpers/client-env.ts';
 
 /** Session IO whose output is collected and whose stdin never sends anything. */
@@ -61,9 +61,13 @@ t.test('a KMS-encrypted command', async (t) => {
   });
   const capture = captureIO();
   const session = await startSession({ target: TARGET, aws, io: capture.io, ...command('printf secret-%s data') });
+  const notices: SessionNotice[] = [];
+  session.on('notice', (notice: SessionNotice) => notices.push(notice));
   const outcome = await session.done;
   t.match(outcome, { status: 'closed', exitCode: 0 });
   t.match(capture.stdout(), /secret-data/);
+  t.same(notices, [{ kind: 'customer-message', text: 'This session is encrypted using AWS KMS.' }], "the agent's customer message is an event");
+  t.notMatch(`${capture.stdout()}${capture.stderr()}`, /encrypted using AWS KMS/, 'and the library printed nothing of it');
   t.ok(sim.apiCalls.some((call) => call.service === 'kms' && call.operation === 'GenerateDataKey'), 'a data key from KMS');
 });
 

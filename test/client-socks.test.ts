@@ -10,7 +10,8 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 import { startSocksProxy, type Forward, type SocksProxyOptions } from '../src/client/index.ts';
-import { replyForText } from '../src/client/socks-proxy.ts';
+import { socksReplyFor } from '../src/client/socks-proxy.ts';
+import { dialFailureOf } from '../src/session/port/dial-failure.ts';
 import { ByteGenerator, expectedDigest, startDestination } from './helpers/port-traffic.ts';
 import { streamTransfer, transferIntact } from './helpers/client-traffic.ts';
 import { findOnPath } from './helpers/aws-cli-sandbox.ts';
@@ -226,8 +227,11 @@ t.test('reply codes', async (t) => {
   t.equal(unknownName.reply[1], 0x05, 'a name the target cannot resolve: the agent says only that it could not connect');
   unknownName.socket.destroy();
   // An old agent in basic mode fails the session with its dial error: that one says so.
-  t.equal(replyForText('closed by the agent: Unable to connect to specified port: missing address'), 0x04);
-  t.equal(replyForText('closed by the agent: Unable to connect to specified port: dial tcp 10.0.0.9:80: connect: connection refused'), 0x05);
+  t.equal(socksReplyFor(dialFailureOf('Unable to connect to specified port: missing address')), 0x04);
+  t.equal(socksReplyFor(dialFailureOf('Unable to connect to specified port: dial tcp 10.0.0.9:80: connect: connection refused')), 0x05);
+  t.equal(socksReplyFor(dialFailureOf('Unable to connect to specified port: dial tcp 10.9.9.9:80: connect: network is unreachable')), 0x03);
+  t.equal(socksReplyFor(dialFailureOf('Unable to connect to specified port: dial tcp: lookup db.internal: no such host')), 0x04);
+  t.equal(socksReplyFor(dialFailureOf('Unable to start command: exec: "sh": not found')), 0x01, 'not a dial failure: general failure');
 
   const forbidden = await socksConnect(proxy, connectRequest(1, Buffer.from([169, 254, 169, 254]), 80));
   t.equal(forbidden.reply[1], 0x02, 'not allowed: the agent refuses the metadata address');

@@ -14,7 +14,7 @@ import { MessageType, PayloadType } from '../src/protocol/constants.ts';
 import { decodeFrame, encodeFrame } from '../src/protocol/frame.ts';
 import { decodeAcknowledgedSequence, decodeHandshakeResponse } from '../src/protocol/payloads.ts';
 import { newUuid } from '../src/protocol/uuid.ts';
-import { PluginSession } from '../src/session/plugin-session.ts';
+import { PluginSession } from '../src/cli/plugin-session.ts';
 import { memoryLink, type MemoryTransport } from '../src/transport/memory-transport.ts';
 import { frameFuzzer, type FuzzInput } from './helpers/frame-fuzz.ts';
 import { waitFor } from './helpers/wait.ts';

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { PassThrough } from 'node:stream';
 import { memoryLink, type MemoryTransport } from '../src/transport/memory-transport.ts';
-import { PluginSession } from '../src/session/plugin-session.ts';
+import { PluginSession } from '../src/cli/plugin-session.ts';
 import { MessageType, PayloadType } from '../src/protocol/constants.ts';
 import { encodeFrame } from '../src/protocol/frame.ts';
 import { decodeHandshakeResponse } from '../src/protocol/payloads.ts';

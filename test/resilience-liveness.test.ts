@@ -11,7 +11,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { DataChannel } from '../src/channel/data-channel.ts';
 import { MessageType, PayloadType } from '../src/protocol/constants.ts';
-import { PluginSession } from '../src/session/plugin-session.ts';
+import { PluginSession } from '../src/cli/plugin-session.ts';
 import type { ApiCall, Simulator, SimulatorOptions } from '../src/simulator/index.ts';
 import { memoryLink, type MemoryTransport } from '../src/transport/memory-transport.ts';
 import type { Sandbox } from './helpers/aws-cli-sandbox.ts';

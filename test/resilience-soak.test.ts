@@ -18,7 +18,7 @@ import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { DataChannel } from '../src/channel/data-channel.ts';
 import { MessageType, PayloadType } from '../src/protocol/constants.ts';
-import { PluginSession } from '../src/session/plugin-session.ts';
+import { PluginSession } from '../src/cli/plugin-session.ts';
 import { memoryLink, type MemoryTransport } from '../src/transport/memory-transport.ts';
 import { apiCallsFor, describeRun, rssKiB, runTransfer, sha256, type TransferProgress } from './helpers/plugin-runs.ts';
 import { portTransferSession, reconnectNotices, requireBinary } from './helpers/plugin-fixtures.ts';

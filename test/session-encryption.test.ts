@@ -1,7 +1,7 @@
 import t from 'tap';
 import { PassThrough } from 'node:stream';
 import { memoryLink } from '../src/transport/memory-transport.ts';
-import { PluginSession } from '../src/session/plugin-session.ts';
+import { PluginSession } from '../src/cli/plugin-session.ts';
 import { SessionEncryption, LEGACY_CLI_KMS_ERROR } from '../src/session/session-encryption.ts';
 import { MessageType, PayloadType } from '../src/protocol/constants.ts';
 import { encodeFrame } from '../src/protocol/frame.ts';

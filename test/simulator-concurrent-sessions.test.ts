@@ -1,7 +1,8 @@
 import t from 'tap';
 import { SSMClient, StartSessionCommand, TerminateSessionCommand } from '@aws-sdk/client-ssm';
 import { PassThrough } from 'node:stream';
-import { PluginSession, type SessionOutcome } from '../src/session/plugin-session.ts';
+import { PluginSession } from '../src/cli/plugin-session.ts';
+import type { SessionOutcome } from '../src/session/session-contract.ts';
 import { startSimulator } from '../src/simulator/index.ts';
 import { REGION } from './helpers/aws-cli-sandbox.ts';
 import { checkTransfer, MiB } from './helpers/port-e2e.ts';

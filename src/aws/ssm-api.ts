@@ -1,4 +1,5 @@
-import type { SessionApi } from '../session/plugin-session.ts';
+import { ResumeRefusedError, type SessionApi } from '../session/session-contract.ts';
+import { ConfigurationError } from '../net/tls-trust.ts';
 import { requestHandlerOptions } from './request-handler.ts';
 import { loadSsmSdk } from './load-sdk.ts';
 
@@ -41,16 +42,42 @@ export class SsmSessionApi implements SessionApi {
   }
 
   async resumeSession(sessionId: string): Promise<{ tokenValue: string | undefined; streamUrl: string | undefined }> {
-    const sdk = await loadSsmSdk();
-    const client = await this.getClient();
-    const out = await client.send(new sdk.ResumeSessionCommand({ SessionId: sessionId }));
-    return { tokenValue: out.TokenValue, streamUrl: out.StreamUrl };
+    try {
+      const sdk = await loadSsmSdk();
+      const client = await this.getClient();
+      const out = await client.send(new sdk.ResumeSessionCommand({ SessionId: sessionId }));
+      return { tokenValue: out.TokenValue, streamUrl: out.StreamUrl };
+    } catch (err) {
+      if (!resumeCannotSucceed(err)) throw err;
+      // No `cause`: SDK errors carry raw responses, which must not end up in a user's log.
+      throw new ResumeRefusedError(err instanceof Error ? err.message : String(err));
+    }
   }
 
   private getClient(): Promise<import('@aws-sdk/client-ssm').SSMClient> {
     this.client ??= createSsmClient(this.settings);
     return this.client;
   }
+}
+
+/**
+ * SDK errors after which ResumeSession cannot succeed, whatever is retried: the SDK's
+ * error name is the service's error code (or the SDK's own class for credentials and
+ * configuration); ConfigurationError is ours (an unreadable AWS_CA_BUNDLE).
+ */
+const FINAL_RESUME_ERRORS = new Set([
+  'DoesNotExistException',
+  'InvalidSessionId',
+  'AccessDeniedException',
+  'UnrecognizedClientException',
+  'InvalidClientTokenId',
+  'ExpiredTokenException',
+  'ValidationException',
+  'CredentialsProviderError',
+]);
+
+function resumeCannotSucceed(err: unknown): boolean {
+  return err instanceof ConfigurationError || (err instanceof Error && FINAL_RESUME_ERRORS.has(err.name));
 }
 
 /**

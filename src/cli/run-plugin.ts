@@ -1,17 +1,7 @@
 import { CLIENT_VERSION } from '../protocol/constants.ts';
-import { processIO, type SessionIO } from '../session/io.ts';
-import type { SessionApi } from '../session/plugin-session.ts';
-import type { GenerateDataKey } from '../aws/kms-api.ts';
-import { INSTALL_CHECK_TEXT, parseInvocation, unknownOperationText, type StartRequest } from './invocation.ts';
-
-export interface PluginEnvironment {
-  env: NodeJS.ProcessEnv;
-  io: SessionIO;
-  /** Overridable in tests; the real one calls SSM through the AWS SDK. */
-  api?: (request: StartRequest) => SessionApi;
-  /** Overridable in tests; the real one calls KMS GenerateDataKey through the AWS SDK. */
-  generateDataKey?: GenerateDataKey;
-}
+import { processIO } from '../session/io.ts';
+import { INSTALL_CHECK_TEXT, parseInvocation, unknownOperationText } from './invocation.ts';
+import type { PluginEnvironment } from './plugin-environment.ts';
 
 /**
  * The whole plugin behind argv: returns the exit status. Like the official plugin it
@@ -47,3 +37,4 @@ export async function runPlugin(args: readonly string[], environment: PluginEnvi
 }
 
 export { processIO };
+export type { PluginEnvironment } from './plugin-environment.ts';

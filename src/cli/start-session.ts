@@ -2,14 +2,16 @@ import { SsmSessionApi } from '../aws/ssm-api.ts';
 import { kmsDataKeyGenerator } from '../aws/kms-api.ts';
 import { SessionEncryption } from '../session/session-encryption.ts';
 import type { SessionIO } from '../session/io.ts';
-import { PluginSession, type SessionOutcome } from '../session/plugin-session.ts';
+import { PluginSession } from './plugin-session.ts';
+import type { SessionOutcome } from '../session/session-contract.ts';
 import { fileLogger, silentLogger, type Logger } from '../util/logger.ts';
 import { getFold } from '../protocol/payloads.ts';
 import { parseGoBool } from '../protocol/parse-bool.ts';
-import { onSignals } from '../util/signals.ts';
+import { onSignals, SESSION_SIGNALS } from '../util/signals.ts';
+import { exitStatus } from '../util/exit-status.ts';
 import type { StartRequest } from './invocation.ts';
 import type { Liveness } from '../transport/websocket-transport.ts';
-import type { PluginEnvironment } from './run-plugin.ts';
+import type { PluginEnvironment } from './plugin-environment.ts';
 
 /** Environment variable naming a debug log file (created 0600). */
 export const LOG_ENV = 'SESSION_MANAGER_PLUGIN_LOG';
@@ -49,8 +51,7 @@ export async function startSession(request: StartRequest, responseFromEnv: boole
     exitStatusFromRemote,
     liveness: livenessFrom(env),
   });
-  // The AWS CLI starts us with SIGINT/SIGQUIT/SIGTSTP ignored; handlers re-enable them.
-  const unlisten = onSignals(['SIGINT', 'SIGQUIT', 'SIGTSTP', 'SIGTERM', 'SIGHUP'], (name) => session.signal(name));
+  const unlisten = onSignals(SESSION_SIGNALS, (name) => session.signal(name));
   let outcome: SessionOutcome;
   try {
     outcome = await session.run();
@@ -120,9 +121,3 @@ function openLogger(env: NodeJS.ProcessEnv, io: SessionIO): Logger {
   }
 }
 
-
-/** A remote exit code as a process exit status (0-255; anything else, e.g. a signal's -1, is 255). */
-function exitStatus(code: number | undefined): number {
-  if (code === undefined) return 0;
-  return Number.isInteger(code) && code >= 0 && code <= 255 ? code : 255;
-}

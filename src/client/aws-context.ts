@@ -3,7 +3,7 @@ import { loadSsmSdk } from '../aws/load-sdk.ts';
 import { createSsmClient, SsmSessionApi } from '../aws/ssm-api.ts';
 import { kmsDataKeyGenerator, type GenerateDataKey } from '../aws/kms-api.ts';
 import { untrustedCertificateMessage } from '../net/tls-trust.ts';
-import type { SessionParameters } from '../session/plugin-session.ts';
+import type { SessionParameters } from '../session/session-contract.ts';
 import { ssmSettings, type AwsOptions } from './aws-options.ts';
 import { ClientError, messageOf } from './errors.ts';
 

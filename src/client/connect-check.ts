@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import type { StreamHandler } from './stream-handler.ts';
+import type { StreamHandler } from '../session/port/stream-handler.ts';
 
 /** Bytes read from a stream while checking it, to be delivered first. */
 export interface PendingDown {

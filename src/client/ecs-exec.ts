@@ -1,6 +1,6 @@
 import { createEcsClient } from '../aws/ecs-api.ts';
 import { loadEcsSdk } from '../aws/load-sdk.ts';
-import type { SessionParameters } from '../session/plugin-session.ts';
+import type { SessionParameters } from '../session/session-contract.ts';
 import { awsErrorDetail } from './aws-context.ts';
 import { ecsSettings, type AwsOptions } from './aws-options.ts';
 import { ClientError } from './errors.ts';

@@ -1,3 +1,5 @@
+import type { DialFailure } from '../session/port/dial-failure.ts';
+
 /**
  * What went wrong, for the user: the message is shown as it is (no stack trace, never a
  * token or key). `code` lets programs tell failures apart.
@@ -11,11 +13,14 @@ export type ClientErrorCode =
 
 export class ClientError extends Error {
   readonly code: ClientErrorCode;
+  /** A port session the agent closed because it could not reach the destination: why. */
+  readonly dialFailure: DialFailure | undefined;
 
-  constructor(code: ClientErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: ClientErrorCode, message: string, options?: { cause?: unknown; dialFailure?: DialFailure }) {
     super(message, options);
     this.name = 'ClientError';
     this.code = code;
+    this.dialFailure = options?.dialFailure;
   }
 }
 

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import net, { type AddressInfo } from 'node:net';
-import { bridge, type BridgeOptions } from './bridge.ts';
+import { bridge, type BridgeOptions } from '../session/port/bridge.ts';
 import { ClientError, messageOf } from './errors.ts';
 import type { Forward, ForwardEvent, ForwardStats } from './forward-types.ts';
 import type { ClientPortSession } from './port-session.ts';

@@ -24,6 +24,8 @@ export {
   type SessionStats,
   type SessionState,
   type SessionOutcome,
+  type SessionNotice,
+  noticeText,
   type StartSessionOptions,
   type SessionRunOptions,
 } from './session.ts';

@@ -1,16 +1,16 @@
 import { Writable, Readable, type Duplex } from 'node:stream';
-import type { NegotiatedSession } from '../session/handshake.ts';
 import type { SessionIO } from '../session/io.ts';
-import { selectPortMode, smuxKeepAliveWanted } from '../session/port/port-mode.ts';
-import type { HandlerContext, SessionHandler } from '../session/session-handler.ts';
+import { BasicStreamHandler } from '../session/port/basic-stream-handler.ts';
+import { MuxStreamHandler } from '../session/port/mux-stream-handler.ts';
+import { createStreamHandler } from '../session/port/port-streams.ts';
+import { StreamsClosedError, type StreamHandler, type StreamMode } from '../session/port/stream-handler.ts';
+import type { SessionHandler } from '../session/session-handler.ts';
 import { AwsContext } from './aws-context.ts';
-import { BasicStreamHandler } from './basic-stream-handler.ts';
 import { ClientError } from './errors.ts';
-import { MuxStreamHandler } from './mux-stream-handler.ts';
 import { ClientSession, type Session, type SessionRunOptions } from './session.ts';
-import type { PortMode, StreamHandler } from './stream-handler.ts';
 
-export type { PortMode } from './stream-handler.ts';
+/** How a port session carries connections: smux streams, or one raw stream at a time. */
+export type PortMode = StreamMode;
 
 export const PORT_DOCUMENT = 'AWS-StartPortForwardingSession';
 export const REMOTE_HOST_PORT_DOCUMENT = 'AWS-StartPortForwardingSessionToRemoteHost';
@@ -83,14 +83,6 @@ export async function startPortSession(options: OpenPortSessionOptions, context:
   return session;
 }
 
-/** The library's handler for a negotiated Port session. */
-export function createStreamHandler(context: HandlerContext, negotiated: NegotiatedSession): StreamHandler {
-  const mode = selectPortMode(context.properties, context.agentVersion);
-  context.logger.debug(`library port session in ${mode} mode (agent ${context.agentVersion || 'unknown'})`);
-  if (mode === 'mux') return new MuxStreamHandler(context, { keepAlive: smuxKeepAliveWanted(negotiated.agentVersion) });
-  return new BasicStreamHandler(context, { reusable: mode === 'basic' });
-}
-
 export class ClientPortSession extends ClientSession implements PortSession {
   private handler: StreamHandler | undefined;
 
@@ -99,7 +91,7 @@ export class ClientPortSession extends ClientSession implements PortSession {
       context,
       io: nullIO(),
       handlerFactory: (handlerContext, negotiated): SessionHandler | undefined =>
-        negotiated.sessionType === 'Port' ? createStreamHandler(handlerContext, negotiated) : undefined,
+        negotiated.sessionType === 'Port' ? createStreamHandler(handlerContext) : undefined,
     });
   }
 
@@ -121,8 +113,13 @@ export class ClientPortSession extends ClientSession implements PortSession {
     return this.handler?.activeStreams ?? 0;
   }
 
-  openStream(): Promise<Duplex> {
-    return this.streams().openStream();
+  async openStream(): Promise<Duplex> {
+    try {
+      return await this.streams().openStream();
+    } catch (err) {
+      if (err instanceof StreamsClosedError) throw new ClientError('session-closed', err.message);
+      throw err;
+    }
   }
 
   /** The stream handler, for the library's forwarders (connect checks, chunk recycling). */

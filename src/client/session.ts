@@ -3,13 +3,9 @@ import type { FrameTransport } from '../channel/transport.ts';
 import type { NegotiatedSession } from '../session/handshake.ts';
 import type { SessionIO } from '../session/io.ts';
 import { processIO } from '../session/io.ts';
-import {
-  PluginSession,
-  type PluginSessionOptions,
-  type SessionOutcome,
-  type SessionParameters,
-  type SessionState,
-} from '../session/plugin-session.ts';
+import { SessionEngine, type SessionEngineOptions } from '../session/session-engine.ts';
+import type { SessionNotice } from '../session/session-notice.ts';
+import type { SessionOutcome, SessionParameters, SessionState } from '../session/session-contract.ts';
 import { SessionEncryption } from '../session/session-encryption.ts';
 import type { SessionHandler } from '../session/session-handler.ts';
 import { connectWebSocket, type Liveness } from '../transport/websocket-transport.ts';
@@ -18,8 +14,10 @@ import { AwsContext } from './aws-context.ts';
 import type { AwsOptions } from './aws-options.ts';
 import { ecsExecCommand, startEcsExec } from './ecs-exec.ts';
 import { ClientError } from './errors.ts';
+import { dialFailureOf, type DialFailure } from '../session/port/dial-failure.ts';
 
-export type { SessionOutcome, SessionState } from '../session/plugin-session.ts';
+export type { SessionOutcome, SessionState } from '../session/session-contract.ts';
+export { noticeText, type SessionNotice } from '../session/session-notice.ts';
 
 export interface SessionStats {
   /** Smoothed round-trip time of the data channel (ms); undefined before the first acknowledgement. */
@@ -35,10 +33,12 @@ export interface SessionStats {
 }
 
 /**
- * A running session.
+ * A running session. It never prints: its session data goes to the `io` it was given,
+ * and what a person should hear about (the agent's customer message, a lost and
+ * restored connection) comes as 'notice' events; noticeText() words them.
  *
- * Events: 'state' (SessionState: connecting, connected, reconnecting, closed), 'closed'
- * (SessionOutcome) once, when the session is over.
+ * Events: 'state' (SessionState: connecting, connected, reconnecting, closed), 'notice'
+ * (SessionNotice), 'closed' (SessionOutcome) once, when the session is over.
  */
 export interface Session extends EventEmitter {
   readonly sessionId: string;
@@ -95,7 +95,7 @@ export interface StartSessionOptions extends SessionRunOptions {
 export interface SessionInternals {
   context?: AwsContext;
   io?: SessionIO;
-  handlerFactory?: PluginSessionOptions['handlerFactory'];
+  handlerFactory?: SessionEngineOptions['handlerFactory'];
   exitCodeFromRemote?: boolean;
 }
 
@@ -129,12 +129,12 @@ export async function startSession(options: StartSessionOptions): Promise<Sessio
   });
 }
 
-/** A PluginSession wrapped as the library's Session. */
+/** The session engine wrapped as the library's Session. */
 export class ClientSession extends EventEmitter implements Session {
   readonly sessionId: string;
   readonly target: string;
   readonly done: Promise<SessionOutcome>;
-  protected readonly plugin: PluginSession;
+  protected readonly engine: SessionEngine;
   private readonly bytes = { in: 0, out: 0 };
   private negotiated: NegotiatedSession | undefined;
   private readonly handlerReady: Promise<SessionHandler>;
@@ -145,7 +145,7 @@ export class ClientSession extends EventEmitter implements Session {
     this.target = parameters.target;
     const context = internals.context ?? new AwsContext(options.aws);
     const liveness = options.liveness ?? DEFAULT_LIVENESS;
-    this.plugin = new PluginSession({
+    this.engine = new SessionEngine({
       ...parameters,
       io: internals.io ?? processIO(),
       logger: options.logger ?? silentLogger,
@@ -162,21 +162,22 @@ export class ClientSession extends EventEmitter implements Session {
       connect: async (url, open) => this.counted(await connectWebSocket(url, { openDataChannel: open, liveness })),
       ...(internals.handlerFactory ? { handlerFactory: internals.handlerFactory } : {}),
     });
-    this.plugin.on('state', (state: SessionState) => this.emit('state', state));
+    this.engine.on('state', (state: SessionState) => this.emit('state', state));
+    this.engine.on('notice', (notice: SessionNotice) => this.emit('notice', notice));
     this.handlerReady = new Promise<SessionHandler>((resolve) =>
-      this.plugin.once('handler', (handler: SessionHandler, negotiated: NegotiatedSession) => {
+      this.engine.once('handler', (handler: SessionHandler, negotiated: NegotiatedSession) => {
         this.negotiated = negotiated;
         resolve(handler);
       }),
     );
-    this.done = this.plugin.run().then((outcome) => {
+    this.done = this.engine.run().then((outcome) => {
       this.emit('closed', outcome);
       return outcome;
     });
   }
 
   get state(): SessionState {
-    return this.plugin.state;
+    return this.engine.state;
   }
 
   get agentVersion(): string | undefined {
@@ -184,22 +185,22 @@ export class ClientSession extends EventEmitter implements Session {
   }
 
   get stats(): SessionStats {
-    const channel = this.plugin.channel;
+    const channel = this.engine.channel;
     return {
       rttMs: channel.stats.acksReceived > 0 ? channel.rto.srtt : undefined,
       retransmissions: channel.stats.framesResent,
       bytesIn: this.bytes.in,
       bytesOut: this.bytes.out,
-      reconnects: this.plugin.reconnects,
+      reconnects: this.engine.reconnects,
     };
   }
 
   signal(name: NodeJS.Signals): void {
-    this.plugin.signal(name);
+    this.engine.signal(name);
   }
 
   async terminate(): Promise<void> {
-    this.plugin.end('terminated by the library user', true);
+    this.engine.end('terminated by the library user', true);
     await this.done;
   }
 
@@ -209,7 +210,9 @@ export class ClientSession extends EventEmitter implements Session {
    */
   protected ready(): Promise<SessionHandler> {
     const ended = this.done.then((outcome): never => {
-      throw new ClientError('session-failed', `session ${this.sessionId} ended before it was ready: ${describeOutcome(outcome)}`);
+      throw new ClientError('session-failed', `session ${this.sessionId} ended before it was ready: ${describeOutcome(outcome)}`, {
+        dialFailure: dialFailureOfOutcome(outcome),
+      });
     });
     return Promise.race([this.handlerReady, ended]);
   }
@@ -226,6 +229,11 @@ export class ClientSession extends EventEmitter implements Session {
     };
     return transport;
   }
+}
+
+/** Why the agent could not reach a port session's destination, when it closed the session saying so. */
+export function dialFailureOfOutcome(outcome: SessionOutcome): DialFailure | undefined {
+  return outcome.status === 'closed' ? dialFailureOf(outcome.output) : undefined;
 }
 
 /** One line for a session's end, for users. */

@@ -1,11 +1,12 @@
 import type net from 'node:net';
 import { AwsContext } from './aws-context.ts';
 import { checkConnect, type ConnectVerdict } from './connect-check.ts';
-import { messageOf } from './errors.ts';
+import { ClientError, messageOf } from './errors.ts';
+import type { DialFailure } from '../session/port/dial-failure.ts';
 import { ForwardBase, hostPort, listenTcp, type LocalConnection } from './forward-base.ts';
 import type { Forward, SocksProxyOptions } from './forward-types.ts';
 import { startPortSession } from './port-session.ts';
-import { describeOutcome, type SessionOutcome } from './session.ts';
+import { describeOutcome, dialFailureOfOutcome, type SessionOutcome } from './session.ts';
 import { SessionPool, type Lease } from './session-pool.ts';
 import {
   AuthMethod,
@@ -116,7 +117,8 @@ class SocksProxy extends ForwardBase {
     try {
       lease = await this.poolFor(request.host, request.port, destination).acquire();
     } catch (err) {
-      return this.refuse(connection, replyForText(messageOf(err)), `CONNECT ${destination}: ${messageOf(err)}`);
+      const failure = err instanceof ClientError ? err.dialFailure : undefined;
+      return this.refuse(connection, socksReplyFor(failure), `CONNECT ${destination}: ${messageOf(err)}`);
     }
     if (socket.destroyed || this.closed) {
       lease.stream.destroy();
@@ -136,7 +138,8 @@ class SocksProxy extends ForwardBase {
         lease.release();
         const outcome = await outcomeSoon(lease.session.done);
         const why = outcome ? describeOutcome(outcome) : 'the session ended';
-        return this.refuse(connection, replyForText(why), `CONNECT ${destination}: ${why}`, lease.session.sessionId);
+        const failure = outcome ? dialFailureOfOutcome(outcome) : undefined;
+        return this.refuse(connection, socksReplyFor(failure), `CONNECT ${destination}: ${why}`, lease.session.sessionId);
       }
       case 'open':
         if (socket.destroyed) {
@@ -188,16 +191,16 @@ class SocksProxy extends ForwardBase {
   }
 }
 
-/** The reply code for a failure described in words (the agent's or ours). */
-export function replyForText(text: string): number {
-  if (/refused|ECONNREFUSED/i.test(text)) return SocksReply.ConnectionRefused;
-  // "missing address": the agent's dial when the host resolved to nothing (port.go, DialCall).
-  if (/resolve|missing address|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|host unreachable|no route to host/i.test(text)) {
-    return SocksReply.HostUnreachable;
-  }
-  if (/ENETUNREACH|network is unreachable/i.test(text)) return SocksReply.NetworkUnreachable;
-  if (/forbidden|not allowed/i.test(text)) return SocksReply.NotAllowed;
-  return SocksReply.GeneralFailure;
+const REPLY_FOR_FAILURE: Record<DialFailure, number> = {
+  refused: SocksReply.ConnectionRefused,
+  'host-unreachable': SocksReply.HostUnreachable,
+  'network-unreachable': SocksReply.NetworkUnreachable,
+  'not-allowed': SocksReply.NotAllowed,
+};
+
+/** The reply code for a failed CONNECT: the agent's dial failure, else a general failure. */
+export function socksReplyFor(failure: DialFailure | undefined): number {
+  return failure ? REPLY_FOR_FAILURE[failure] : SocksReply.GeneralFailure;
 }
 
 function outcomeSoon(done: Promise<SessionOutcome>): Promise<SessionOutcome | undefined> {

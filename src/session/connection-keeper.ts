@@ -5,13 +5,11 @@ import { CLIENT_VERSION } from '../protocol/constants.ts';
 import { newUuid } from '../protocol/uuid.ts';
 import type { Logger } from '../util/logger.ts';
 import { SessionError } from './errors.ts';
+import { ResumeRefusedError, type ResumedSession } from './session-contract.ts';
+import { ConfigurationError } from '../net/tls-trust.ts';
+import { UntrustedCertificateError } from '../transport/websocket-transport.ts';
 
 export type Connector = (streamUrl: string, openDataChannel: string) => Promise<FrameTransport>;
-
-export interface ResumedSession {
-  tokenValue: string | undefined;
-  streamUrl: string | undefined;
-}
 
 /** ResumeSession, or undefined when this session cannot call the API (no reconnect). */
 export type Resume = ((sessionId: string) => Promise<ResumedSession>) | undefined;
@@ -32,21 +30,10 @@ export interface ConnectionKeeperOptions {
 /** A connection the service closes sooner than this, with nothing received, counts as a failed attempt. */
 const FRUITLESS_CONNECTION_MS = 5000;
 
-/** API errors after which the session cannot be resumed, whatever we retry. */
-const FINAL_API_ERRORS = new Set([
-  'DoesNotExistException',
-  'InvalidSessionId',
-  'AccessDeniedException',
-  'UnrecognizedClientException',
-  'InvalidClientTokenId',
-  'ExpiredTokenException',
-  'ValidationException',
-  'ConfigurationError',
-  'CredentialsProviderError',
-]);
-
-/** Connect errors that the same attempt would meet again (names of typed errors). */
-const FINAL_CONNECT_ERRORS = new Set(['ConfigurationError', 'UntrustedCertificateError']);
+/** Connect errors that the same attempt would meet again: a bad setting, an untrusted server. */
+function finalConnectError(err: unknown): boolean {
+  return err instanceof ConfigurationError || err instanceof UntrustedCertificateError;
+}
 
 /**
  * Owns the data channel's connection: the first connect (with the official retry
@@ -113,8 +100,7 @@ export class ConnectionKeeper extends EventEmitter {
         return;
       } catch (err) {
         if (this.stopped) return;
-        const final = FINAL_CONNECT_ERRORS.has((err as { name?: string }).name ?? '');
-        if (final || attempt + 1 >= attempts) return void this.emit('failed', new SessionError(message(err)));
+        if (finalConnectError(err) || attempt + 1 >= attempts) return void this.emit('failed', new SessionError(message(err)));
         this.log.debug(`connect attempt ${attempt + 1} failed: ${message(err)}`);
         await this.pause(attempt);
       }
@@ -183,12 +169,12 @@ export class ConnectionKeeper extends EventEmitter {
         return;
       } catch (err) {
         if (this.stopped) return;
-        const name = (err as { name?: string }).name ?? '';
-        if (FINAL_API_ERRORS.has(name)) {
+        // A bad setting also stops the new connection (an unreadable AWS_CA_BUNDLE).
+        if (err instanceof ResumeRefusedError || err instanceof ConfigurationError) {
           this.emit('failed', new SessionError(`the session cannot be resumed: ${message(err)}`));
           return;
         }
-        this.log.debug(`reconnect attempt ${attempt - first + 1} failed: ${name || 'error'}: ${message(err)}`);
+        this.log.debug(`reconnect attempt ${attempt - first + 1} failed: ${(err as { name?: string }).name ?? 'error'}: ${message(err)}`);
         await this.pause(attempt);
       }
     }

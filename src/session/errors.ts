@@ -9,3 +9,11 @@ export class SessionError extends Error {
     this.verbatim = options?.verbatim ?? false;
   }
 }
+
+/** The handshake could not be answered (the cipher or the channel failed while answering it). */
+export class HandshakeError extends SessionError {
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super(`the handshake with the agent failed: ${reason}`, options);
+    this.name = 'HandshakeError';
+  }
+}

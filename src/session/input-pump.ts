@@ -1,5 +1,5 @@
 import type { DataChannel } from '../channel/data-channel.ts';
-import { PayloadType, STREAM_CHUNK_SIZE } from '../protocol/constants.ts';
+import { sendOutput } from './send-output.ts';
 
 /**
  * Sends a local stream's bytes as Output payloads of at most 1 KiB, pausing the source
@@ -18,11 +18,7 @@ export class InputPump {
 
   /** Sends one chunk read from the source. */
   push(data: Buffer): void {
-    let open = true;
-    for (let offset = 0; offset < data.length; offset += STREAM_CHUNK_SIZE) {
-      open = this.channel.send(PayloadType.Output, data.subarray(offset, offset + STREAM_CHUNK_SIZE));
-    }
-    if (!open && !this.waiting) {
+    if (!sendOutput(this.channel, data) && !this.waiting) {
       this.waiting = true;
       this.source.pause();
       this.channel.once('drain', this.onDrain);

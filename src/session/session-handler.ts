@@ -21,7 +21,7 @@ export interface HandlerContext {
   readonly agentVersion: string;
   /** SessionType properties from the handshake (Port parameters), or null. */
   readonly properties: Record<string, unknown> | null;
-  /** Shows a user-facing message: stdout, or stderr when stdout carries session data. */
+  /** A message for the user (the session's 'notice' event; the CLI decides where it goes). */
   notice(text: string): void;
   /** Whether a command's exit code becomes our exit status (else it is printed, as officially). */
   readonly exitStatusFromRemote: boolean;

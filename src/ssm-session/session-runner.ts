@@ -1,8 +1,16 @@
-import { resolveTarget, type AwsOptions, type ResolvedTarget, type Session, type SessionOutcome } from '../client/index.ts';
+import {
+  noticeText,
+  resolveTarget,
+  type AwsOptions,
+  type ResolvedTarget,
+  type Session,
+  type SessionNotice,
+  type SessionOutcome,
+} from '../client/index.ts';
 import type { GlobalOptions } from './args.ts';
 import { OutputClosedError, RemoteCommandError, UsageError } from './errors.ts';
 import { formatSessionSummary } from './status-format.ts';
-import { onSignals } from '../util/signals.ts';
+import { onSignals, SESSION_SIGNALS } from '../util/signals.ts';
 
 /** The library's AWS options from the command line (undefined fields: SDK defaults). */
 export function awsOptions(global: GlobalOptions): AwsOptions {
@@ -46,21 +54,31 @@ export async function chosenTarget(global: GlobalOptions, command: string): Prom
   return { target: chosen.id, label };
 }
 
-/** Signals a session's CLI passes on to it; the session decides what each one means. */
-const SESSION_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGQUIT', 'SIGTSTP', 'SIGTERM', 'SIGHUP'];
-
 /** Passes the signals to `session` until the returned function is called. */
 export function routeSignals(session: Pick<Session, 'signal'>): () => void {
   return onSignals(SESSION_SIGNALS, (name) => session.signal(name));
 }
 
 /**
- * Runs a started session to its end: signals routed, `--stats` summary, failures thrown.
- * A stdout closed by its reader ends the session (TerminateSession) and throws
- * OutputClosedError, as a local command would die of SIGPIPE.
+ * Shows a session's notices on stderr: stdout carries only what the remote side wrote, so
+ * `run`'s output stays the command's (the agent's `This session is encrypted using AWS
+ * KMS.` included, which the plugin prints on stdout). -q silences all but the connection
+ * notices, which tell why the session is stalled.
+ */
+function showNotice(notice: SessionNotice, global: GlobalOptions): void {
+  const connection = notice.kind === 'connection-lost' || notice.kind === 'connection-restored';
+  if (connection || !global.quiet) process.stderr.write(noticeText(notice));
+}
+
+/**
+ * Runs a started session to its end: signals routed, notices shown, `--stats` summary,
+ * failures thrown. A stdout closed by its reader ends the session (TerminateSession) and
+ * throws OutputClosedError, as a local command would die of SIGPIPE.
  */
 export async function runToEnd(session: Session, global: GlobalOptions): Promise<Exclude<SessionOutcome, { status: 'failed' }>> {
   const unroute = routeSignals(session);
+  const onNotice = (notice: SessionNotice): void => showNotice(notice, global);
+  session.on('notice', onNotice);
   let outputClosed = false;
   const onStdoutError = (): void => {
     outputClosed = true;
@@ -72,18 +90,13 @@ export async function runToEnd(session: Session, global: GlobalOptions): Promise
     outcome = await session.done;
   } finally {
     unroute();
+    session.off('notice', onNotice);
     process.stdout.off('error', onStdoutError);
   }
   if (global.stats) process.stderr.write(`${formatSessionSummary({ sessionId: session.sessionId, ...session.stats })}\n`);
   if (outputClosed) throw new OutputClosedError('stdout was closed');
   if (outcome.status === 'failed') throw outcome.error;
   return outcome;
-}
-
-/** A remote exit code as a process exit status (0-255; anything else, e.g. a signal's -1, is 255). */
-export function exitStatus(code: number | undefined): number {
-  if (code === undefined) return 0;
-  return Number.isInteger(code) && code >= 0 && code <= 255 ? code : 255;
 }
 
 /**

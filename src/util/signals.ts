@@ -1,3 +1,10 @@
+/**
+ * The signals both CLIs pass on to a running session, which decides what each means
+ * (a shell forwards Ctrl-C and friends, a port session ends). The AWS CLI starts the
+ * plugin with SIGINT, SIGQUIT and SIGTSTP ignored; listening re-enables them.
+ */
+export const SESSION_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGQUIT', 'SIGTSTP', 'SIGTERM', 'SIGHUP'];
+
 /** What signals are listened on: the process, or a stand-in in tests. */
 export interface SignalSource {
   on(event: NodeJS.Signals, listener: (name: NodeJS.Signals) => void): unknown;

@@ -1,8 +1,7 @@
 import { MAX_FRAME_SIZE } from '../../smux/frame.ts';
 import { SmuxSession } from '../../smux/session.ts';
 import type { SmuxStream } from '../../smux/stream.ts';
-import { PayloadType, STREAM_CHUNK_SIZE } from '../../protocol/constants.ts';
-import type { DataChannel } from '../../channel/data-channel.ts';
+import { sendOutput } from '../send-output.ts';
 import { IncomingGate } from '../incoming-gate.ts';
 import type { HandlerContext } from '../session-handler.ts';
 import { BufferPool } from './buffer-pool.ts';
@@ -78,13 +77,4 @@ export class MuxCarrier {
   private readonly onChannelDrain = (): void => {
     this.smux.carrierDrained();
   };
-}
-
-/** Sends bytes as Output payloads of at most 1 KiB; false when the channel window is full. */
-export function sendOutput(channel: DataChannel, bytes: Buffer): boolean {
-  let open = true;
-  for (let offset = 0; offset < bytes.length; offset += STREAM_CHUNK_SIZE) {
-    open = channel.send(PayloadType.Output, bytes.subarray(offset, offset + STREAM_CHUNK_SIZE));
-  }
-  return open;
 }

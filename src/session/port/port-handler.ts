@@ -1,19 +1,18 @@
 import type { HandlerContext, SessionHandler } from '../session-handler.ts';
-import { BasicPortHandler } from './basic-port-handler.ts';
-import { MuxPortHandler } from './mux-port-handler.ts';
-import { selectPortMode, smuxKeepAliveWanted } from './port-mode.ts';
-import { StreamPortHandler } from './stream-port-handler.ts';
+import { ListenerPortHandler } from './listener-port-handler.ts';
+import { selectPortMode } from './port-mode.ts';
+import { createStreamHandler } from './port-streams.ts';
+import { StdioPortHandler } from './stdio-port-handler.ts';
 
-/** The Port session handler for the mode both sides will pick (§7.3.2). */
+/**
+ * The plugin's Port session handler, i.e. its local endpoint: LocalPortForwarding
+ * sessions get a listener over the shared stream handler; the others (e.g.
+ * AWS-StartSSHSession as an ssh ProxyCommand) use stdin and stdout.
+ */
 export function createPortHandler(context: HandlerContext): SessionHandler {
-  const mode = selectPortMode(context.properties, context.agentVersion);
-  context.logger.debug(`port session in ${mode} mode (agent ${context.agentVersion || 'unknown'})`);
-  switch (mode) {
-    case 'basic':
-      return new BasicPortHandler(context);
-    case 'mux':
-      return new MuxPortHandler(context, { keepAlive: smuxKeepAliveWanted(context.agentVersion) });
-    case 'stream':
-      return new StreamPortHandler(context);
+  if (selectPortMode(context.properties, context.agentVersion) === 'stream') {
+    context.logger.debug(`port session in stream mode over stdin/stdout (agent ${context.agentVersion || 'unknown'})`);
+    return new StdioPortHandler(context);
   }
+  return new ListenerPortHandler(context, createStreamHandler(context));
 }

@@ -1,7 +1,8 @@
 import { remoteCommand, startSession, targetPlatform } from '../../client/index.ts';
 import type { Command } from '../args.ts';
 import { RemoteCommandError } from '../errors.ts';
-import { awsOptions, checkAgentOutput, exitStatus, resolvedTargetFor, runToEnd } from '../session-runner.ts';
+import { exitStatus } from '../../util/exit-status.ts';
+import { awsOptions, checkAgentOutput, resolvedTargetFor, runToEnd } from '../session-runner.ts';
 
 export const COMMAND_DOCUMENT = 'AWS-StartNonInteractiveCommand';
 /** ECS containers: the document the library runs through ECS ExecuteCommand. */
@@ -10,7 +11,8 @@ export const ECS_COMMAND_DOCUMENT = 'AWS-StartInteractiveCommand';
 /**
  * `ssm-session run TARGET -- COMMAND...`: AWS-StartNonInteractiveCommand with separate
  * output streams; the command's stdout and stderr go to ours, its exit code becomes our
- * exit status. Nothing else is printed unless asked (--stats) or something fails.
+ * exit status. Nothing else is printed on stdout; on stderr only a notice from the agent
+ * (e.g. that the session is KMS-encrypted; not with -q), --stats, or a failure.
  *
  * The agent does not run a command through a shell: it splits it into words and executes
  * the first one. So the command goes as `sh -c '<command>'` (PowerShell on Windows

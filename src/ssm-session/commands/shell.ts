@@ -1,6 +1,7 @@
 import { startSession } from '../../client/index.ts';
 import type { Command } from '../args.ts';
-import { awsOptions, checkAgentOutput, exitStatus, runToEnd, targetFor } from '../session-runner.ts';
+import { exitStatus } from '../../util/exit-status.ts';
+import { awsOptions, checkAgentOutput, runToEnd, targetFor } from '../session-runner.ts';
 
 /**
  * `ssm-session shell TARGET`: the default shell document in this terminal (raw mode,

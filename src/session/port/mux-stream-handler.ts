@@ -1,16 +1,15 @@
 import type { Duplex } from 'node:stream';
-import { PayloadType } from '../protocol/constants.ts';
-import { MuxCarrier } from '../session/port/mux-carrier.ts';
-import { endOnTerminateSignal } from '../session/port/port-limits.ts';
-import type { HandlerContext } from '../session/session-handler.ts';
-import { ClientError } from './errors.ts';
-import { RefusalCounter, type StreamHandler } from './stream-handler.ts';
+import { PayloadType } from '../../protocol/constants.ts';
+import type { HandlerContext } from '../session-handler.ts';
+import { MuxCarrier } from './mux-carrier.ts';
+import { endOnTerminateSignal } from './port-limits.ts';
+import { RefusalCounter } from './refusal-counter.ts';
+import { StreamsClosedError, type StreamHandler } from './stream-handler.ts';
 
 /**
- * Port sessions in mux mode (§7.3.4) for the library: an smux v1 client whose streams
- * are handed to the caller instead of being bridged to a local listener. Each stream
- * makes the agent open its own connection to the destination. Backpressure as in the
- * drop-in's mux handler (see MuxCarrier).
+ * Port sessions in mux mode (§7.3.4): an smux v1 client, one stream per connection;
+ * each stream makes the agent open its own connection to the destination. Backpressure
+ * both ways and the receive limit: see MuxCarrier.
  */
 export class MuxStreamHandler extends RefusalCounter implements StreamHandler {
   readonly mode = 'mux' as const;
@@ -29,10 +28,9 @@ export class MuxStreamHandler extends RefusalCounter implements StreamHandler {
 
   start(): void {}
 
-  openStream(): Promise<Duplex> {
-    if (this.carrier.closed) {
-      return Promise.reject(new ClientError('session-closed', `session ${this.context.sessionId} is closed`));
-    }
+  openStream(signal?: AbortSignal): Promise<Duplex> {
+    if (this.carrier.closed) return Promise.reject(new StreamsClosedError(this.context.sessionId));
+    if (signal?.aborted) return Promise.reject(signal.reason);
     return Promise.resolve(this.carrier.openStream());
   }
 

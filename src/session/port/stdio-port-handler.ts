@@ -18,7 +18,7 @@ const INPUT_IDLE_ON_SIGNAL_MS = 500;
  * (§7.3.5): stdin and stdout are the byte stream, untouched (no LF→CR rewriting, Q9),
  * and every message goes to stderr (Q11).
  */
-export class StreamPortHandler implements SessionHandler {
+export class StdioPortHandler implements SessionHandler {
   readonly dataOnStdout = true;
   private readonly context: HandlerContext;
   private readonly input: InputPump;

@@ -1,21 +1,25 @@
 import { Duplex } from 'node:stream';
-import { FlagCode, PayloadType } from '../protocol/constants.ts';
-import { encodeFlag } from '../protocol/payloads.ts';
-import { IncomingGate } from '../session/incoming-gate.ts';
-import { endOnTerminateSignal } from '../session/port/port-limits.ts';
-import type { HandlerContext } from '../session/session-handler.ts';
-import { ClientError } from './errors.ts';
-import { RefusalCounter, sendOutput, type StreamHandler } from './stream-handler.ts';
+import { FlagCode, PayloadType } from '../../protocol/constants.ts';
+import { encodeFlag } from '../../protocol/payloads.ts';
+import { IncomingGate } from '../incoming-gate.ts';
+import type { HandlerContext } from '../session-handler.ts';
+import { sendOutput } from '../send-output.ts';
+import { endOnTerminateSignal } from './port-limits.ts';
+import { RefusalCounter } from './refusal-counter.ts';
+import { StreamsClosedError, type StreamHandler } from './stream-handler.ts';
 
 /**
  * Port sessions in basic mode (§7.3.3, agents without smux): the session is one raw
  * byte stream, so there is one connection at a time. Closing a stream sends
  * DisconnectToPort, and the agent dials the destination again for the next one;
- * openStream() waits meanwhile, in order.
+ * openStream() waits meanwhile, in order. Frames that arrive with no stream open stay
+ * unacknowledged, as with the official client.
  *
  * Basic mode cannot tell us that the destination closed its side: a stream ends only
- * when the library user (or the session) closes it. A local EOF is not passed on
- * either, since the protocol has no half-close; the stream stays open for reading.
+ * when its user (or the session) closes it. Ending the stream's writable side is not
+ * passed on either, since the protocol has no half-close; the stream stays open for
+ * reading. (The plugin's listener closes the connection at a local EOF instead, as the
+ * official plugin does.)
  */
 export class BasicStreamHandler extends RefusalCounter implements StreamHandler {
   readonly mode = 'basic' as const;
@@ -23,7 +27,7 @@ export class BasicStreamHandler extends RefusalCounter implements StreamHandler 
   private readonly gate: IncomingGate;
   private readonly reusable: boolean;
   private active: BasicStream | undefined;
-  private readonly waiting: Array<{ resolve: (stream: Duplex) => void; reject: (err: Error) => void }> = [];
+  private readonly waiting: Waiter[] = [];
   private stopped = false;
 
   /** `reusable`: LocalPortForwarding (DisconnectToPort, then a new stream); else one stream ends the session. */
@@ -40,10 +44,21 @@ export class BasicStreamHandler extends RefusalCounter implements StreamHandler 
 
   start(): void {}
 
-  openStream(): Promise<Duplex> {
-    if (this.stopped) return Promise.reject(new ClientError('session-closed', `session ${this.context.sessionId} is closed`));
+  openStream(signal?: AbortSignal): Promise<Duplex> {
+    if (this.stopped) return Promise.reject(new StreamsClosedError(this.context.sessionId));
+    if (signal?.aborted) return Promise.reject(signal.reason);
     if (!this.active) return Promise.resolve(this.activate());
-    return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = { resolve, reject };
+      this.waiting.push(waiter);
+      // A connection that goes away while waiting gives up its turn; no stream is made for it.
+      signal?.addEventListener('abort', () => {
+        const index = this.waiting.indexOf(waiter);
+        if (index < 0) return;
+        this.waiting.splice(index, 1);
+        reject(signal.reason);
+      });
+    });
   }
 
   recycle(): void {}
@@ -70,7 +85,7 @@ export class BasicStreamHandler extends RefusalCounter implements StreamHandler 
     this.stopped = true;
     this.active?.destroy();
     for (const waiter of this.waiting.splice(0)) {
-      waiter.reject(new ClientError('session-closed', `session ${this.context.sessionId} is closed`));
+      waiter.reject(new StreamsClosedError(this.context.sessionId));
     }
   }
 
@@ -99,10 +114,16 @@ export class BasicStreamHandler extends RefusalCounter implements StreamHandler 
       this.context.end({ reason: 'the stream was closed' });
       return;
     }
+    this.context.logger.debug('stream closed: DisconnectToPort');
     this.context.channel.send(PayloadType.Flag, encodeFlag(FlagCode.DisconnectToPort));
     const next = this.waiting.shift();
     if (next) next.resolve(this.activate());
   }
+}
+
+interface Waiter {
+  resolve: (stream: Duplex) => void;
+  reject: (err: unknown) => void;
 }
 
 interface BasicStreamLink {
