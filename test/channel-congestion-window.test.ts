@@ -36,6 +36,7 @@ function pathModel(window: CongestionWindow, path: PathModel) {
       const start = now;
       let acked = 0;
       let maxRtt = 0;
+      let maxWindow = window.frames;
       fill();
       while (now < start + durationMs && inFlight.length > head) {
         const frame = inFlight[head++]!;
@@ -47,9 +48,10 @@ function pathModel(window: CongestionWindow, path: PathModel) {
         maxRtt = Math.max(maxRtt, now - frame.sentTime);
         window.onAck(frame, now, now - frame.sentTime);
         acked++;
+        maxWindow = Math.max(maxWindow, window.frames);
         fill();
       }
-      return { acked, rateFramesPerMs: acked / (now - start), maxRtt };
+      return { acked, rateFramesPerMs: acked / (now - start), maxRtt, maxWindow };
     },
   };
 }
@@ -72,7 +74,8 @@ t.test('a long fat path: the window grows to about gain × bandwidth-delay produ
   const window = new CongestionWindow();
   const path = { rate: 25, rttMs: 100 };
   const model = pathModel(window, path);
-  model.run(3000);
+  const startup = model.run(3000);
+  t.ok(startup.maxWindow <= 2.89 * 2500 * 1.05, `startup stopped growing near 2.89 × BDP (${startup.maxWindow}), not at the cap`);
   t.notOk(window.inStartup, `startup ended after ${window.rounds} rounds`);
   t.ok(Math.abs(window.deliveryRate - 25) / 25 < 0.05, `rate estimate ${window.deliveryRate.toFixed(2)} frames/ms`);
   t.ok(Math.abs(window.minRtt - 100) < 1, `min RTT ${window.minRtt.toFixed(2)} ms`);
@@ -118,13 +121,15 @@ t.test('a timeout halves the window down to the minimum; acks grow it back one f
 });
 
 t.test('acks of resent frames grow the window but give no rate or RTT sample', async (t) => {
-  const window = new CongestionWindow({ initial: 10, floor: 10 });
+  const window = new CongestionWindow({ initial: 10, floor: 10, minimum: 1 });
+  window.onTimeout();
+  t.equal(window.frames, 5);
   const frame: DeliverySnapshot = { deliveredAtSend: 0, deliveredTimeAtSend: 0, firstSentTimeAtSend: 0, sentTime: 0 };
   window.onSend(frame, 0, 1);
   window.onAck(frame, 500, undefined);
   t.equal(window.deliveryRate, 0);
   t.equal(window.minRtt, Infinity);
-  t.equal(window.frames, 11);
+  t.equal(window.frames, 6);
 });
 
 t.test('the rate estimate forgets a faster past after two filter periods', async (t) => {

@@ -6,11 +6,11 @@
  * A fixed window caps throughput at window / RTT (1024 frames of 1 KiB is ~8 MB/s at
  * 120 ms); a fixed large one queues every interactive byte behind it. So the window:
  * - starts at `initial` and grows by one frame per acknowledgement (doubling per round
- *   trip) while the delivery rate still grows (startup);
+ *   trip) up to 2.89 × rate × min RTT while the delivery rate still grows (startup);
  * - once three round trips in a row brought less than 25 % more rate, keeps close to
- *   gain × rate × min RTT, never below `floor` (what the loopback pipeline needs to stay
- *   busy) nor above `max` (well below the agent's 100 000-frame buffer, PROTOCOL §6.3,
- *   §6.5);
+ *   gain × rate × min RTT;
+ * - never goes below `floor` (what the loopback pipeline needs to stay busy) nor above
+ *   `max` (well below the agent's 100 000-frame buffer, PROTOCOL §6.3, §6.5);
  * - halves on a retransmission timeout, down to `minimum`, and grows back by one frame
  *   per acknowledgement.
  *
@@ -56,6 +56,8 @@ export const DEFAULT_CONGESTION: Required<CongestionWindowOptions> = {
 /** Startup ends after this many rounds without the rate growing by STARTUP_GROWTH. */
 const STARTUP_FLAT_ROUNDS = 3;
 const STARTUP_GROWTH = 1.25;
+/** BBR's startup gain, 2/ln 2: enough for the window to double per round trip. */
+const STARTUP_GAIN = 2.89;
 
 /**
  * A windowed extreme: the max (or min) of the samples of the current and the previous
@@ -149,9 +151,14 @@ export class CongestionWindow {
     return this.round;
   }
 
-  /** The window the measurements call for: gain × rate × min RTT, within floor..max. */
+  /**
+   * The window the measurements call for: gain × rate × min RTT, within floor..max. In
+   * startup the gain is larger, so the window can double every round trip while the rate
+   * follows it, and stops where the rate does: a queue of our own then shows as RTT, not rate.
+   */
   get target(): number {
-    const { floor, max, gain } = this.options;
+    const { floor, max } = this.options;
+    const gain = this.startup ? STARTUP_GAIN : this.options.gain;
     const rtt = this.smallestRtt;
     const bdp = Number.isFinite(rtt) ? this.rate.value * rtt : 0;
     return Math.min(max, Math.max(floor, gain * bdp));
@@ -226,11 +233,6 @@ export class CongestionWindow {
   }
 
   private grow(): void {
-    const { max } = this.options;
-    if (this.startup) {
-      this.window = Math.min(max, this.window + 1);
-      return;
-    }
     const target = this.target;
     this.window = this.window < target ? Math.min(target, this.window + 1) : target;
   }

@@ -385,6 +385,7 @@ export class DataChannel extends EventEmitter {
       this.congestion?.onAck(entry, this.now(), undefined);
     }
     this.window.release(entry);
+    if (this.congestion && (this.stats.acksReceived & 4095) === 0) this.logPath();
     if (this.window.size === 0) this.stopTimer();
     this.emit('acknowledged', seq);
     // Producers resume once an eighth of the window is free: waiting for half of a wide
@@ -394,6 +395,14 @@ export class DataChannel extends EventEmitter {
       this.producerBlocked = false;
       this.emit('drain');
     }
+  }
+
+  private logPath(): void {
+    const c = this.congestion!;
+    this.log.debug(
+      `window ${c.frames} frames (${c.inStartup ? 'startup' : 'sized'}), ${this.window.size} in flight, ` +
+        `rate ${c.deliveryRate.toFixed(2)} frames/ms, min rtt ${c.minRtt.toFixed(1)} ms, srtt ${this.rto.srtt.toFixed(1)} ms`,
+    );
   }
 
   private pausePublication(): void {
