@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { MessageType, PayloadType, HeaderFlags, PAYLOAD_OFFSET, STREAM_CHUNK_SIZE } from '../protocol/constants.ts';
 import { decodeFrame, encodeFrame, FrameError, type Frame } from '../protocol/frame.ts';
 import { decodeAcknowledgedSequence, decodeChannelClosedOutput } from '../protocol/payloads.ts';
-import { encodeAcknowledgeFrame } from '../protocol/control-frames.ts';
+import { writeAcknowledgeFrame } from '../protocol/control-frames.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
 import { OutgoingWindow, type PendingFrame } from './outgoing-window.ts';
 import { CongestionWindow, type CongestionWindowOptions } from './congestion-window.ts';
@@ -62,6 +62,9 @@ export interface DataChannelStats {
  * resending into the queue only makes it later.
  */
 const MIN_RESEND_MS = 300;
+
+/** Acks are written from the wire bytes, so the MessageId's text form is never needed. */
+const DECODE_OPTIONS = { messageId: false } as const;
 
 /** Frame buffers kept for reuse at most (and the window's initial slot count). */
 const FRAME_POOL_LIMIT = 1024;
@@ -273,7 +276,7 @@ export class DataChannel extends EventEmitter {
     if (this.closed) return;
     let frame: Frame;
     try {
-      frame = decodeFrame(data);
+      frame = decodeFrame(data, DECODE_OPTIONS);
     } catch (err) {
       this.stats.invalidFrames++;
       const reason = err instanceof FrameError ? err.reason : String(err);
@@ -288,7 +291,7 @@ export class DataChannel extends EventEmitter {
         return;
       case this.incomingType:
         this.resumePublication();
-        this.onSequencedFrame(frame);
+        this.onSequencedFrame(frame, data);
         return;
       case MessageType.PausePublication:
         this.pausePublication();
@@ -304,22 +307,23 @@ export class DataChannel extends EventEmitter {
     }
   }
 
-  private onSequencedFrame(frame: Frame): void {
+  /** `wire` is the frame as received, which its ack is written from. */
+  private onSequencedFrame(frame: Frame, wire: Buffer): void {
     this.stats.framesReceived++;
     const seq = frame.sequenceNumber;
     if (seq < this.expectedIncomingSequence) {
       // Already delivered: re-ack so the peer stops retransmitting (official quirk Q3).
       this.stats.duplicatesReceived++;
-      this.acknowledge(frame);
+      this.acknowledge(frame, wire);
       return;
     }
     if (seq > this.expectedIncomingSequence) {
       this.stats.outOfOrderReceived++;
-      if (this.reorder.store(frame)) this.acknowledge(frame);
+      if (this.reorder.store(frame)) this.acknowledge(frame, wire);
       else this.log.debug(`reorder buffer full; dropped seq ${seq}`);
       return;
     }
-    if (this.dispatch(frame, false)) {
+    if (this.dispatch(frame, wire)) {
       // A copy kept out of order earlier (its drain refused, then resent) is now stale.
       this.reorder.delete(seq);
       this.expectedIncomingSequence++;
@@ -330,16 +334,20 @@ export class DataChannel extends EventEmitter {
   private drainReorderBuffer(): void {
     for (;;) {
       const frame = this.reorder.peek(this.expectedIncomingSequence);
-      if (!frame || !this.dispatch(frame, true)) return;
+      if (!frame || !this.dispatch(frame, undefined)) return;
       this.reorder.delete(frame.sequenceNumber);
       this.expectedIncomingSequence++;
     }
   }
 
-  /** Hands one in-order frame to the handler; buffered frames go the same way (Q4). */
-  private dispatch(frame: Frame, alreadyAcknowledged: boolean): boolean {
+  /**
+   * Hands one in-order frame to the handler; buffered frames go the same way (Q4).
+   * `wire` is set for a frame just received and not yet acknowledged (undefined for one
+   * from the reorder buffer, acknowledged when stored).
+   */
+  private dispatch(frame: Frame, wire: Buffer | undefined): boolean {
     if (HANDSHAKE_TYPES.has(frame.payloadType)) {
-      if (!alreadyAcknowledged) this.acknowledge(frame);
+      if (wire) this.acknowledge(frame, wire);
       this.handler?.(frame.payloadType, frame.payload, frame);
       return true;
     }
@@ -356,14 +364,14 @@ export class DataChannel extends EventEmitter {
       }
     }
     if (!handler(frame.payloadType, payload, frame)) return false;
-    if (!alreadyAcknowledged) this.acknowledge(frame);
+    if (wire) this.acknowledge(frame, wire);
     return true;
   }
 
-  private acknowledge(frame: Frame): void {
+  private acknowledge(frame: Frame, wire: Buffer): void {
     const transport = this.transport;
     if (!transport) return;
-    transport.send(encodeAcknowledgeFrame(frame));
+    transport.send(writeAcknowledgeFrame(wire, frame.messageType, frame.sequenceNumber));
   }
 
   private onAcknowledge(frame: Frame): void {
