@@ -80,9 +80,13 @@ t.test('a long fat path: the window grows to about gain × bandwidth-delay produ
   t.ok(Math.abs(window.deliveryRate - 25) / 25 < 0.05, `rate estimate ${window.deliveryRate.toFixed(2)} frames/ms`);
   t.ok(Math.abs(window.minRtt - 100) < 1, `min RTT ${window.minRtt.toFixed(2)} ms`);
   const steady = model.run(3000);
-  t.ok(Math.abs(window.frames - 5000) <= 250, `window ${window.frames} ≈ 2 × 2500`);
+  const expected = DEFAULT_CONGESTION.gain * 2500;
+  t.ok(Math.abs(window.frames - expected) <= 0.05 * expected, `window ${window.frames} ≈ ${DEFAULT_CONGESTION.gain} × 2500`);
   t.ok(steady.rateFramesPerMs > 0.97 * path.rate, `the bottleneck stays busy (${steady.rateFramesPerMs.toFixed(2)} frames/ms)`);
-  t.ok(steady.maxRtt < 2.1 * path.rttMs, `queueing stays near one BDP (worst RTT ${steady.maxRtt.toFixed(1)} ms)`);
+  t.ok(
+    steady.maxRtt < (DEFAULT_CONGESTION.gain + 0.1) * path.rttMs,
+    `the standing queue stays near (gain - 1) × BDP (worst RTT ${steady.maxRtt.toFixed(1)} ms)`,
+  );
 });
 
 t.test('a fixed 1024-frame window would have been four times slower on that path', async (t) => {
@@ -141,7 +145,7 @@ t.test('the rate estimate forgets a faster past after two filter periods', async
   model.run(4000);
   t.ok(fast > 35, `fast path measured (${fast.toFixed(1)})`);
   t.ok(Math.abs(window.deliveryRate - 10) < 1.5, `then the slower one (${window.deliveryRate.toFixed(1)}), by ${model.now.toFixed(0)} ms`);
-  t.ok(Math.abs(window.frames - 1024) <= 60, `window back near max(floor, 2 × 10 × 50) (${window.frames})`);
+  t.ok(Math.abs(window.frames - 1024) <= 60, `window back near max(floor, gain × 10 × 50) (${window.frames})`);
 });
 
 t.test('a new connection forgets the path measured and probes again', async (t) => {
