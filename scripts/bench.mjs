@@ -9,6 +9,7 @@ import { WebSocketServer } from 'ws';
 import pty from 'node-pty';
 import { startSimulator } from '../src/simulator/index.ts';
 import { benchPort } from './bench-port.mjs';
+import { RawClient } from '../test/helpers/sim-raw-client.ts';
 import { benchPool } from './bench-pool.mjs';
 import { benchCp } from './bench-cp.mjs';
 
@@ -25,10 +26,11 @@ const quantile = (values, q) => {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 };
 const ms = (v) => `${v.toFixed(2)} ms`;
+const verdict = (ok) => (ok ? 'PASS' : 'MISS');
 const rows = [];
 const row = (name, value, note = '') => {
   rows.push([name, value, note]);
-  process.stderr.write(`  ${name}: ${value}\n`);
+  process.stderr.write(`  ${name}: ${value}${note ? `  (${note})` : ''}\n`);
 };
 
 /** --version: wall time (median of 30) and max RSS, via GNU time when present. */
@@ -70,7 +72,8 @@ async function execToOpenDataChannel() {
     await exited;
   }
   wss.close();
-  row('exec to OpenDataChannel (median / p90 of 20)', `${ms(quantile(samples, 0.5))} / ${ms(quantile(samples, 0.9))}`);
+  const median = quantile(samples, 0.5);
+  row('exec to OpenDataChannel (median / p90 of 20)', `${ms(median)} / ${ms(quantile(samples, 0.9))}`, `target ≤ 50 ms: ${verdict(median <= 50)}`);
 }
 
 /** Keystroke echo: one key typed in the plugin's terminal until its echo from the remote bash. */
@@ -120,16 +123,90 @@ async function keystrokeEcho(keystrokes = 200) {
   await exited;
   await simulator.close();
   row(`keystroke echo via simulator (median / p99 of ${keystrokes})`, `${ms(quantile(samples, 0.5))} / ${ms(quantile(samples, 0.99))}`);
+  return samples;
 }
 
+/**
+ * The same keystrokes from a client written from the codec alone (no plugin, no local
+ * terminal) on the same kind of simulator session and remote pty: what the plugin adds
+ * is the difference.
+ */
+async function rawKeystrokeEcho(keystrokes = 200) {
+  const simulator = await startSimulator({});
+  const { SSMClient, StartSessionCommand } = await import('@aws-sdk/client-ssm');
+  const ssm = new SSMClient({ region: 'us-east-1', endpoint: simulator.endpoint, credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'bench' } });
+  const response = await ssm.send(new StartSessionCommand({ Target: 'i-0123456789abcdef0' }));
+  ssm.destroy();
+  const client = await RawClient.open(response.StreamUrl, response.TokenValue, {
+    sessionId: response.SessionId,
+    target: 'i-0123456789abcdef0',
+    endpoint: simulator.endpoint,
+    clientId: 'c0ffee00-0000-4000-8000-0000000000be',
+    timeoutMs: 10_000,
+  });
+  await client.untilText(/\$ $/);
+  const samples = [];
+  let waiter;
+  client.onPayload = (payload) => {
+    if (waiter && payload.payloadType === 1 && payload.data?.toString('latin1').includes(waiter.key)) {
+      const done = waiter.resolve;
+      waiter = undefined;
+      done(performance.now());
+    }
+  };
+  for (let i = 0; i < keystrokes; i++) {
+    const key = String.fromCharCode(97 + (i % 26));
+    const echoed = new Promise((resolve) => (waiter = { key, resolve }));
+    const start = performance.now();
+    client.input(key);
+    samples.push((await echoed) - start);
+    if (i % 50 === 49) {
+      const before = client.text(1).length;
+      client.input('\x15\r');
+      await client.until(() => client.text(1).length > before && /\$ $/.test(client.text(1)), 'the prompt');
+    }
+  }
+  client.close();
+  await simulator.close();
+  row(`keystroke echo, raw codec client (median / p99 of ${keystrokes})`, `${ms(quantile(samples, 0.5))} / ${ms(quantile(samples, 0.99))}`);
+  return samples;
+}
+
+async function keystrokeFigures() {
+  const plugin = await keystrokeEcho();
+  const raw = await rawKeystrokeEcho();
+  const addedP50 = quantile(plugin, 0.5) - quantile(raw, 0.5);
+  const addedP99 = quantile(plugin, 0.99) - quantile(raw, 0.99);
+  row(
+    'keystroke echo: what the plugin adds over the raw codec client (p50 / p99)',
+    `${ms(addedP50)} / ${ms(addedP99)}`,
+    `target ≤ 0.25 / ≤ 1 ms: ${verdict(addedP50 <= 0.25 && addedP99 <= 1)}`,
+  );
+}
+
+// `npm run bench [section...]`: every section by default, or only those named.
+const PORT_SECTIONS = ['throughput', 'wan', 'rss', 'paced'];
+const wanted = process.argv.slice(2);
+const runs = (section) => wanted.length === 0 || wanted.includes(section);
 process.stderr.write('session-manager-plugin benchmark (single binary, loopback simulator)\n');
-versionFigures();
-await execToOpenDataChannel();
-await keystrokeEcho();
-process.stderr.write('port forwarding (see scripts/bench-port.mjs)\n');
-await benchPort(row);
-process.stderr.write('ssm-session: session pool and ssh-proxy (see scripts/bench-pool.mjs)\n');
-await benchPool(row);
-process.stderr.write('ssm-session cp: ranges over a pool of sessions, against scp (see scripts/bench-cp.mjs)\n');
-await benchCp(row);
-process.stdout.write('\n| figure | value |\n|---|---|\n' + rows.map(([n, v]) => `| ${n} | ${v} |`).join('\n') + '\n');
+if (runs('startup')) {
+  versionFigures();
+  await execToOpenDataChannel();
+}
+if (runs('echo')) await keystrokeFigures();
+const portSections = PORT_SECTIONS.filter(runs);
+if (portSections.length > 0) {
+  process.stderr.write('port forwarding (see scripts/bench-port.mjs)\n');
+  await benchPort(row, portSections);
+}
+if (runs('pool')) {
+  process.stderr.write('ssm-session: session pool and ssh-proxy (see scripts/bench-pool.mjs)\n');
+  await benchPool(row);
+}
+if (runs('cp')) {
+  process.stderr.write('ssm-session cp: ranges over a pool of sessions, against scp (see scripts/bench-cp.mjs)\n');
+  await benchCp(row);
+}
+process.stdout.write(
+  '\n| figure | value | target / note |\n|---|---|---|\n' + rows.map(([n, v, x]) => `| ${n} | ${v} | ${x} |`).join('\n') + '\n',
+);

@@ -2,9 +2,10 @@ import { EventEmitter } from 'node:events';
 import { MessageType, PayloadType, HeaderFlags, PAYLOAD_OFFSET, STREAM_CHUNK_SIZE } from '../protocol/constants.ts';
 import { decodeFrame, encodeFrame, FrameError, type Frame } from '../protocol/frame.ts';
 import { decodeAcknowledgedSequence, decodeChannelClosedOutput } from '../protocol/payloads.ts';
-import { encodeAcknowledgeFrame } from '../protocol/control-frames.ts';
+import { writeAcknowledgeFrame } from '../protocol/control-frames.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
 import { OutgoingWindow, type PendingFrame } from './outgoing-window.ts';
+import { CongestionWindow, type CongestionWindowOptions } from './congestion-window.ts';
 import { FrameBufferPool } from './frame-buffer-pool.ts';
 import { ReorderBuffer } from './reorder-buffer.ts';
 import { RtoEstimator } from './rto.ts';
@@ -28,8 +29,13 @@ export interface DataChannelOptions {
   outgoingType?: string;
   /** MessageType of the sequenced frames we receive. */
   incomingType?: string;
-  /** Unacknowledged frames at which send() starts returning false. */
+  /**
+   * A fixed window: unacknowledged frames at which send() starts returning false. By
+   * default the window is sized to the path instead (CongestionWindow).
+   */
   windowFrames?: number;
+  /** Settings of the path-sized window (ignored with windowFrames). */
+  congestion?: CongestionWindowOptions;
   /** Out-of-order frames kept before further ones are dropped unacknowledged. */
   reorderCapacity?: number;
   /** No acknowledgement progress for this long while connected: 'stalled' is emitted. */
@@ -56,6 +62,12 @@ export interface DataChannelStats {
  * resending into the queue only makes it later.
  */
 const MIN_RESEND_MS = 300;
+
+/** Acks are written from the wire bytes, so the MessageId's text form is never needed. */
+const DECODE_OPTIONS = { messageId: false } as const;
+
+/** Frame buffers kept for reuse at most (and the window's initial slot count). */
+const FRAME_POOL_LIMIT = 1024;
 
 /** Payload types whose frames are acknowledged before they are processed (§5.3). */
 const HANDSHAKE_TYPES = new Set<number>([
@@ -93,6 +105,9 @@ export class DataChannel extends EventEmitter {
   private readonly now: () => number;
   private readonly log: Logger;
   private readonly window: OutgoingWindow;
+  /** Sizes the window to the path; undefined with a fixed windowFrames. */
+  private readonly congestion: CongestionWindow | undefined;
+  private readonly fixedWindow: number;
   private readonly frameBuffers: FrameBufferPool;
   private readonly allocateFrame = (size: number): Buffer => this.frameBuffers.take(size);
   private readonly reorder: ReorderBuffer;
@@ -122,8 +137,11 @@ export class DataChannel extends EventEmitter {
     this.stallTimeoutMs = options.stallTimeoutMs ?? 5 * 60_000;
     this.now = options.now ?? (() => performance.now());
     this.log = options.logger ?? silentLogger;
-    this.window = new OutgoingWindow(options.windowFrames ?? 1024);
-    // Slots fit a full 1 KiB payload plus the header; the pool never holds more than a window.
+    this.congestion = options.windowFrames === undefined ? new CongestionWindow(options.congestion) : undefined;
+    this.fixedWindow = options.windowFrames ?? 0;
+    this.window = new OutgoingWindow(Math.min(this.windowLimit, FRAME_POOL_LIMIT));
+    // Slots fit a full 1 KiB payload plus the header; a wide window on a long path
+    // allocates past the pool, whose size bounds what an idle session keeps.
     this.frameBuffers = new FrameBufferPool(PAYLOAD_OFFSET + STREAM_CHUNK_SIZE, this.window.limit);
     this.reorder = new ReorderBuffer(options.reorderCapacity ?? 10_000);
   }
@@ -136,9 +154,20 @@ export class DataChannel extends EventEmitter {
     return this.window.size;
   }
 
+  /** Frames that may be unacknowledged now (the path-sized window, or the fixed one). */
+  get windowLimit(): number {
+    return this.congestion?.frames ?? this.fixedWindow;
+  }
+
+  /** The path-sized window's measurements (undefined with a fixed window). */
+  get pathEstimate(): { window: number; framesPerMs: number; minRttMs: number; startup: boolean } | undefined {
+    const c = this.congestion;
+    return c && { window: c.frames, framesPerMs: c.deliveryRate, minRttMs: c.minRtt, startup: c.inStartup };
+  }
+
   /** True while the window has room; producers should wait for 'drain' otherwise. */
   get writable(): boolean {
-    return !this.window.full;
+    return this.window.size < this.windowLimit;
   }
 
   /** Starts using a connected transport and (re)sends everything unacknowledged. */
@@ -149,6 +178,7 @@ export class DataChannel extends EventEmitter {
     transport.on('close', this.onTransportClose);
     if (this.incomingHeld) transport.pause();
     this.lastProgressAt = this.now();
+    this.congestion?.resetPath();
     this.log.debug(`channel attached; ${this.window.size} unacknowledged frames to resend`);
     this.retransmitAll();
   }
@@ -210,8 +240,9 @@ export class DataChannel extends EventEmitter {
     const entry = this.window.add(sequenceNumber, bytes);
     if (this.canTransmit()) this.transmit(entry);
     this.armTimer();
-    if (this.window.full) this.producerBlocked = true;
-    return !this.window.full;
+    const writable = this.writable;
+    if (!writable) this.producerBlocked = true;
+    return writable;
   }
 
   /**
@@ -245,7 +276,7 @@ export class DataChannel extends EventEmitter {
     if (this.closed) return;
     let frame: Frame;
     try {
-      frame = decodeFrame(data);
+      frame = decodeFrame(data, DECODE_OPTIONS);
     } catch (err) {
       this.stats.invalidFrames++;
       const reason = err instanceof FrameError ? err.reason : String(err);
@@ -260,7 +291,7 @@ export class DataChannel extends EventEmitter {
         return;
       case this.incomingType:
         this.resumePublication();
-        this.onSequencedFrame(frame);
+        this.onSequencedFrame(frame, data);
         return;
       case MessageType.PausePublication:
         this.pausePublication();
@@ -276,22 +307,23 @@ export class DataChannel extends EventEmitter {
     }
   }
 
-  private onSequencedFrame(frame: Frame): void {
+  /** `wire` is the frame as received, which its ack is written from. */
+  private onSequencedFrame(frame: Frame, wire: Buffer): void {
     this.stats.framesReceived++;
     const seq = frame.sequenceNumber;
     if (seq < this.expectedIncomingSequence) {
       // Already delivered: re-ack so the peer stops retransmitting (official quirk Q3).
       this.stats.duplicatesReceived++;
-      this.acknowledge(frame);
+      this.acknowledge(frame, wire);
       return;
     }
     if (seq > this.expectedIncomingSequence) {
       this.stats.outOfOrderReceived++;
-      if (this.reorder.store(frame)) this.acknowledge(frame);
+      if (this.reorder.store(frame)) this.acknowledge(frame, wire);
       else this.log.debug(`reorder buffer full; dropped seq ${seq}`);
       return;
     }
-    if (this.dispatch(frame, false)) {
+    if (this.dispatch(frame, wire)) {
       // A copy kept out of order earlier (its drain refused, then resent) is now stale.
       this.reorder.delete(seq);
       this.expectedIncomingSequence++;
@@ -302,16 +334,20 @@ export class DataChannel extends EventEmitter {
   private drainReorderBuffer(): void {
     for (;;) {
       const frame = this.reorder.peek(this.expectedIncomingSequence);
-      if (!frame || !this.dispatch(frame, true)) return;
+      if (!frame || !this.dispatch(frame, undefined)) return;
       this.reorder.delete(frame.sequenceNumber);
       this.expectedIncomingSequence++;
     }
   }
 
-  /** Hands one in-order frame to the handler; buffered frames go the same way (Q4). */
-  private dispatch(frame: Frame, alreadyAcknowledged: boolean): boolean {
+  /**
+   * Hands one in-order frame to the handler; buffered frames go the same way (Q4).
+   * `wire` is set for a frame just received and not yet acknowledged (undefined for one
+   * from the reorder buffer, acknowledged when stored).
+   */
+  private dispatch(frame: Frame, wire: Buffer | undefined): boolean {
     if (HANDSHAKE_TYPES.has(frame.payloadType)) {
-      if (!alreadyAcknowledged) this.acknowledge(frame);
+      if (wire) this.acknowledge(frame, wire);
       this.handler?.(frame.payloadType, frame.payload, frame);
       return true;
     }
@@ -328,14 +364,14 @@ export class DataChannel extends EventEmitter {
       }
     }
     if (!handler(frame.payloadType, payload, frame)) return false;
-    if (!alreadyAcknowledged) this.acknowledge(frame);
+    if (wire) this.acknowledge(frame, wire);
     return true;
   }
 
-  private acknowledge(frame: Frame): void {
+  private acknowledge(frame: Frame, wire: Buffer): void {
     const transport = this.transport;
     if (!transport) return;
-    transport.send(encodeAcknowledgeFrame(frame));
+    transport.send(writeAcknowledgeFrame(wire, frame.messageType, frame.sequenceNumber));
   }
 
   private onAcknowledge(frame: Frame): void {
@@ -348,16 +384,33 @@ export class DataChannel extends EventEmitter {
     this.stallReported = false;
     // Karn's rule: the ack of a resent frame may answer any of its sends; no RTT sample.
     if (entry.lastSent !== undefined && entry.sends === 1) {
-      this.rto.sample(this.now() - entry.lastSent);
+      const now = this.now();
+      const rtt = now - entry.lastSent;
+      this.rto.sample(rtt);
+      this.congestion?.onAck(entry, now, rtt);
       this.frameBuffers.give(entry.bytes);
+    } else if (entry.sends > 0) {
+      this.congestion?.onAck(entry, this.now(), undefined);
     }
     this.window.release(entry);
+    if (this.congestion && (this.stats.acksReceived & 4095) === 0) this.logPath();
     if (this.window.size === 0) this.stopTimer();
     this.emit('acknowledged', seq);
-    if (this.producerBlocked && this.window.size <= this.window.limit / 2) {
+    // Producers resume once an eighth of the window is free: waiting for half of a wide
+    // window would hold an interactive frame back for half a round trip.
+    const limit = this.windowLimit;
+    if (this.producerBlocked && this.window.size <= limit - Math.max(1, limit >> 3)) {
       this.producerBlocked = false;
       this.emit('drain');
     }
+  }
+
+  private logPath(): void {
+    const c = this.congestion!;
+    this.log.debug(
+      `window ${c.frames} frames (${c.inStartup ? 'startup' : 'sized'}), ${this.window.size} in flight, ` +
+        `rate ${c.deliveryRate.toFixed(2)} frames/ms, min rtt ${c.minRtt.toFixed(1)} ms, srtt ${this.rto.srtt.toFixed(1)} ms`,
+    );
   }
 
   private pausePublication(): void {
@@ -382,10 +435,14 @@ export class DataChannel extends EventEmitter {
   }
 
   private transmit(entry: PendingFrame): void {
+    const now = this.now();
     if (entry.sends > 0) this.stats.framesResent++;
-    else this.stats.framesSent++;
+    else {
+      this.stats.framesSent++;
+      this.congestion?.onSend(entry, now, this.window.size);
+    }
     entry.sends++;
-    entry.lastSent = this.now();
+    entry.lastSent = now;
     this.transport?.send(entry.bytes);
   }
 
@@ -445,7 +502,10 @@ export class DataChannel extends EventEmitter {
         resent++;
       }
     }
-    if (resent > 0) this.rto.backoff();
+    if (resent > 0) {
+      this.rto.backoff();
+      this.congestion?.onTimeout();
+    }
     if (resent > 0) this.log.debug(`retransmitted ${resent} frames (rto ${rto.toFixed(1)} ms, window ${this.window.size})`);
     if (!this.stallReported && now - this.lastProgressAt > this.stallTimeoutMs) {
       this.stallReported = true;

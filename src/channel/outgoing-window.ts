@@ -1,5 +1,7 @@
+import type { DeliverySnapshot } from './congestion-window.ts';
+
 /** One sequenced frame sent and not yet acknowledged. */
-export interface PendingFrame {
+export interface PendingFrame extends DeliverySnapshot {
   sequenceNumber: number;
   bytes: Buffer;
   /** Time of the latest transmission; undefined until first sent. */
@@ -46,7 +48,16 @@ export class OutgoingWindow {
     if (this.count === 0) this.base = this.end = sequenceNumber;
     else if (sequenceNumber !== this.end) throw new RangeError(`sequence ${sequenceNumber} added after ${this.end - 1}`);
     if (this.end - this.base >= this.slots.length) this.grow();
-    const entry = this.spare.pop() ?? { sequenceNumber, bytes, lastSent: undefined, sends: 0 };
+    const entry = this.spare.pop() ?? {
+      sequenceNumber,
+      bytes,
+      lastSent: undefined,
+      sends: 0,
+      deliveredAtSend: 0,
+      deliveredTimeAtSend: 0,
+      firstSentTimeAtSend: 0,
+      sentTime: 0,
+    };
     entry.sequenceNumber = sequenceNumber;
     entry.bytes = bytes;
     entry.lastSent = undefined;

@@ -27,6 +27,12 @@ export type OutgoingFrame = Omit<Frame, 'messageId'> & { messageId?: string };
 export interface DecodeOptions {
   /** Check the SHA-256 payload digest (default true). */
   verifyDigest?: boolean;
+  /**
+   * Make the MessageId's text form (default true). A receiver that only needs it for
+   * acks can skip it (messageId is then '') and write acks from the wire bytes
+   * (writeAcknowledgeFrame): one string less per frame.
+   */
+  messageId?: boolean;
 }
 
 /** A frame that fails validation on receipt; `reason` says which check. */
@@ -172,7 +178,7 @@ export function decodeFrame(data: Buffer, options: DecodeOptions = {}): Frame {
     createdDate,
     sequenceNumber: readInt64(data, 48),
     flags: readUInt64(data, 56),
-    messageId: readMessageId(data, 64),
+    messageId: options.messageId === false ? '' : readMessageId(data, 64),
     payloadType: data.readUInt32BE(112),
     payload,
   };

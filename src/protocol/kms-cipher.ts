@@ -4,7 +4,7 @@
  * Encrypted payload layout: nonce(12) || ciphertext || tag(16), no AAD.
  * Shared by the client session code and the simulator's agent.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes, randomFillSync } from 'node:crypto';
 
 export const KMS_DATA_KEY_BYTES = 64;
 export const KMS_CIPHER_KEY_BYTES = 32;
@@ -50,16 +50,25 @@ function checkKey(key: Uint8Array): void {
   }
 }
 
-/** Encrypts `plaintext`; returns nonce || ciphertext || tag. A random nonce is used unless one is given. */
+/**
+ * Encrypts `plaintext`; returns nonce || ciphertext || tag, assembled in one buffer (no
+ * concatenation: this runs for every frame of a KMS session). A random nonce is used
+ * unless one is given.
+ */
 export function encryptPayload(key: Uint8Array, plaintext: Uint8Array, nonce?: Uint8Array): Buffer {
   checkKey(key);
-  const iv = nonce === undefined ? randomBytes(KMS_NONCE_BYTES) : Buffer.from(nonce);
-  if (iv.length !== KMS_NONCE_BYTES) {
-    throw new KmsCipherError('bad-nonce', `nonce must be ${KMS_NONCE_BYTES} bytes, got ${iv.length}`);
+  if (nonce !== undefined && nonce.length !== KMS_NONCE_BYTES) {
+    throw new KmsCipherError('bad-nonce', `nonce must be ${KMS_NONCE_BYTES} bytes, got ${nonce.length}`);
   }
+  const out = Buffer.allocUnsafe(KMS_OVERHEAD_BYTES + plaintext.length);
+  const iv = out.subarray(0, KMS_NONCE_BYTES);
+  if (nonce === undefined) randomFillSync(iv);
+  else iv.set(nonce);
   const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: KMS_TAG_BYTES });
-  const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-  return Buffer.concat([iv, body, cipher.getAuthTag()]);
+  let at = KMS_NONCE_BYTES + cipher.update(plaintext).copy(out, KMS_NONCE_BYTES);
+  at += cipher.final().copy(out, at); // empty for GCM
+  cipher.getAuthTag().copy(out, at);
+  return out;
 }
 
 /** Decrypts nonce || ciphertext || tag. Throws KmsCipherError (code 'auth-failed') on a bad tag. */
@@ -75,7 +84,10 @@ export function decryptPayload(key: Uint8Array, data: Uint8Array): Buffer {
   const decipher = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: KMS_TAG_BYTES });
   decipher.setAuthTag(tag);
   try {
-    return Buffer.concat([decipher.update(body), decipher.final()]);
+    const plain = decipher.update(body);
+    // GCM gives everything from update(); final() only checks the tag.
+    const rest = decipher.final();
+    return rest.length === 0 ? plain : Buffer.concat([plain, rest]);
   } catch {
     throw new KmsCipherError('auth-failed', 'message authentication failed');
   }

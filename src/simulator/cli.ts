@@ -1,5 +1,6 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import type { Direction, LinkShape } from './index.ts';
 import { DEFAULT_AGENT_VERSION, DEFAULT_INSTANCES, parseInstanceSpec, startSimulator, type InstanceSpec } from './index.ts';
 
 /** Runs the simulator standalone: `node src/simulator/cli.ts --port 4566`. */
@@ -56,6 +57,18 @@ async function main(): Promise<void> {
       default: true,
       describe: 'start with the built-in sample instances (--no-default-instances for only those given)',
     })
+    .option('latency-ms', {
+      type: 'string',
+      describe: 'one-way network latency added by the gateway: N for both directions, or UP,DOWN (client to agent, agent to client)',
+    })
+    .option('jitter-ms', {
+      type: 'string',
+      describe: 'extra one-way delay per frame, drawn from 0..N (order kept): N or UP,DOWN',
+    })
+    .option('bandwidth', {
+      type: 'string',
+      describe: 'bandwidth limit in bytes per second, e.g. 25e6: N or UP,DOWN (0: none)',
+    })
     .strict()
     .help()
     .parse();
@@ -79,6 +92,7 @@ async function main(): Promise<void> {
     requireChallengeAck: argv['require-challenge-ack'],
     instances,
     disconnectedTargets: argv['connection-lost'] ?? [],
+    link: linkOptions(argv['latency-ms'], argv['jitter-ms'], argv.bandwidth),
   });
   process.stdout.write(`${simulator.endpoint}\n`);
   const trust = simulator.caFile ? `AWS_CA_BUNDLE=${simulator.caFile} ` : '';
@@ -97,6 +111,35 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
+}
+
+/** The --latency-ms, --jitter-ms and --bandwidth switches as per-direction link shapes. */
+function linkOptions(
+  latency: string | undefined,
+  jitter: string | undefined,
+  bandwidth: string | undefined,
+): Record<Direction, Partial<LinkShape>> {
+  const link: Record<Direction, Partial<LinkShape>> = { toAgent: {}, toClient: {} };
+  const set = (text: string | undefined, flag: string, key: keyof LinkShape): void => {
+    if (text === undefined) return;
+    const [up, down = up] = perDirection(text, flag);
+    link.toAgent[key] = up;
+    link.toClient[key] = down;
+  };
+  set(latency, '--latency-ms', 'latencyMs');
+  set(jitter, '--jitter-ms', 'jitterMs');
+  set(bandwidth, '--bandwidth', 'bytesPerSecond');
+  return link;
+}
+
+/** "N" or "UP,DOWN", each a non-negative number. */
+function perDirection(text: string, flag: string): [number, number?] {
+  const parts = text.split(',');
+  const values = parts.map((part) => Number(part.trim()));
+  if (parts.length > 2 || values.some((v) => !Number.isFinite(v) || v < 0) || parts.some((p) => p.trim() === '')) {
+    throw new Error(`${flag} takes N or UP,DOWN (non-negative numbers), not ${JSON.stringify(text)}`);
+  }
+  return values.length === 2 ? [values[0] as number, values[1] as number] : [values[0] as number];
 }
 
 function formatTags(tags: Readonly<Record<string, string>>): string {

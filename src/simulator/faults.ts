@@ -1,5 +1,6 @@
 import { seededRandom } from '../util/prng.ts';
 import type { KmsFaultHooks, WrongKeyMode } from './agent/kms-encryption.ts';
+import { LinkShaper } from './link-shaper.ts';
 
 /**
  * Fault injection on the gateway relay. `toAgent` is client → agent, `toClient` is
@@ -19,6 +20,10 @@ export interface DirectionFaults {
   reorderRate: number;
   /** Added one-way delay; order is preserved. */
   latencyMs: number;
+  /** Extra one-way delay per frame, drawn from 0..jitterMs (seeded); order is preserved. */
+  jitterMs: number;
+  /** Bandwidth limit in bytes per second (0: none): frames queue behind each other's serialisation time. */
+  bytesPerSecond: number;
 }
 
 export interface CloseClientRule {
@@ -56,7 +61,7 @@ interface HeldFrame {
 }
 
 function cleanFaults(): DirectionFaults {
-  return { dropRate: 0, duplicateRate: 0, reorderRate: 0, latencyMs: 0 };
+  return { dropRate: 0, duplicateRate: 0, reorderRate: 0, latencyMs: 0, jitterMs: 0, bytesPerSecond: 0 };
 }
 
 export class FaultInjector {
@@ -73,6 +78,7 @@ export class FaultInjector {
   private wrongKey: WrongKeyMode = 'off';
   private readonly held: Record<Direction, HeldFrame | undefined> = { toAgent: undefined, toClient: undefined };
   private readonly delayed: Record<Direction, DelayedFrame[]> = { toAgent: [], toClient: [] };
+  private readonly links: Record<Direction, LinkShaper> = { toAgent: new LinkShaper(), toClient: new LinkShaper() };
   private readonly delayTimers: Record<Direction, NodeJS.Timeout | undefined> = {
     toAgent: undefined,
     toClient: undefined,
@@ -228,6 +234,7 @@ export class FaultInjector {
       if (held) clearTimeout(held.timer);
       this.held[direction] = undefined;
       this.delayed[direction].length = 0;
+      this.links[direction].reset();
       const timer = this.delayTimers[direction];
       if (timer) clearTimeout(timer);
       this.delayTimers[direction] = undefined;
@@ -242,33 +249,39 @@ export class FaultInjector {
     this.delay(direction, held.frame, held.deliver);
   }
 
-  /** Delivers after the configured latency, keeping the order frames were queued in. */
+  /**
+   * Delivers after the configured link delay (latency, jitter, serialisation time at the
+   * bandwidth limit), keeping the order frames were queued in. Frames wait in a queue
+   * released by one timer per direction; nothing blocks the event loop.
+   */
   private delay(direction: Direction, frame: Buffer, deliver: Deliver): void {
-    const latency = this[direction].latencyMs;
+    const shape = this[direction];
     const queue = this.delayed[direction];
-    if (latency <= 0 && queue.length === 0) {
+    const link = this.links[direction];
+    const now = Date.now();
+    if (queue.length === 0 && link.passesThrough(shape, now)) {
       deliver(frame);
       return;
     }
-    const previous = queue[queue.length - 1];
-    const at = Math.max(Date.now() + Math.max(0, latency), previous?.at ?? 0);
+    const at = link.schedule(shape, now, frame.length, this.random);
     queue.push({ at, frame, deliver });
     if (queue.length === 1) this.armDelayTimer(direction);
   }
 
   private armDelayTimer(direction: Direction): void {
     const head = this.delayed[direction][0];
-    if (!head) return;
+    if (!head || this.delayTimers[direction]) return;
     this.delayTimers[direction] = setTimeout(() => this.flushDelayed(direction), Math.max(0, head.at - Date.now()));
   }
 
+  /** Releases every frame that is due, in order (taken out at once: a long queue is not shifted frame by frame). */
   private flushDelayed(direction: Direction): void {
     this.delayTimers[direction] = undefined;
     const queue = this.delayed[direction];
-    while (queue.length > 0 && (queue[0] as DelayedFrame).at <= Date.now()) {
-      const next = queue.shift() as DelayedFrame;
-      next.deliver(next.frame);
-    }
+    const now = Date.now();
+    let due = 0;
+    while (due < queue.length && (queue[due] as DelayedFrame).at <= now) due++;
+    for (const next of queue.splice(0, due)) next.deliver(next.frame);
     this.armDelayTimer(direction);
   }
 }

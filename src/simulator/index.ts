@@ -6,7 +6,8 @@ import { Agent } from './agent/agent.ts';
 import type { AgentSettings } from './agent/session-plugin.ts';
 import { ApiError } from './api-error.ts';
 import { FakeEcs } from './ecs.ts';
-import { FaultInjector, type Direction } from './faults.ts';
+import { FaultInjector, DIRECTIONS, type Direction } from './faults.ts';
+import type { LinkShape } from './link-shaper.ts';
 import { Gateway, type PublicationKind } from './gateway.ts';
 import { DEFAULT_INSTANCES, INSTANCE_ID_PATTERN, InstanceRegistry, type InstanceSpec } from './instances.ts';
 import { FakeKms } from './kms.ts';
@@ -17,6 +18,7 @@ import { WireLog, type WireLogEntry, type WireObserver } from './wire-log.ts';
 
 export type { ApiCall } from './ssm-api.ts';
 export type { Direction, DirectionFaults, CloseClientRule } from './faults.ts';
+export type { LinkShape } from './link-shaper.ts';
 export type { FaultInjector } from './faults.ts';
 export type { OpenDataChannelRecord, SessionPreferences, SimSession } from './sessions.ts';
 export type { FakeKms, KmsFailure, KmsOperation, EncryptionContext } from './kms.ts';
@@ -97,6 +99,12 @@ export interface SimulatorOptions {
   handshakeTimeoutMs?: number;
   /** IAM actions refused with AccessDeniedException, e.g. `ssm:DescribeInstanceInformation`. */
   deniedActions?: string[];
+  /**
+   * The network path between client and service, per direction (`toAgent` is the
+   * client's upload): one-way latency, jitter and a bandwidth limit. Set on the fault
+   * injector at start, so `faults.configure()` can change it and `faults.reset()` clears it.
+   */
+  link?: Partial<Record<Direction, Partial<LinkShape>>>;
 }
 
 export interface Simulator {
@@ -174,6 +182,10 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   }
   const registry = new SessionRegistry();
   const faults = new FaultInjector(options.seed);
+  for (const direction of DIRECTIONS) {
+    const shape = options.link?.[direction];
+    if (shape) faults.configure(direction, shape);
+  }
   const wireLog = new WireLog(options.frameLogLimit ?? 10_000);
   const apiCalls: ApiCall[] = [];
   const openDataChannelMessages: OpenDataChannelRecord[] = [];

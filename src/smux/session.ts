@@ -15,6 +15,7 @@ import {
   type SmuxFrame,
 } from './frame.ts';
 import { SmuxStream, type SmuxStreamLink } from './stream.ts';
+import { StreamScheduler } from './stream-scheduler.ts';
 
 export interface SmuxKeepAliveOptions {
   /** A NOP is sent this often. */
@@ -114,9 +115,9 @@ export class SmuxSession extends EventEmitter {
   private isClosed = false;
   private closeError: Error | undefined;
 
-  // Outgoing side: a FIFO of frames; only non-empty while the carrier is full.
-  private queue: Array<OutItem | undefined> = [];
-  private queueHead = 0;
+  // Outgoing side: frames waiting for the carrier, one FIFO per stream, served round-robin
+  // (only non-empty while the carrier is full).
+  private readonly scheduler = new StreamScheduler<OutItem>();
   private waiters: Done[] = [];
   private blocked = false;
   private flushing = false;
@@ -249,8 +250,7 @@ export class SmuxSession extends EventEmitter {
     this.isClosed = true;
     this.closeError = err;
     this.stopKeepAlive();
-    this.queue = [];
-    this.queueHead = 0;
+    this.scheduler.clear();
     this.waiters = [];
     this.parser.reset();
     for (const stream of [...this.streamMap.values()]) stream.destroy();
@@ -330,31 +330,30 @@ export class SmuxSession extends EventEmitter {
   // ---- outgoing ----
 
   private enqueue(cmd: number, streamId: number, data: Buffer | undefined, done: Done | undefined): void {
-    this.queue.push({ cmd, streamId, data, offset: 0, done });
+    this.scheduler.push(streamId, { cmd, streamId, data, offset: 0, done });
     this.flush();
   }
 
   /**
-   * Sends queued frames in order until the carrier is full. Callbacks of completed items
-   * run only while the carrier is not full, which is what holds writers back.
-   * Re-entrant calls (from a callback or from the carrier) return at once; the running
-   * loop picks up whatever they queued.
+   * Sends queued frames until the carrier is full, one frame per stream in turn, so a
+   * stream with a few bytes waits behind at most one frame of each busy stream, not
+   * behind a bulk stream's whole backlog. Each stream's own frames keep their order (SYN,
+   * data, FIN). Callbacks of completed items run only once nothing is queued and the
+   * carrier is not full, which is what holds writers back. Re-entrant calls (from a
+   * callback or from the carrier) return at once; the running loop picks up whatever
+   * they queued.
    */
   private flush(): void {
     if (this.flushing) return;
     this.flushing = true;
     try {
       while (!this.blocked && !this.isClosed) {
-        if (this.queueHead < this.queue.length) {
-          const item = this.queue[this.queueHead]!;
-          if (!this.sendItem(item) || this.isClosed) return; // carrier full part-way through
-          this.queue[this.queueHead] = undefined;
-          this.queueHead++;
-          if (this.queueHead === this.queue.length) {
-            this.queue.length = 0;
-            this.queueHead = 0;
-          }
-          if (item.done) this.waiters.push(item.done);
+        const item = this.scheduler.next();
+        if (item) {
+          const finished = this.sendFrameOf(item);
+          if (this.isClosed) return;
+          this.scheduler.rotate(finished);
+          if (finished && item.done) this.waiters.push(item.done);
           continue;
         }
         if (this.waiters.length > 0) {
@@ -370,22 +369,19 @@ export class SmuxSession extends EventEmitter {
     }
   }
 
-  /** Writes the item's frames; false if the carrier filled before all were written. */
-  private sendItem(item: OutItem): boolean {
+  /** Writes the item's next frame; true when that was its last. */
+  private sendFrameOf(item: OutItem): boolean {
     if (item.cmd !== CMD_PSH) {
       this.toCarrier(encodeFrame(item.cmd, item.streamId));
       return true;
     }
     const data = item.data!;
-    while (item.offset < data.length) {
-      if (this.blocked || this.isClosed) return false;
-      const end = Math.min(item.offset + this.maxFrameSize, data.length);
-      const chunk = data.subarray(item.offset, end);
-      item.offset = end;
-      const scratch = this.frameScratch;
-      this.toCarrier(scratch ? encodeFrameInto(scratch, CMD_PSH, item.streamId, chunk) : encodeFrame(CMD_PSH, item.streamId, chunk));
-    }
-    return true;
+    const end = Math.min(item.offset + this.maxFrameSize, data.length);
+    const chunk = data.subarray(item.offset, end);
+    item.offset = end;
+    const scratch = this.frameScratch;
+    this.toCarrier(scratch ? encodeFrameInto(scratch, CMD_PSH, item.streamId, chunk) : encodeFrame(CMD_PSH, item.streamId, chunk));
+    return end >= data.length;
   }
 
   private toCarrier(bytes: Buffer): void {

@@ -1,0 +1,161 @@
+import t from 'tap';
+import { CongestionWindow, DEFAULT_CONGESTION, type DeliverySnapshot } from '../src/channel/congestion-window.ts';
+
+/*
+ * The window is fed acknowledgements from a modelled path: a bottleneck of `rate` frames
+ * per ms (frames queue behind it), a base round trip of `rttMs`, acks in order. No clock:
+ * the model's own time drives everything, so every run gives the same numbers.
+ */
+interface PathModel {
+  rate: number;
+  rttMs: number;
+}
+
+/** A path the window sends over; run() continues where the previous run stopped. */
+function pathModel(window: CongestionWindow, path: PathModel) {
+  type Frame = DeliverySnapshot & { ackAt: number };
+  let inFlight: Frame[] = [];
+  let head = 0;
+  let now = 0;
+  let linkFree = 0;
+  const fill = () => {
+    while (inFlight.length - head < window.frames) {
+      const frame: Frame = { deliveredAtSend: 0, deliveredTimeAtSend: 0, firstSentTimeAtSend: 0, sentTime: 0, ackAt: 0 };
+      inFlight.push(frame);
+      window.onSend(frame, now, inFlight.length - head);
+      linkFree = Math.max(now, linkFree) + 1 / path.rate;
+      frame.ackAt = linkFree + path.rttMs;
+    }
+  };
+  return {
+    path,
+    get now() {
+      return now;
+    },
+    run(durationMs: number) {
+      const start = now;
+      let acked = 0;
+      let maxRtt = 0;
+      let maxWindow = window.frames;
+      fill();
+      while (now < start + durationMs && inFlight.length > head) {
+        const frame = inFlight[head++]!;
+        if (head > 65536) {
+          inFlight = inFlight.slice(head);
+          head = 0;
+        }
+        now = frame.ackAt;
+        maxRtt = Math.max(maxRtt, now - frame.sentTime);
+        window.onAck(frame, now, now - frame.sentTime);
+        acked++;
+        maxWindow = Math.max(maxWindow, window.frames);
+        fill();
+      }
+      return { acked, rateFramesPerMs: acked / (now - start), maxRtt, maxWindow };
+    },
+  };
+}
+
+function drive(window: CongestionWindow, path: PathModel, durationMs: number) {
+  return pathModel(window, path).run(durationMs);
+}
+
+t.test('before any measurement the window is the initial one', async (t) => {
+  const window = new CongestionWindow();
+  t.equal(window.frames, DEFAULT_CONGESTION.initial);
+  t.equal(window.target, DEFAULT_CONGESTION.floor);
+  t.equal(window.deliveryRate, 0);
+  t.equal(window.minRtt, Infinity);
+  t.ok(window.inStartup);
+});
+
+t.test('a long fat path: the window grows to about gain × bandwidth-delay product', async (t) => {
+  // 25 frames/ms (25 MB/s of 1 KiB frames) at 100 ms: BDP 2500 frames.
+  const window = new CongestionWindow();
+  const path = { rate: 25, rttMs: 100 };
+  const model = pathModel(window, path);
+  const startup = model.run(3000);
+  t.ok(startup.maxWindow <= 2.89 * 2500 * 1.05, `startup stopped growing near 2.89 × BDP (${startup.maxWindow}), not at the cap`);
+  t.notOk(window.inStartup, `startup ended after ${window.rounds} rounds`);
+  t.ok(Math.abs(window.deliveryRate - 25) / 25 < 0.05, `rate estimate ${window.deliveryRate.toFixed(2)} frames/ms`);
+  t.ok(Math.abs(window.minRtt - 100) < 1, `min RTT ${window.minRtt.toFixed(2)} ms`);
+  const steady = model.run(3000);
+  const expected = DEFAULT_CONGESTION.gain * 2500;
+  t.ok(Math.abs(window.frames - expected) <= 0.05 * expected, `window ${window.frames} ≈ ${DEFAULT_CONGESTION.gain} × 2500`);
+  t.ok(steady.rateFramesPerMs > 0.97 * path.rate, `the bottleneck stays busy (${steady.rateFramesPerMs.toFixed(2)} frames/ms)`);
+  t.ok(
+    steady.maxRtt < (DEFAULT_CONGESTION.gain + 0.1) * path.rttMs,
+    `the standing queue stays near (gain - 1) × BDP (worst RTT ${steady.maxRtt.toFixed(1)} ms)`,
+  );
+});
+
+t.test('a fixed 1024-frame window would have been four times slower on that path', async (t) => {
+  const fixed = new CongestionWindow({ initial: 1024, floor: 1024, max: 1024 });
+  const result = drive(fixed, { rate: 25, rttMs: 100 }, 3000);
+  t.ok(result.rateFramesPerMs < 11, `1024 frames per 100 ms round trip: ${result.rateFramesPerMs.toFixed(2)} frames/ms`);
+});
+
+t.test('the window is capped well below the agent buffer on an enormous path', async (t) => {
+  const window = new CongestionWindow();
+  drive(window, { rate: 200, rttMs: 200 }, 8000); // BDP 40 000 frames
+  t.equal(window.frames, DEFAULT_CONGESTION.max);
+  t.ok(DEFAULT_CONGESTION.max <= 100_000 / 5, 'the cap is a fraction of the agent’s 100 000 frames');
+});
+
+t.test('a short path keeps the floor', async (t) => {
+  const window = new CongestionWindow();
+  drive(window, { rate: 70, rttMs: 0.3 }, 2000); // BDP 21 frames
+  t.notOk(window.inStartup);
+  t.equal(window.frames, DEFAULT_CONGESTION.floor, 'the floor, not 2 × 21 frames');
+});
+
+t.test('a timeout halves the window down to the minimum; acks grow it back one frame each', async (t) => {
+  const window = new CongestionWindow({ initial: 100, floor: 100, minimum: 20 });
+  window.onTimeout();
+  t.equal(window.frames, 50);
+  window.onTimeout();
+  window.onTimeout();
+  t.equal(window.frames, 20, 'not below the minimum');
+  const frame: DeliverySnapshot = { deliveredAtSend: 0, deliveredTimeAtSend: 0, firstSentTimeAtSend: 0, sentTime: 0 };
+  for (let i = 0; i < 5; i++) {
+    window.onSend(frame, 1000 + i, 1);
+    window.onAck(frame, 1010 + i, 10);
+  }
+  t.equal(window.frames, 25, 'one frame per acknowledgement');
+});
+
+t.test('acks of resent frames grow the window but give no rate or RTT sample', async (t) => {
+  const window = new CongestionWindow({ initial: 10, floor: 10, minimum: 1 });
+  window.onTimeout();
+  t.equal(window.frames, 5);
+  const frame: DeliverySnapshot = { deliveredAtSend: 0, deliveredTimeAtSend: 0, firstSentTimeAtSend: 0, sentTime: 0 };
+  window.onSend(frame, 0, 1);
+  window.onAck(frame, 500, undefined);
+  t.equal(window.deliveryRate, 0);
+  t.equal(window.minRtt, Infinity);
+  t.equal(window.frames, 6);
+});
+
+t.test('the rate estimate forgets a faster past after two filter periods', async (t) => {
+  const window = new CongestionWindow({ filterMs: 1000 });
+  const model = pathModel(window, { rate: 40, rttMs: 50 });
+  model.run(2000);
+  const fast = window.deliveryRate;
+  model.path.rate = 10;
+  model.run(4000);
+  t.ok(fast > 35, `fast path measured (${fast.toFixed(1)})`);
+  t.ok(Math.abs(window.deliveryRate - 10) < 1.5, `then the slower one (${window.deliveryRate.toFixed(1)}), by ${model.now.toFixed(0)} ms`);
+  t.ok(Math.abs(window.frames - 1024) <= 60, `window back near max(floor, gain × 10 × 50) (${window.frames})`);
+});
+
+t.test('a new connection forgets the path measured and probes again', async (t) => {
+  const window = new CongestionWindow();
+  drive(window, { rate: 25, rttMs: 100 }, 3000);
+  t.notOk(window.inStartup);
+  const before = window.frames;
+  window.resetPath();
+  t.ok(window.inStartup);
+  t.equal(window.minRtt, Infinity);
+  t.equal(window.deliveryRate, 0);
+  t.equal(window.frames, before, 'the window itself is kept');
+});
