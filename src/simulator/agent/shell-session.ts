@@ -12,23 +12,17 @@ const INITIAL_ROWS = 24;
 /** If the shell ignores SIGHUP when the session is cancelled, escalate after this long. */
 const KILL_GRACE_MS = 1000;
 /**
- * While the pty is paused, how often to look whether its process is gone. node-pty
- * destroys a pty's socket 200 ms after its process exits unless the socket has closed by
- * then (end of data), discarding output still unread in the kernel; the agent reads a pty
- * to its end (writePump reads until the read fails). So once the process is gone, a paused
- * pty is read again, to its end.
+ * node-pty destroys a pty's socket 200 ms after its process exits unless the socket has
+ * closed by then (a workaround for macOS), discarding output still unread: on a busy
+ * machine, or while the pump has paused the pty, the tail of a command's output. The agent
+ * reads a pty until the read fails (shell.go, writePump), so that destroy is put off until
+ * the output has been read to its end, or nothing has come for this long (a background
+ * process still holding the terminal).
  */
-const EXIT_POLL_MS = 20;
+const DRAIN_IDLE_MS = 5000;
 
-/** Whether a process exists (a zombie counts; node-pty reaps its children). */
-function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+/** The pty's read side, which node-pty keeps as `_socket` on Unix. */
+type PtySocket = { destroy(error?: Error): unknown; destroyed: boolean };
 
 /**
  * Standard_Stream (and InteractiveCommands) on the agent: a real shell in a pty
@@ -44,8 +38,7 @@ export class ShellSession implements SessionPlugin {
   private hasExited = false;
   private stopped = false;
   private killTimer: NodeJS.Timeout | undefined;
-  private exitWatch: NodeJS.Timeout | undefined;
-  private processGone = false;
+  private drainTimer: NodeJS.Timeout | undefined;
   private readonly disposeResumeListener: () => void;
 
   constructor(context: PluginContext, command?: { file: string; args: readonly string[] }) {
@@ -71,18 +64,19 @@ export class ShellSession implements SessionPlugin {
       initialDelayMs: settings.shellDelayMs,
       pacing: settings.pacing,
       holdBackPartialUtf8: true,
-      pauseSource: () => this.pausePty(),
-      resumeSource: () => this.resumePty(),
+      pauseSource: () => this.pty.pause(),
+      resumeSource: () => this.pty.resume(),
     });
     this.disposeResumeListener = channel.onWritable(() => this.pump.wake());
     // node-pty emits Buffers when encoding is null, although its typings say string.
     this.pty.onData((data: string | Buffer) => this.pump.push(Buffer.isBuffer(data) ? data : Buffer.from(data)));
+    this.readToTheEnd();
     this.exited = new Promise((resolve) => {
       // node-pty reports exit only after the pty's output has been read to the end.
       this.pty.onExit(() => {
         this.hasExited = true;
         if (this.killTimer) clearTimeout(this.killTimer);
-        this.stopExitWatch();
+        if (this.drainTimer) clearTimeout(this.drainTimer);
         this.pump.end();
         resolve();
       });
@@ -129,26 +123,22 @@ export class ShellSession implements SessionPlugin {
     return 'accepted';
   }
 
-  /** Stops reading the pty (the pump is full), watching for its process to go (see EXIT_POLL_MS). */
-  private pausePty(): void {
-    if (this.processGone) return;
-    this.pty.pause();
-    this.exitWatch ??= setInterval(() => {
-      if (processExists(this.pty.pid)) return;
-      this.processGone = true;
-      this.stopExitWatch();
-      this.pty.resume();
-    }, EXIT_POLL_MS);
-  }
-
-  private resumePty(): void {
-    this.stopExitWatch();
-    this.pty.resume();
-  }
-
-  private stopExitWatch(): void {
-    if (this.exitWatch) clearInterval(this.exitWatch);
-    this.exitWatch = undefined;
+  /** Keeps node-pty from throwing away unread output once the process has exited (DRAIN_IDLE_MS). */
+  private readToTheEnd(): void {
+    const socket = (this.pty as unknown as { _socket?: PtySocket })._socket;
+    if (!socket || typeof socket.destroy !== 'function') return; // not node-pty's Unix pty
+    const destroy = socket.destroy.bind(socket);
+    const destroyLater = () => {
+      if (this.drainTimer) clearTimeout(this.drainTimer);
+      this.drainTimer = setTimeout(() => destroy(), DRAIN_IDLE_MS);
+    };
+    socket.destroy = (error?: Error) => {
+      if (error || socket.destroyed || this.stopped) return destroy(error);
+      this.pty.resume(); // read on: the end of the output (EIO) closes the socket
+      this.pty.onData(destroyLater);
+      destroyLater();
+      return socket;
+    };
   }
 
   stop(): void {
