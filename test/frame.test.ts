@@ -2,22 +2,13 @@ import t from 'tap';
 import { decodeFrame, encodeFrame, FrameError, sha256 } from '../src/protocol/frame.ts';
 import { readMessageId, writeMessageId } from '../src/protocol/uuid.ts';
 import { encodeAcknowledgement } from '../src/protocol/payloads.ts';
+import { ACK_HEADER_HEX } from './helpers/protocol-vectors.ts';
 
 // Vectors from PROTOCOL.md §3.7, computed independently of this codec.
 const LS_FRAME =
   '00000074696e7075745f73747265616d5f64617461202020202020202020202020202020000000010000018bcfe56800000000000000000000000000000000008695a4b3c2d1e0f90f1e2d3c4b5a49781d887ce0f8672e4914d9000e801cd74ecd805dd9366c0bc42dc16adc0197dc2f00000001000000036c730d';
 const FLAG_FRAME =
   '00000074696e7075745f73747265616d5f64617461202020202020202020202020202020000000010000018bcfe569f4000000000000000700000000000000008c9d0e1f2a3b4c5da1b2c3d4e5f64a7b433ebf5bc03dffa38536673207a21281612cef5faa9bc7a4d5b9be2fdb12cf1a0000000a0000000400000002';
-const ACK_HEADER = [
-  '00 00 00 74 61 63 6b 6e 6f 77 6c 65 64 67 65 20',
-  '20 20 20 20 20 20 20 20 20 20 20 20 20 20 20 20',
-  '20 20 20 20 00 00 00 01 00 00 01 8b cf e5 68 7b',
-  '00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 03',
-  'a4 56 42 66 14 17 40 00 12 3e 45 67 e8 9b 42 d3',
-  '96 08 4e 0c 4c 5d b8 56 03 2d c3 ca 14 68 40 db',
-  'c9 e8 6f e9 57 5a 3e 92 a2 ac 86 fe a9 a4 7d d9',
-  '00 00 00 00 00 00 00 b0',
-].join(' ').replaceAll(' ', '');
 
 t.test('encodes the §3.7 keystroke vector byte for byte', async (t) => {
   const bytes = encodeFrame({
@@ -61,7 +52,7 @@ t.test('encodes the §3.7 acknowledge header and §4.1 payload', async (t) => {
     payloadType: 0,
     payload,
   });
-  t.equal(bytes.subarray(0, 120).toString('hex'), ACK_HEADER);
+  t.equal(bytes.subarray(0, 120).toString('hex'), ACK_HEADER_HEX);
 });
 
 t.test('decodes the vectors into their fields', async (t) => {
