@@ -34,6 +34,46 @@ const common: esbuild.BuildOptions = {
   },
 };
 
+/**
+ * Built-in modules the main bundle loads on first use rather than at start-up: none is
+ * needed before the data channel's socket opens unless the URL asks for it (tls and https
+ * for wss://, zlib never: compression is off, §2.1), and loading them costs start-up time
+ * (zlib and tls with its root store are the dearest). Each import of one gets a stand-in
+ * whose first property read requires the real module.
+ */
+const LAZY_BUILTINS = ['zlib', 'tls', 'https'];
+
+const LAZY_NAMESPACE = 'lazy-builtin';
+
+/** The stand-in for built-in `name` (CommonJS, so `import x from` and `require` both get it). */
+function lazyBuiltinSource(name: string): string {
+  return `'use strict';
+let loaded;
+const load = () => (loaded ??= require(${JSON.stringify(`node:${name}`)}));
+module.exports = new Proxy({}, {
+  // esbuild's interop asks for __esModule and copies own keys: answer without loading.
+  get: (_target, key) => (key === '__esModule' ? undefined : load()[key]),
+  has: (_target, key) => key in load(),
+  ownKeys: () => [],
+});
+`;
+}
+
+const lazyBuiltins: esbuild.Plugin = {
+  name: 'lazy-builtins',
+  setup(build) {
+    const names = new Set(LAZY_BUILTINS);
+    build.onResolve({ filter: /^(node:)?[a-z_]+$/ }, (args) => {
+      const name = args.path.replace(/^node:/, '');
+      if (!names.has(name)) return undefined;
+      // The stand-in's own require is the real module.
+      if (args.namespace === LAZY_NAMESPACE) return { path: args.path, external: true };
+      return { path: name, namespace: LAZY_NAMESPACE };
+    });
+    build.onLoad({ filter: /.*/, namespace: LAZY_NAMESPACE }, (args) => ({ contents: lazyBuiltinSource(args.path), loader: 'js' }));
+  },
+};
+
 /** The @aws-sdk/client-* packages in package.json `dependencies`. */
 export async function sdkPackages(root: string): Promise<string[]> {
   const pkg = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
@@ -47,7 +87,7 @@ export async function buildBundles(root: string, outDir: string, options: { sdk:
   await Promise.all([
     // Not minified: minifying changes neither the start-up time (the host binary uses a code
     // cache) nor the binary's size to speak of, and this stays readable.
-    esbuild.build({ ...common, entryPoints: [path.join(root, 'src/entry/main.ts')], outfile: out.main, external: ['@aws-sdk/*'] }),
+    esbuild.build({ ...common, entryPoints: [path.join(root, 'src/entry/main.ts')], outfile: out.main, external: ['@aws-sdk/*'], plugins: [lazyBuiltins] }),
     options.sdk &&
       esbuild.build({
         ...common,
