@@ -1,10 +1,13 @@
 // Checks what `npm run build` produced (the test run builds first): the single executable,
 // the npm bin launcher and the embedded SDK bundle.
 import t from 'tap';
-import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { WebSocketServer, type WebSocket } from 'ws';
 import { compileSdkBundle, loadSsmSdk, SDK_ASSET, SDK_CACHE_ASSET } from '../src/aws/load-sdk.ts';
 import { isVersionAbove } from '../src/protocol/version.ts';
 
@@ -80,6 +83,39 @@ t.test('the npm bin launcher runs the bundle', async (t) => {
   const result = run(process.execPath, [launcher]);
   t.equal(result.status, 0);
   t.equal(result.stdout, INSTALL_CHECK);
+});
+
+t.test('the bundle loads zlib, tls and https only when first used', async (t) => {
+  // Start-up time: ws requires zlib although compression is off, and tls with
+  // --use-system-ca reads the OS store; a ws:// session needs neither.
+  const dir = mkdtempSync(path.join(tmpdir(), 'bundle-probe-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const probe = path.join(dir, 'probe.cjs');
+  // SIGUSR2 makes the probe report what is loaded by then (an exit handler would also see
+  // what ending the session loads: the SDK for TerminateSession).
+  writeFileSync(probe, "process.on('SIGUSR2', () => process.stderr.write('\\n' + JSON.stringify(process.moduleLoadList) + '\\n'));\n");
+  const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  t.teardown(() => server.close());
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  const response = { SessionId: 's-probe', TokenValue: 'token', StreamUrl: `ws://127.0.0.1:${port}/v1/data-channel/s-probe` };
+  const child = spawn(process.execPath, ['--require', probe, launcher, 'AWS_SSM_START_SESSION_RESPONSE', 'us-east-1', 'StartSession', '', '{"Target":"i-0"}', 'http://127.0.0.1:9'], {
+    env: cleanEnv({ AWS_SSM_START_SESSION_RESPONSE: JSON.stringify(response), AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'probe' }),
+    stdio: ['pipe', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  // The OpenDataChannel text is the session's first message: the plugin is past start-up.
+  // Listening from the 'connection' event on: the first frame may come in the same read.
+  const opening = await new Promise<Buffer>((resolve) => server.once('connection', (socket: WebSocket) => socket.once('message', resolve)));
+  t.match(opening.toString(), /"TokenValue":"token"/, 'the plugin sent OpenDataChannel');
+  const report = new Promise<string>((resolve) => child.stderr.on('data', () => /\n\[.*\]\n/.test(stderr) && resolve(stderr)));
+  child.kill('SIGUSR2');
+  const text = await report;
+  child.kill('SIGKILL');
+  const loaded = JSON.parse(/\n(\[.*\])\n/.exec(text)![1]!) as string[];
+  for (const name of ['zlib', 'tls', 'https']) t.notOk(loaded.includes(`NativeModule ${name}`), `${name} not loaded`);
+  t.ok(loaded.includes('NativeModule net'), 'the probe sees what the bundle did load (net)');
 });
 
 t.test('the embedded SDK bundle loads with only Node built-ins', async (t) => {
