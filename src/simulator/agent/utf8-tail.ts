@@ -1,3 +1,5 @@
+import { isUtf8 } from 'node:buffer';
+
 /**
  * The agent's UTF-8 hold-back for shell and command output (agent/session/shell/shell.go,
  * processStdoutData): the bytes held from the last read and the new ones are decoded rune
@@ -38,10 +40,27 @@ function decodeRune(data: Buffer, i: number): { size: number; error: boolean } {
   return { size, error: replacement };
 }
 
+const REPLACEMENT = Buffer.from([0xef, 0xbf, 0xbd]);
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Where the walk may start: the start of the last sequence (at most 3 continuation bytes
+ * back from the end) when everything before it is valid UTF-8 without U+FFFD. The rune
+ * walk over such a prefix finds no RuneError and ends exactly at its end, so starting
+ * there gives the same result, with a native check instead of a walk over every byte.
+ */
+function walkStart(data: Buffer): number {
+  let start = data.length;
+  while (start > 0 && data.length - start < UTF_MAX - 1 && ((data[start - 1] as number) & 0xc0) === 0x80) start--;
+  if (start > 0) start--;
+  const prefix = data.subarray(0, start);
+  return isUtf8(prefix) && prefix.indexOf(REPLACEMENT) === -1 ? start : 0;
+}
+
 export function splitAgentUtf8(data: Buffer): Utf8Split {
   const parts: Buffer[] = [];
   let runStart = 0;
-  let i = 0;
+  let i = walkStart(data);
   while (i < data.length) {
     const { size, error } = decodeRune(data, i);
     if (error) {
@@ -52,5 +71,6 @@ export function splitAgentUtf8(data: Buffer): Utf8Split {
     i += size;
   }
   parts.push(data.subarray(runStart, i));
-  return { send: parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts), hold: Buffer.from(data.subarray(i)) };
+  const hold = i === data.length ? EMPTY : Buffer.from(data.subarray(i));
+  return { send: parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts), hold };
 }
