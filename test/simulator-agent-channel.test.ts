@@ -431,7 +431,7 @@ t.test('UTF-8 hold-back as the agent does it (agent/session/shell/shell.go, proc
   t.same(sent.map(hex), ['6162'], 'the held e2 82 never goes out');
 });
 
-t.test('UTF-8 hold-back: the validated-prefix shortcut splits exactly as a walk over every rune', async (t) => {
+t.test('UTF-8 hold-back: walking only the tail splits exactly as a walk over every rune', async (t) => {
   // Reference: Go's rune walk from the first byte, a rune valid when isUtf8 accepts it
   // (the same rules as utf8.DecodeRune), with no shortcut.
   const runeAt = (data: Buffer, i: number): { size: number; error: boolean } => {
@@ -461,11 +461,17 @@ t.test('UTF-8 hold-back: the validated-prefix shortcut splits exactly as a walk 
   const random = seededRandom(14);
   const pieces = [[0x61], [0x0a], [0xc3, 0xa9], [0xe2, 0x82, 0xac], [0xf0, 0x9f, 0x98, 0x80], [0xef, 0xbf, 0xbd], [0xff], [0x80], [0xed, 0xa0, 0x80], [0xc0, 0xaf], [0xe2, 0x82], [0xf0, 0x9f]];
   let mismatches = 0;
-  for (let n = 0; n < 3000; n++) {
+  for (let n = 0; n < 4000; n++) {
     const bytes: number[] = [];
-    const count = Math.floor(random() * 12);
-    // Mostly valid text, now and then a bad or cut piece anywhere, the end included.
-    for (let k = 0; k < count; k++) bytes.push(...(pieces[random() < 0.7 ? Math.floor(random() * 5) : Math.floor(random() * pieces.length)] as number[]));
+    if (n % 4 === 3) {
+      // Binary data (cp sends raw bytes through a raw terminal).
+      const count = Math.floor(random() * 40);
+      for (let k = 0; k < count; k++) bytes.push(Math.floor(random() * 256));
+    } else {
+      // Mostly valid text, now and then a bad or cut piece anywhere, the end included.
+      const count = Math.floor(random() * 12);
+      for (let k = 0; k < count; k++) bytes.push(...(pieces[random() < 0.7 ? Math.floor(random() * 5) : Math.floor(random() * pieces.length)] as number[]));
+    }
     const data = Buffer.from(bytes);
     const got = splitAgentUtf8(data);
     const want = reference(data);
@@ -473,5 +479,5 @@ t.test('UTF-8 hold-back: the validated-prefix shortcut splits exactly as a walk 
       if (mismatches++ < 5) t.fail(`${data.toString('hex')}: got ${got.send.toString('hex')} | ${got.hold.toString('hex')}, want ${want.join(' | ')}`);
     }
   }
-  t.equal(mismatches, 0, 'every one of 3000 inputs split as the rune walk does');
+  t.equal(mismatches, 0, 'every one of 4000 inputs split as the rune walk does');
 });
