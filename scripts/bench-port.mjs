@@ -9,6 +9,8 @@
 // Asserts nothing; the targets (≥ 40 MB/s each way in mux with pacing off, RSS < 80 MiB,
 // paced download within 5 % of the agent's limit) are shown next to the figures.
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
 import { createHash } from 'node:crypto';
 import net from 'node:net';
 import { existsSync, readFileSync } from 'node:fs';
@@ -22,7 +24,7 @@ import { newUuid } from '../src/protocol/uuid.ts';
 import { encodeAcknowledgeFrame } from '../src/protocol/control-frames.ts';
 import { createSandbox, PLUGIN_BINARY } from '../test/helpers/aws-cli-sandbox.ts';
 import { portRequest, sdkStartSession, startPlugin } from '../test/helpers/port-session.ts';
-import { expectedDigest, HEADER_BYTES, startDestination, transfer } from '../test/helpers/port-traffic.ts';
+import { expectedDigest, HEADER_BYTES, startDestination } from '../test/helpers/port-traffic.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const MiB = 1024 * 1024;
@@ -90,17 +92,30 @@ async function withSession(simOptions, fn, { destination = startDestination } = 
   }
 }
 
-/** Runs transfers at once through the port; returns wall ms, bytes moved and plugin CPU s. */
+/**
+ * Runs transfers at once through the port, from a worker thread (bench-traffic-worker.mjs);
+ * returns wall ms, bytes moved, plugin CPU s and the CPU s of this thread (the simulator
+ * and the destination).
+ */
 async function measured(port, pid, specs) {
-  const cpu0 = cpuSeconds(pid);
-  const here0 = process.cpuUsage();
-  const start = performance.now();
-  const results = await Promise.all(specs.map((spec) => transfer({ port }, { timeoutMs: 240_000, ...spec }).done));
-  const ms = performance.now() - start;
-  const cpu = cpuSeconds(pid) - cpu0;
-  const here = process.cpuUsage(here0);
-  // This process: the simulator, the destination and the traffic client (generating and hashing).
-  const simCpu = (here.user + here.system) / 1e6;
+  const worker = new Worker(new URL('./bench-traffic-worker.mjs', import.meta.url), { workerData: { port, specs } });
+  try {
+    await once(worker, 'message'); // ready
+    const cpu0 = cpuSeconds(pid);
+    const here0 = process.threadCpuUsage();
+    const start = performance.now();
+    worker.postMessage('go');
+    const [results] = await once(worker, 'message');
+    const ms = performance.now() - start;
+    const cpu = cpuSeconds(pid) - cpu0;
+    const here = process.threadCpuUsage(here0);
+    return summary(specs, results, ms, cpu, (here.user + here.system) / 1e6);
+  } finally {
+    await worker.terminate();
+  }
+}
+
+function summary(specs, results, ms, cpu, simCpu) {
   for (const r of results) {
     if (r.echoedUploadDigest !== r.uploadDigest || r.extraBytes !== 0) throw new Error('bench transfer was corrupted');
   }
@@ -213,7 +228,7 @@ async function rawCodecUpload(bytes) {
         child.stdout.on('data', (chunk) => String(chunk).includes('sending') && resolve());
         child.once('exit', (code) => reject(new Error(`the raw codec client exited (${code})`)));
       });
-      const here0 = process.cpuUsage();
+      const here0 = process.threadCpuUsage();
       const start = performance.now();
       await new Promise((resolve, reject) => {
         const poll = setInterval(() => {
@@ -225,7 +240,7 @@ async function rawCodecUpload(bytes) {
         }, 1);
       });
       const ms = performance.now() - start;
-      const here = process.cpuUsage(here0);
+      const here = process.threadCpuUsage(here0);
       if (dest.records[0].uploadDigest !== expectedDigest(seed, 'up', bytes)) throw new Error('raw codec upload was corrupted');
       return { ms, simCpu: (here.user + here.system) / 1e6 };
     } finally {
