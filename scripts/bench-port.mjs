@@ -1,7 +1,8 @@
 // Port-forwarding figures of the single binary against the built-in simulator: throughput
-// (basic and mux, each direction and both, 8 connections), plugin CPU per 100 MiB, peak
-// RSS with fast and slow local readers, the ratio to a raw `ws` transfer of the same
-// frames on loopback, and with the agent's pacing on, how close we get to its own limit.
+// (basic and mux, each direction and both, 8 connections), plugin and simulator CPU per
+// 100 MiB, peak RSS with fast and slow local readers, the ratio to a raw `ws` transfer of
+// the same frames on loopback and to a raw codec client through the same simulator, and
+// with the agent's pacing on, how close we get to its own limit.
 //
 //   export async function benchPort(row)   row(name, value, note) prints one figure
 //   node scripts/bench-port.mjs [throughput] [rss] [paced]   runs alone and prints a table
