@@ -42,7 +42,9 @@ let sequence = 0;
 const input = (payloadType, payload) =>
   encodeFrame({ messageType: 'input_stream_data', schemaVersion: 1, createdDate: Date.now(), sequenceNumber: sequence++, flags: 0, payloadType, payload });
 
-const ws = new WebSocket(url, { perMessageDeflate: false });
+// A zero mask, as the plugin uses on loopback (websocket-transport.ts, maskingIsMoot): the
+// simulator then has no unmasking to do for either client.
+const ws = new WebSocket(url, { perMessageDeflate: false, generateMask: (mask) => mask.fill(0) });
 ws.on('error', (err) => {
   process.stderr.write(`raw codec client: ${err.message}\n`);
   process.exit(1);
