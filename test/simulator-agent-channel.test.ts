@@ -1,8 +1,10 @@
+import { isUtf8 } from 'node:buffer';
 import t from 'tap';
 import { AgentChannel, type InputVerdict } from '../src/simulator/agent/agent-channel.ts';
 import { performHandshake, HANDSHAKE_TIMEOUT_MESSAGE } from '../src/simulator/agent/handshake.ts';
 import { RtoEstimator } from '../src/simulator/agent/rto-estimator.ts';
 import { splitAgentUtf8 } from '../src/simulator/agent/utf8-tail.ts';
+import { seededRandom } from '../src/util/prng.ts';
 import { OutputPump } from '../src/simulator/agent/output-pump.ts';
 import { decodeFrame, type Frame } from '../src/protocol/frame.ts';
 import { newUuid } from '../src/protocol/uuid.ts';
@@ -427,4 +429,55 @@ t.test('UTF-8 hold-back as the agent does it (agent/session/shell/shell.go, proc
   pump.end();
   await running;
   t.same(sent.map(hex), ['6162'], 'the held e2 82 never goes out');
+});
+
+t.test('UTF-8 hold-back: walking only the tail splits exactly as a walk over every rune', async (t) => {
+  // Reference: Go's rune walk from the first byte, a rune valid when isUtf8 accepts it
+  // (the same rules as utf8.DecodeRune), with no shortcut.
+  const runeAt = (data: Buffer, i: number): { size: number; error: boolean } => {
+    for (const size of [1, 2, 3, 4]) {
+      if (i + size > data.length) break;
+      const piece = data.subarray(i, i + size);
+      if (isUtf8(piece)) return { size, error: piece.equals(Buffer.from([0xef, 0xbf, 0xbd])) };
+    }
+    return { size: 1, error: true };
+  };
+  const reference = (data: Buffer): [string, string] => {
+    let send = '';
+    let runStart = 0;
+    let i = 0;
+    while (i < data.length) {
+      const { size, error } = runeAt(data, i);
+      if (error) {
+        if (data.length - i < 4) break;
+        send += data.subarray(runStart, i + 1).toString('hex');
+        runStart = i + size;
+      }
+      i += size;
+    }
+    send += data.subarray(runStart, i).toString('hex');
+    return [send, data.subarray(i).toString('hex')];
+  };
+  const random = seededRandom(14);
+  const pieces = [[0x61], [0x0a], [0xc3, 0xa9], [0xe2, 0x82, 0xac], [0xf0, 0x9f, 0x98, 0x80], [0xef, 0xbf, 0xbd], [0xff], [0x80], [0xed, 0xa0, 0x80], [0xc0, 0xaf], [0xe2, 0x82], [0xf0, 0x9f]];
+  let mismatches = 0;
+  for (let n = 0; n < 4000; n++) {
+    const bytes: number[] = [];
+    if (n % 4 === 3) {
+      // Binary data (cp sends raw bytes through a raw terminal).
+      const count = Math.floor(random() * 40);
+      for (let k = 0; k < count; k++) bytes.push(Math.floor(random() * 256));
+    } else {
+      // Mostly valid text, now and then a bad or cut piece anywhere, the end included.
+      const count = Math.floor(random() * 12);
+      for (let k = 0; k < count; k++) bytes.push(...(pieces[random() < 0.7 ? Math.floor(random() * 5) : Math.floor(random() * pieces.length)] as number[]));
+    }
+    const data = Buffer.from(bytes);
+    const got = splitAgentUtf8(data);
+    const want = reference(data);
+    if (got.send.toString('hex') !== want[0] || got.hold.toString('hex') !== want[1]) {
+      if (mismatches++ < 5) t.fail(`${data.toString('hex')}: got ${got.send.toString('hex')} | ${got.hold.toString('hex')}, want ${want.join(' | ')}`);
+    }
+  }
+  t.equal(mismatches, 0, 'every one of 4000 inputs split as the rune walk does');
 });

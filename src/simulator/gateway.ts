@@ -110,7 +110,7 @@ export class Gateway {
 
   /** Everything the agent writes comes through here. */
   fromAgent(session: SimSession, frame: Buffer): void {
-    if (peekMessageType(frame) === MessageType.AgentSessionState) {
+    if (mayBeAgentSessionState(frame) && peekMessageType(frame) === MessageType.AgentSessionState) {
       this.onAgentState(session, frame);
       return;
     }
@@ -317,6 +317,18 @@ export class Gateway {
 /** A message of the service's own: Seq 0, Flags 3, empty payload. */
 function serviceFrame(messageType: string): Buffer {
   return encodeUnsequencedFrame(messageType);
+}
+
+/**
+ * False when the type field's first byte already rules out agent_session_state: a
+ * printable, non-blank byte other than `a`, or `a` followed by anything but `g`
+ * (acknowledge). Spares a string and a regular expression for nearly every frame.
+ */
+function mayBeAgentSessionState(frame: Buffer): boolean {
+  const first = frame[4];
+  if (first === undefined) return true;
+  if (first === 0x61) return frame[5] === 0x67;
+  return first < 0x21 || first > 0x7e;
 }
 
 /** Reads the MessageType field without decoding the rest of the frame. */

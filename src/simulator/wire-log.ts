@@ -31,6 +31,8 @@ export class WireLog {
         this.entries.splice(0, this.entries.length - this.limit);
       }
     }
+    // A copy, so an observer may unsubscribe while called; none for nearly every frame.
+    if (this.observers.size === 0) return;
     for (const observer of [...this.observers]) observer(direction, frame, sessionId);
   }
 

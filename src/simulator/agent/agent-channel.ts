@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HeaderFlags, MessageType, PayloadType, SCHEMA_VERSION } from '../../protocol/constants.ts';
 import { decodeFrame, encodeFrame, FrameError, type Frame } from '../../protocol/frame.ts';
-import { encodeAcknowledgeFrame, encodeUnsequencedFrame } from '../../protocol/control-frames.ts';
+import { encodeUnsequencedFrame, writeAcknowledgeFrame } from '../../protocol/control-frames.ts';
 import { decodeAcknowledgedSequence } from '../../protocol/payloads.ts';
 import { KMS_NONCE_BYTES } from '../../protocol/kms-cipher.ts';
 import { parseHandshakeResponse } from './go-json.ts';
@@ -131,8 +131,9 @@ export class AgentChannel {
   private inputHeldFlag = false;
   /** Raw frames that arrived while input was held, in arrival order. */
   private heldFrames: Buffer[] = [];
-  /** The in-order frame the handler could not take when it held input; retried on release. */
+  /** The in-order frame the handler could not take when it held input (and its wire bytes); retried on release. */
   private retryFrame: Frame | undefined;
+  private retryRaw: Buffer | undefined;
   private waitingForTransport = false;
   private dataHandler: InputHandler | undefined;
   private handshakeHandler: InputHandler | undefined;
@@ -215,8 +216,10 @@ export class AgentChannel {
     if (!this.inputHeldFlag) return;
     this.inputHeldFlag = false;
     const retry = this.retryFrame;
+    const retryRaw = this.retryRaw;
     this.retryFrame = undefined;
-    if (retry && !options.dropDeferred && !this.closed) this.receiveInput(retry);
+    this.retryRaw = undefined;
+    if (retry && retryRaw && !options.dropDeferred && !this.closed) this.receiveInput(retry, retryRaw);
     if (!this.inputHeldFlag) this.deliverBuffered();
     while (!this.inputHeldFlag && !this.closed && this.heldFrames.length > 0) {
       this.receive(this.heldFrames.shift() as Buffer);
@@ -306,8 +309,9 @@ export class AgentChannel {
     }
     let frame: Frame;
     try {
-      // The agent validates the header but never the payload digest (§3.3).
-      frame = decodeFrame(raw, { verifyDigest: false });
+      // The agent validates the header but never the payload digest (§3.3). Acks are
+      // written from the wire bytes, so the MessageId's text form is not needed.
+      frame = decodeFrame(raw, { verifyDigest: false, messageId: false });
     } catch (error) {
       if (!(error instanceof FrameError)) throw error;
       this.stats.malformedDropped++;
@@ -317,7 +321,7 @@ export class AgentChannel {
     switch (frame.messageType) {
       case MessageType.InputStreamData:
         this.resumePublication();
-        this.receiveInput(frame);
+        this.receiveInput(frame, raw);
         break;
       case MessageType.Acknowledge:
         this.resumePublication();
@@ -355,33 +359,38 @@ export class AgentChannel {
     this.writableListeners.clear();
     this.heldFrames = [];
     this.retryFrame = undefined;
+    this.retryRaw = undefined;
     if (this.inputHeldFlag) {
       this.inputHeldFlag = false;
       this.onInputHeld?.(false);
     }
   }
 
-  private receiveInput(frame: Frame): void {
+  /** `raw`: the frame's wire bytes, which its ack is written from. */
+  private receiveInput(frame: Frame, raw: Buffer): void {
     const sequenceNumber = frame.sequenceNumber;
     if (sequenceNumber === this.expectedInSeq) {
       if (this.dispatch(frame) === 'not-ready') {
         // A handler that held input wants this frame again once it releases.
-        if (this.inputHeldFlag) this.retryFrame = frame;
+        if (this.inputHeldFlag) {
+          this.retryFrame = frame;
+          this.retryRaw = raw;
+        }
         return;
       }
-      this.acknowledge(frame);
+      this.acknowledge(frame, raw);
       this.expectedInSeq++;
       this.deliverBuffered();
     } else if (sequenceNumber > this.expectedInSeq) {
       if (this.incoming.size < this.incomingCapacity) {
-        this.acknowledge(frame);
+        this.acknowledge(frame, raw);
         this.incoming.set(sequenceNumber, frame);
       } else {
         this.stats.incomingOverflow++;
       }
     } else {
       // Already processed: the agent acks it again so the sender can stop resending.
-      this.acknowledge(frame);
+      this.acknowledge(frame, raw);
     }
   }
 
@@ -449,9 +458,10 @@ export class AgentChannel {
   }
 
 
-  private acknowledge(frame: Frame): void {
+  /** The same bytes as encodeAcknowledgeFrame, written from the wire bytes without a JSON object. */
+  private acknowledge(frame: Frame, raw: Buffer): void {
     this.stats.acksSent++;
-    this.sendFrame(encodeAcknowledgeFrame(frame));
+    this.sendFrame(writeAcknowledgeFrame(raw, frame.messageType, frame.sequenceNumber));
   }
 
   private receiveAck(frame: Frame): void {

@@ -4,6 +4,7 @@ import type { Frame } from '../../protocol/frame.ts';
 import { decodeFlag, encodeFlag } from '../../protocol/payloads.ts';
 import { SmuxSession } from '../../smux/session.ts';
 import type { SmuxStream } from '../../smux/stream.ts';
+import { corkUntilNextTick } from '../../util/tick-cork.ts';
 import type { AgentChannel, InputVerdict } from './agent-channel.ts';
 import type { OutputPump } from './output-pump.ts';
 import { dialDestination, resolveDestination, type Destination } from './port-dial.ts';
@@ -183,6 +184,11 @@ export class MuxPortSession implements PortSession {
       }
     };
     socket.pipe(stream, { end: false });
+    // The agent writes each smux frame to its connection as it reads it (Stream.WriteTo);
+    // here the frames of one tick leave in one write: the destination reads the same
+    // bytes, for one syscall instead of one per frame. Registered before the pipe's own
+    // listener, so the cork is on before the tick's first write.
+    stream.on('data', () => corkUntilNextTick(socket));
     stream.pipe(socket, { end: false });
     socket.on('end', () => closeBoth(false));
     socket.on('error', () => closeBoth(true));
