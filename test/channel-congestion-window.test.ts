@@ -89,6 +89,18 @@ t.test('a long fat path: the window grows to about gain × bandwidth-delay produ
   );
 });
 
+t.test('startup ends once a whole round trip waited in a queue of its own, not after three flat rounds', async (t) => {
+  // 25 frames/ms at 100 ms, BDP 2500: the third round (4096 frames) already queues 1600
+  // frames behind the bottleneck, so every RTT of the next round is ~60 % above the base.
+  const window = new CongestionWindow();
+  const model = pathModel(window, { rate: 25, rttMs: 100 });
+  let worstRtt = 0;
+  while (window.inStartup && model.now < 5000) worstRtt = Math.max(worstRtt, model.run(10).maxRtt);
+  t.notOk(window.inStartup);
+  t.ok(window.rounds <= 5, `startup over after ${window.rounds} rounds (the rate alone took 7)`);
+  t.ok(worstRtt < 2.5 * 100, `the queue built in startup stayed below 1.5 RTT (worst RTT ${worstRtt.toFixed(1)} ms)`);
+});
+
 t.test('a fixed 1024-frame window would have been four times slower on that path', async (t) => {
   const fixed = new CongestionWindow({ initial: 1024, floor: 1024, max: 1024 });
   const result = drive(fixed, { rate: 25, rttMs: 100 }, 3000);
