@@ -114,6 +114,17 @@ t.test('the window is capped well below the agent buffer on an enormous path', a
   t.ok(DEFAULT_CONGESTION.max <= 100_000 / 5, 'the cap is a fraction of the agent’s 100 000 frames');
 });
 
+t.test('startup never cuts the initial window, however small its first samples', async (t) => {
+  const window = new CongestionWindow({ initial: 1024, floor: 512 });
+  const model = pathModel(window, { rate: 2, rttMs: 50 }); // BDP 100 frames
+  model.run(40); // the first acks: rate and RTT from a handful of frames
+  t.ok(window.inStartup);
+  t.ok(window.frames >= 1024, `still the initial window or more in startup (${window.frames})`);
+  model.run(5000);
+  t.notOk(window.inStartup);
+  t.equal(window.frames, 512, 'after startup the window follows the target down to the floor');
+});
+
 t.test('a short path keeps the floor', async (t) => {
   const window = new CongestionWindow();
   drive(window, { rate: 70, rttMs: 0.3 }, 2000); // BDP 21 frames
@@ -157,7 +168,8 @@ t.test('the rate estimate forgets a faster past after two filter periods', async
   model.run(4000);
   t.ok(fast > 35, `fast path measured (${fast.toFixed(1)})`);
   t.ok(Math.abs(window.deliveryRate - 10) < 1.5, `then the slower one (${window.deliveryRate.toFixed(1)}), by ${model.now.toFixed(0)} ms`);
-  t.ok(Math.abs(window.frames - 1024) <= 60, `window back near max(floor, gain × 10 × 50) (${window.frames})`);
+  const expected = Math.max(DEFAULT_CONGESTION.floor, DEFAULT_CONGESTION.gain * 10 * 50);
+  t.ok(Math.abs(window.frames - expected) <= 60, `window back near max(floor, gain × 10 × 50) = ${expected} (${window.frames})`);
 });
 
 t.test('a new connection forgets the path measured and probes again', async (t) => {
