@@ -89,6 +89,18 @@ t.test('a long fat path: the window grows to about gain × bandwidth-delay produ
   );
 });
 
+t.test('startup ends once a whole round trip waited in a queue of its own, not after three flat rounds', async (t) => {
+  // 25 frames/ms at 100 ms, BDP 2500: the third round (4096 frames) already queues 1600
+  // frames behind the bottleneck, so every RTT of the next round is ~60 % above the base.
+  const window = new CongestionWindow();
+  const model = pathModel(window, { rate: 25, rttMs: 100 });
+  let worstRtt = 0;
+  while (window.inStartup && model.now < 5000) worstRtt = Math.max(worstRtt, model.run(10).maxRtt);
+  t.notOk(window.inStartup);
+  t.ok(window.rounds <= 5, `startup over after ${window.rounds} rounds (the rate alone took 7)`);
+  t.ok(worstRtt < 2.5 * 100, `the queue built in startup stayed below 1.5 RTT (worst RTT ${worstRtt.toFixed(1)} ms)`);
+});
+
 t.test('a fixed 1024-frame window would have been four times slower on that path', async (t) => {
   const fixed = new CongestionWindow({ initial: 1024, floor: 1024, max: 1024 });
   const result = drive(fixed, { rate: 25, rttMs: 100 }, 3000);
@@ -100,6 +112,17 @@ t.test('the window is capped well below the agent buffer on an enormous path', a
   drive(window, { rate: 200, rttMs: 200 }, 8000); // BDP 40 000 frames
   t.equal(window.frames, DEFAULT_CONGESTION.max);
   t.ok(DEFAULT_CONGESTION.max <= 100_000 / 5, 'the cap is a fraction of the agent’s 100 000 frames');
+});
+
+t.test('startup never cuts the initial window, however small its first samples', async (t) => {
+  const window = new CongestionWindow({ initial: 1024, floor: 512 });
+  const model = pathModel(window, { rate: 2, rttMs: 50 }); // BDP 100 frames
+  model.run(40); // the first acks: rate and RTT from a handful of frames
+  t.ok(window.inStartup);
+  t.ok(window.frames >= 1024, `still the initial window or more in startup (${window.frames})`);
+  model.run(5000);
+  t.notOk(window.inStartup);
+  t.equal(window.frames, 512, 'after startup the window follows the target down to the floor');
 });
 
 t.test('a short path keeps the floor', async (t) => {
@@ -145,7 +168,8 @@ t.test('the rate estimate forgets a faster past after two filter periods', async
   model.run(4000);
   t.ok(fast > 35, `fast path measured (${fast.toFixed(1)})`);
   t.ok(Math.abs(window.deliveryRate - 10) < 1.5, `then the slower one (${window.deliveryRate.toFixed(1)}), by ${model.now.toFixed(0)} ms`);
-  t.ok(Math.abs(window.frames - 1024) <= 60, `window back near max(floor, gain × 10 × 50) (${window.frames})`);
+  const expected = Math.max(DEFAULT_CONGESTION.floor, DEFAULT_CONGESTION.gain * 10 * 50);
+  t.ok(Math.abs(window.frames - expected) <= 60, `window back near max(floor, gain × 10 × 50) = ${expected} (${window.frames})`);
 });
 
 t.test('a new connection forgets the path measured and probes again', async (t) => {

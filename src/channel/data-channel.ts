@@ -120,6 +120,8 @@ export class DataChannel extends EventEmitter {
   private paused = false;
   private incomingHeld = false;
   private producerBlocked = false;
+  /** The blocked producer holds a frame that should not wait for an eighth of the window. */
+  private drainAtFirstRoom = false;
   private timer: NodeJS.Timeout | undefined;
   private immediate: NodeJS.Immediate | undefined;
   private lastProgressAt = 0;
@@ -168,6 +170,22 @@ export class DataChannel extends EventEmitter {
   /** True while the window has room; producers should wait for 'drain' otherwise. */
   get writable(): boolean {
     return this.window.size < this.windowLimit;
+  }
+
+  /**
+   * A blocked producer has an interactive frame waiting (a keystroke behind a bulk
+   * transfer): the next 'drain' comes as soon as one frame of room opens, not after an
+   * eighth of the window, which on a long path is hundreds of acks. Emits 'drain' at once
+   * when the window already has room.
+   */
+  drainSoon(): void {
+    if (!this.producerBlocked) return;
+    if (this.writable) {
+      this.producerBlocked = false;
+      this.emit('drain');
+      return;
+    }
+    this.drainAtFirstRoom = true;
   }
 
   /** Starts using a connected transport and (re)sends everything unacknowledged. */
@@ -399,8 +417,10 @@ export class DataChannel extends EventEmitter {
     // Producers resume once an eighth of the window is free: waiting for half of a wide
     // window would hold an interactive frame back for half a round trip.
     const limit = this.windowLimit;
-    if (this.producerBlocked && this.window.size <= limit - Math.max(1, limit >> 3)) {
+    const room = this.drainAtFirstRoom ? 1 : Math.max(1, limit >> 3);
+    if (this.producerBlocked && this.window.size <= limit - room) {
       this.producerBlocked = false;
+      this.drainAtFirstRoom = false;
       this.emit('drain');
     }
   }

@@ -96,6 +96,10 @@ interface OutItem {
  * * 'stream' (stream: SmuxStream): the peer opened a stream with SYN.
  * * 'receiveDrain': `receiveFull` was true and a consumer has since read enough for
  *   it to be false again; resume feeding input().
+ * * 'streamWaiting' (streamId: number): a stream that had nothing queued queued a frame
+ *   while the carrier is full. It goes out first once the carrier drains, so an owner
+ *   whose carrier drains in batches (a window reopening by an eighth) may ask for room
+ *   sooner: a keystroke then waits for one acknowledgement, not hundreds.
  * * 'close' (err?: Error): once, after close(), a protocol error (SmuxProtocolError) or a
  *   keep-alive timeout (SmuxKeepAliveTimeoutError). input() never throws for bad bytes.
  */
@@ -330,7 +334,8 @@ export class SmuxSession extends EventEmitter {
   // ---- outgoing ----
 
   private enqueue(cmd: number, streamId: number, data: Buffer | undefined, done: Done | undefined): void {
-    this.scheduler.push(streamId, { cmd, streamId, data, offset: 0, done });
+    const fresh = this.scheduler.push(streamId, { cmd, streamId, data, offset: 0, done });
+    if (fresh && this.blocked) this.emit('streamWaiting', streamId);
     this.flush();
   }
 

@@ -17,14 +17,16 @@ export class StreamScheduler<T> {
     return this.fresh.empty && this.busy.empty;
   }
 
-  push(streamId: number, item: T): void {
+  /** Queues an item; true when its stream had nothing queued (it joined the fresh line). */
+  push(streamId: number, item: T): boolean {
     const queue = this.queues.get(streamId);
     if (queue) {
       queue.push(item);
-      return;
+      return false;
     }
     this.queues.set(streamId, [item]);
     this.fresh.push(streamId);
+    return true;
   }
 
   /** The line whose head has the current turn (set by next(), so pushes meanwhile cannot move it). */

@@ -11,7 +11,7 @@ import { MUX_RECEIVE_LIMIT } from './port-limits.ts';
  * The smux v1 client of a mux-mode port session (§7.3.4), whose byte stream travels in
  * Output payloads, with backpressure both ways:
  * - upload: smux writes stop (and stream write callbacks wait) while the channel window
- *   is full, until the channel's 'drain';
+ *   is full, until the channel's 'drain' (sooner when an idle stream has a frame waiting);
  * - download: smux v1 has no per-stream flow control, so unread data buffers here; once
  *   the streams together hold MUX_RECEIVE_LIMIT, the channel stops reading the
  *   connection until they drain. Received chunks come from a pool: give each back with
@@ -41,6 +41,9 @@ export class MuxCarrier {
       if (!this.stopped) context.fail(`the multiplexed connection failed${err ? `: ${err.message}` : ''}`);
     });
     context.channel.on('drain', this.onChannelDrain);
+    // A stream that was idle (ssh keystrokes beside an scp) need not wait for the window
+    // to reopen by an eighth: its frame is sent first at the first free slot.
+    this.smux.on('streamWaiting', () => context.channel.drainSoon());
   }
 
   get closed(): boolean {
