@@ -13,8 +13,8 @@ const NOTHING = Buffer.alloc(0);
  * No time limit: like the official (Go) plugin, whose writes block, we wait as long as
  * the reader lives, since the only alternative is to throw away output it would still
  * read (a pager the user has not scrolled yet). A reader that stays alive without ever
- * reading keeps us too, as it would keep `cat`; Ctrl-C or SIGTERM still ends us (the
- * session's signal routing is gone by then). A reader that went away (EPIPE), or a
+ * reading keeps us too, as it would keep `cat`; a signal still ends us (the session's
+ * signal routing is gone by then), as does that reader's exit. A reader that went away (EPIPE), or a
  * stream that is closed or failed, can take nothing more: that resolves at once, never
  * rejects, and the error it reports is consumed here rather than thrown.
  */
