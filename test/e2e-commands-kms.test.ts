@@ -3,13 +3,17 @@
 // the built binary directly, against the simulator over HTTPS and wss://. All traffic
 // stays on 127.0.0.1.
 import t from 'tap';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { spawn as spawnPty } from 'node-pty';
+import WebSocket from 'ws';
 import { startSimulator, type Simulator } from '../src/simulator/index.ts';
 import { awsClis, createSandbox, PLUGIN_BINARY, REGION, requireAwsCli, type AwsCli, type Sandbox } from './helpers/aws-cli-sandbox.ts';
+import { openHeldPipe } from './helpers/held-pipe.ts';
 import { start } from './helpers/processes.ts';
 import { printable, waitFor } from './helpers/wait.ts';
 
@@ -231,6 +235,64 @@ t.test('a command whose exit code is lost: a clear message and status 1, not a s
     result.stderr.toString(),
     "The session ended without the command's exit code (the agent drops it, and stops reading the command's output, when its connection is paused or interrupted while the command runs); its output may be incomplete.\n",
   );
+});
+
+t.test('a reader behind at the end still gets the whole command output before the plugin exits', { skip: process.platform === 'win32' && 'needs mkfifo' }, async (t) => {
+  // The plugin's stdout piped to a reader that lags (ssh as ProxyCommand, `aws ssm
+  // start-session … | less`): when the session ends, the pipe is full and the last
+  // kilobytes are still queued in the plugin, which process.exit would drop (Node writes
+  // to pipes asynchronously). The reader takes the banner and body as they come, leaves
+  // the tail (the pipe's capacity and 2 KiB more: at least 2 KiB stay queued, far below
+  // the high-water mark, so the session is not held back) until the session is over.
+  if (!existsSync(PLUGIN_BINARY)) return void t.fail('dist/session-manager-plugin is missing: run `npm run build`');
+  const { sim, sandbox, env } = await setup(t, { shellDelayMs: 0, pacing: false });
+  const pipe = await openHeldPipe(sandbox.dir);
+  t.teardown(() => pipe.close());
+  const body = Buffer.from(`${randomBytes(3 * 1024 * 1024).toString('base64')}\n`);
+  const tail = Buffer.from(randomBytes(((pipe.capacity + 2 * 1024) * 3) / 4).toString('base64'));
+  const [bodyFile, tailFile, goOn] = ['body.txt', 'tail.txt', 'go-on.fifo'].map((name) => path.join(sandbox.dir, name)) as [string, string, string];
+  writeFileSync(bodyFile, body);
+  writeFileSync(tailFile, tail);
+  execFileSync('mkfifo', [goOn]);
+  let gatewaySide: WebSocket | undefined; // the gateway's end of the plugin's WebSocket
+  sim.observe((direction, _frame, id) => {
+    if (direction === 'toAgent') gatewaySide ??= sim.sessions.get(id)?.client?.socket;
+  });
+  const parameters = { command: [`sh -c 'cat ${bodyFile}; cat ${goOn} >/dev/null; cat ${tailFile}; exit 5'`], separateOutputStream: ['true'] };
+  const { SSMClient, StartSessionCommand } = await import('@aws-sdk/client-ssm');
+  const ssm = new SSMClient({ region: REGION, endpoint: sim.endpoint, credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'x' } });
+  const response = await ssm.send(new StartSessionCommand({ Target: TARGET, DocumentName: 'AWS-StartNonInteractiveCommand', Parameters: parameters }));
+  ssm.destroy();
+  const sessionId = response.SessionId!;
+  const args = ['AWS_SSM_START_SESSION_RESPONSE', REGION, 'StartSession', '', JSON.stringify({ Target: TARGET, Parameters: parameters }), sim.endpoint];
+  const plugin = spawn(PLUGIN_BINARY, args, {
+    env: { ...env, AWS_SSM_START_SESSION_RESPONSE: JSON.stringify(response) },
+    stdio: ['pipe', pipe.writeFd, 'pipe'],
+  });
+  pipe.closeWriter();
+  t.teardown(() => void plugin.kill('SIGKILL'));
+  plugin.stdin!.end();
+  let stderr = '';
+  plugin.stderr!.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+  let exited = false;
+  const exit = new Promise<number | null>((resolve) => plugin.once('close', (code) => resolve(code)));
+  void exit.then(() => (exited = true));
+
+  const head = Buffer.concat([Buffer.from(`\nStarting session with SessionId: ${sessionId}\n`), body]);
+  const received = await pipe.read(head.length);
+  t.equal(sha256(received), sha256(head), 'the banner and the body arrived', { stderr });
+  await (await open(goOn, 'w')).close(); // the remote command goes on with the tail
+  await waitFor(() => gatewaySide?.readyState === WebSocket.CLOSED, {
+    what: 'the plugin to finish the session',
+    timeoutMs: 30_000,
+    context: () => `pipe capacity ${pipe.capacity}; exited ${exited}; stderr: ${stderr}`,
+  });
+  const rest = await pipe.readToEnd();
+  const expected = Buffer.concat([tail, Buffer.from(`\n\nExiting session with sessionId: ${sessionId}.\n\n`)]);
+  t.equal(await exit, 5, 'exit status 5, the command\'s', { stderr });
+  t.equal(rest.length, expected.length, `every byte of the tail and the exit line arrived (${expected.length - rest.length} lost; pipe capacity ${pipe.capacity})`);
+  t.equal(sha256(rest), sha256(expected), 'the tail (SHA-256), then the exit line');
+  t.equal(stderr, '', 'nothing on stderr');
 });
 
 t.test('a challenge answer the agent cannot decrypt: its timeout text reaches the user (datachannel.go)', async (t) => {

@@ -6,12 +6,16 @@
 // (agent/session/shell/shell_unix.go), so the `sh -c` wrapping is what makes shell syntax
 // work, and a quoting mistake in it fails here.
 import t from 'tap';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import path from 'node:path';
+import WebSocket from 'ws';
 import { startSimulator, type Simulator, type SimulatorOptions } from '../src/simulator/index.ts';
 import { createSandbox, type Sandbox } from './helpers/aws-cli-sandbox.ts';
-import { cliEnv, runCli, sha256, startCli, startedSessions, type TestContext } from './helpers/ssm-session-cli.ts';
+import { openHeldPipe } from './helpers/held-pipe.ts';
+import { cliCommand, cliEnv, runCli, sha256, startCli, startedSessions, type TestContext } from './helpers/ssm-session-cli.ts';
 import { waitFor } from './helpers/wait.ts';
 
 const TARGET = 'i-0123456789abcdef0';
@@ -157,6 +161,56 @@ t.test('megabytes of text on both streams arrive intact and apart (SHA-256)', as
   t.equal(sha256(result.stdout), sha256(out), 'stdout SHA-256 equals the remote file');
   t.equal(result.stderrBytes.length, err.length, 'stderr length');
   t.equal(sha256(result.stderrBytes), sha256(err), 'stderr SHA-256 equals the other remote file');
+});
+
+t.test('a reader behind at the end still gets the whole output before the exit', { skip: process.platform === 'win32' && 'needs mkfifo' }, async (t) => {
+  // `ssm-session run … | slow-reader`: when the session ends, the pipe is full and the last
+  // kilobytes are still queued in the CLI. Node writes to pipes asynchronously and
+  // process.exit drops that queue, so the CLI must wait for the reader before it exits.
+  const { sim, sandbox, env } = await setup(t);
+  const pipe = await openHeldPipe(sandbox.dir);
+  t.teardown(() => pipe.close());
+  // The body, read as it comes; then (once the test says so) a tail of the pipe's capacity
+  // and 2 KiB more, which the reader leaves unread until the session is over: the pipe
+  // takes what it holds, and at least the 2 KiB stay queued in the CLI (far below its
+  // high-water mark, so the session is not held back and ends).
+  const body = Buffer.from(`${randomBytes(3 * MiB).toString('base64')}\n`);
+  const tail = Buffer.from(`${randomBytes(((pipe.capacity + 2 * 1024) * 3) / 4).toString('base64')}`);
+  const [bodyFile, tailFile, goOn] = ['body.txt', 'tail.txt', 'go-on.fifo'].map((name) => path.join(sandbox.dir, name)) as [string, string, string];
+  writeFileSync(bodyFile, body);
+  writeFileSync(tailFile, tail);
+  execFileSync('mkfifo', [goOn]);
+  // The gateway's end of the CLI's WebSocket: it closes once the CLI has finished the session.
+  let gatewaySide: WebSocket | undefined;
+  const stopObserving = sim.observe((direction, _frame, sessionId) => {
+    if (direction === 'toAgent') gatewaySide ??= sim.sessions.get(sessionId)?.client?.socket;
+  });
+  t.teardown(stopObserving);
+  const [binary, prefix] = cliCommand();
+  const command = `cat ${bodyFile}; cat ${goOn} >/dev/null; cat ${tailFile}; exit 5`;
+  const cli = spawn(binary, [...prefix, 'run', TARGET, '--', command], { env, stdio: ['pipe', pipe.writeFd, 'pipe'] });
+  pipe.closeWriter();
+  t.teardown(() => void cli.kill('SIGKILL'));
+  cli.stdin!.end();
+  let stderr = '';
+  cli.stderr!.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+  let exited = false;
+  const exit = new Promise<number | null>((resolve) => cli.once('close', (code) => resolve(code)));
+  void exit.then(() => (exited = true));
+
+  const head = await pipe.read(body.length);
+  t.equal(sha256(head), sha256(body), 'the body arrived', { stderr });
+  await (await open(goOn, 'w')).close(); // the remote command goes on with the tail
+  await waitFor(() => gatewaySide?.readyState === WebSocket.CLOSED, {
+    what: 'the CLI to finish the session',
+    timeoutMs: 30_000,
+    context: () => `pipe capacity ${pipe.capacity}; exited ${exited}; stderr: ${stderr}`,
+  });
+  const received = await pipe.readToEnd();
+  t.equal(await exit, 5, 'exit status 5, the command\'s', { stderr });
+  t.equal(received.length, tail.length, `every byte of the tail arrived (${tail.length - received.length} lost; pipe capacity ${pipe.capacity})`);
+  t.equal(sha256(received), sha256(tail), 'the tail\'s SHA-256 equals the remote file\'s');
+  t.equal(stderr, '', 'nothing on stderr');
 });
 
 t.test('binary output is not byte-safe: the agent\'s UTF-8 handling (shell.go, processStdoutData)', async (t) => {

@@ -1,12 +1,18 @@
+import { flushed } from '../util/flushed.ts';
 import { processIO, runPlugin } from './run-plugin.ts';
 
 /** Runs the plugin on this process's arguments and exits with its status (the one place that exits). */
 export function pluginMain(): void {
   runPlugin(process.argv.slice(2), { env: process.env, io: processIO() }).then(
-    (code) => process.exit(code),
+    (code) => exitWhenFlushed(code),
     (err: unknown) => {
       process.stderr.write(`Cannot perform start session: ${err instanceof Error ? err.message : String(err)}\n`);
-      process.exit(1);
+      exitWhenFlushed(1);
     },
   );
+}
+
+/** Exits once the reader has our output: process.exit drops writes still queued for a pipe. */
+function exitWhenFlushed(code: number): void {
+  void Promise.all([flushed(process.stdout), flushed(process.stderr)]).then(() => process.exit(code));
 }

@@ -1,3 +1,4 @@
+import { flushed } from '../util/flushed.ts';
 import { EXIT_FAILURE, userMessage } from './errors.ts';
 import { runCli } from './run-cli.ts';
 
@@ -8,10 +9,15 @@ export function ssmSessionMain(): void {
   for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
 
   runCli(process.argv.slice(2), process.env).then(
-    (code) => process.exit(code),
+    (code) => exitWhenFlushed(code),
     (err: unknown) => {
       process.stderr.write(`ssm-session: ${userMessage(err)}\n`);
-      process.exit(EXIT_FAILURE);
+      exitWhenFlushed(EXIT_FAILURE);
     },
   );
+}
+
+/** Exits once the reader has our output: process.exit drops writes still queued for a pipe. */
+function exitWhenFlushed(code: number): void {
+  void Promise.all([flushed(process.stdout), flushed(process.stderr)]).then(() => process.exit(code));
 }
