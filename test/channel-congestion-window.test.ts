@@ -172,6 +172,39 @@ t.test('the rate estimate forgets a faster past after two filter periods', async
   t.ok(Math.abs(window.frames - expected) <= 60, `window back near max(floor, gain × 10 × 50) = ${expected} (${window.frames})`);
 });
 
+t.test('when the path slows, a round that waited in a queue re-measures the rate and the window drains', async (t) => {
+  // A CPU-bound path (the simulator and the agent on a shared 2-core box) delivered 59
+  // frames/ms in one round and 34 two rounds later; the window stayed sized to the
+  // largest rate of the filter, queueing ~260 ms in front of a keystroke (bench trace).
+  const window = new CongestionWindow();
+  const model = pathModel(window, { rate: 50, rttMs: 100 });
+  model.run(3000);
+  const fastWindow = window.frames;
+  t.ok(fastWindow > 1.4 * 50 * 100, `sized to the fast path first (${fastWindow})`);
+  model.path.rate = 25;
+  const slowing = model.run(1000);
+  t.ok(window.deliveryRate < 1.1 * 25, `the rate estimate is the present one (${window.deliveryRate.toFixed(1)} frames/ms), not the filter's 50`);
+  const expected = DEFAULT_CONGESTION.gain * 25 * 100;
+  t.ok(window.frames <= 1.1 * expected, `window ${window.frames} drained to about gain × 25 × 100 = ${expected}`);
+  t.ok(slowing.maxRtt < 3.2 * 100, `the round that found the queue waited at most what the old window queued (${slowing.maxRtt.toFixed(1)} ms)`);
+  const after = model.run(2000);
+  t.ok(after.maxRtt < (DEFAULT_CONGESTION.gain + 0.1) * 100, `then the queue stays near (gain - 1) × BDP (worst RTT ${after.maxRtt.toFixed(1)} ms)`);
+  t.ok(after.rateFramesPerMs > 0.97 * 25, `and the bottleneck stays busy (${after.rateFramesPerMs.toFixed(2)} frames/ms)`);
+});
+
+t.test('a path that only dipped gets its rate back within a few rounds', async (t) => {
+  const window = new CongestionWindow();
+  const model = pathModel(window, { rate: 50, rttMs: 100 });
+  model.run(3000);
+  model.path.rate = 25;
+  model.run(1000);
+  model.path.rate = 50;
+  model.run(1500);
+  const after = model.run(2000);
+  t.ok(after.rateFramesPerMs > 0.97 * 50, `the bottleneck is busy again (${after.rateFramesPerMs.toFixed(2)} frames/ms)`);
+  t.ok(after.maxRtt < (DEFAULT_CONGESTION.gain + 0.1) * 100, `with the usual standing queue (worst RTT ${after.maxRtt.toFixed(1)} ms)`);
+});
+
 t.test('a new connection forgets the path measured and probes again', async (t) => {
   const window = new CongestionWindow();
   drive(window, { rate: 25, rttMs: 100 }, 3000);
