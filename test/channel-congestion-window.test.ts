@@ -9,6 +9,8 @@ import { CongestionWindow, DEFAULT_CONGESTION, type DeliverySnapshot } from '../
 interface PathModel {
   rate: number;
   rttMs: number;
+  /** The bottleneck stops for `forMs` at the start of every `everyMs` (a CPU-bound peer descheduled). */
+  stall?: { everyMs: number; forMs: number };
 }
 
 /** A path the window sends over; run() continues where the previous run stopped. */
@@ -23,7 +25,10 @@ function pathModel(window: CongestionWindow, path: PathModel) {
       const frame: Frame = { deliveredAtSend: 0, deliveredTimeAtSend: 0, firstSentTimeAtSend: 0, sentTime: 0, ackAt: 0 };
       inFlight.push(frame);
       window.onSend(frame, now, inFlight.length - head);
-      linkFree = Math.max(now, linkFree) + 1 / path.rate;
+      let start = Math.max(now, linkFree);
+      const stall = path.stall;
+      if (stall && start % stall.everyMs < stall.forMs) start += stall.forMs - (start % stall.everyMs);
+      linkFree = start + 1 / path.rate;
       frame.ackAt = linkFree + path.rttMs;
     }
   };
@@ -170,6 +175,52 @@ t.test('the rate estimate forgets a faster past after two filter periods', async
   t.ok(Math.abs(window.deliveryRate - 10) < 1.5, `then the slower one (${window.deliveryRate.toFixed(1)}), by ${model.now.toFixed(0)} ms`);
   const expected = Math.max(DEFAULT_CONGESTION.floor, DEFAULT_CONGESTION.gain * 10 * 50);
   t.ok(Math.abs(window.frames - expected) <= 60, `window back near max(floor, gain × 10 × 50) = ${expected} (${window.frames})`);
+});
+
+t.test('when the path slows, a round that waited in a queue re-measures the rate and the window drains', async (t) => {
+  // A CPU-bound path (the simulator and the agent on a shared 2-core box) delivered 59
+  // frames/ms in one round and 34 two rounds later; the window stayed sized to the
+  // largest rate of the filter, queueing ~260 ms in front of a keystroke (bench trace).
+  const window = new CongestionWindow();
+  const model = pathModel(window, { rate: 50, rttMs: 100 });
+  model.run(3000);
+  const fastWindow = window.frames;
+  t.ok(fastWindow > 1.4 * 50 * 100, `sized to the fast path first (${fastWindow})`);
+  model.path.rate = 25;
+  const slowing = model.run(1000);
+  t.ok(window.deliveryRate < 1.1 * 25, `the rate estimate is the present one (${window.deliveryRate.toFixed(1)} frames/ms), not the filter's 50`);
+  const expected = DEFAULT_CONGESTION.gain * 25 * 100;
+  t.ok(window.frames <= 1.1 * expected, `window ${window.frames} drained to about gain × 25 × 100 = ${expected}`);
+  t.ok(slowing.maxRtt < 3.2 * 100, `the round that found the queue waited at most what the old window queued (${slowing.maxRtt.toFixed(1)} ms)`);
+  const after = model.run(2000);
+  t.ok(after.maxRtt < (DEFAULT_CONGESTION.gain + 0.1) * 100, `then the queue stays near (gain - 1) × BDP (worst RTT ${after.maxRtt.toFixed(1)} ms)`);
+  t.ok(after.rateFramesPerMs > 0.97 * 25, `and the bottleneck stays busy (${after.rateFramesPerMs.toFixed(2)} frames/ms)`);
+});
+
+t.test('a path that stalls now and then keeps its throughput: one slow round trip is not a queue to drain', async (t) => {
+  // 60 frames/ms, stopped for 100 ms of every 250 (a CPU-bound peer descheduled): 36 on
+  // average. Draining whenever the RTT ending a round was long (tried) cut the window to
+  // 1.5 × the rate of rounds that held a stall and the throughput to 26 frames/ms, for
+  // no lower worst RTT: what waits for a stall waits for it whatever the window.
+  const window = new CongestionWindow();
+  const model = pathModel(window, { rate: 60, rttMs: 100, stall: { everyMs: 250, forMs: 100 } });
+  model.run(2000);
+  const steady = model.run(3000);
+  t.ok(steady.rateFramesPerMs > 0.95 * 36, `the bottleneck stays busy between stalls (${steady.rateFramesPerMs.toFixed(1)} frames/ms of 36)`);
+  t.ok(steady.maxRtt < 2.2 * 100, `worst RTT ${steady.maxRtt.toFixed(1)} ms: the stall and the round trip, not a queue of ours on top`);
+});
+
+t.test('a path that only dipped gets its rate back within a few rounds', async (t) => {
+  const window = new CongestionWindow();
+  const model = pathModel(window, { rate: 50, rttMs: 100 });
+  model.run(3000);
+  model.path.rate = 25;
+  model.run(1000);
+  model.path.rate = 50;
+  model.run(1500);
+  const after = model.run(2000);
+  t.ok(after.rateFramesPerMs > 0.97 * 50, `the bottleneck is busy again (${after.rateFramesPerMs.toFixed(2)} frames/ms)`);
+  t.ok(after.maxRtt < (DEFAULT_CONGESTION.gain + 0.1) * 100, `with the usual standing queue (worst RTT ${after.maxRtt.toFixed(1)} ms)`);
 });
 
 t.test('a new connection forgets the path measured and probes again', async (t) => {

@@ -10,6 +10,8 @@
  * - once three round trips in a row brought less than 25 % more rate, or a whole round
  *   trip's RTTs stayed a quarter above the smallest (a queue of our own), keeps close to
  *   gain × rate × min RTT;
+ * - after a round with such a queue (in any phase), measures the rate again from what
+ *   that round delivered, so the window drains to the path's present rate;
  * - never goes below `floor` (what the loopback pipeline needs to stay busy) nor above
  *   `max` (well below the agent's 100 000-frame buffer, PROTOCOL §6.3, §6.5);
  * - halves on a retransmission timeout, down to `minimum`, and grows back by one frame
@@ -68,16 +70,16 @@ const STARTUP_GROWTH = 1.25;
 /** BBR's startup gain, 2/ln 2: enough for the window to double per round trip. */
 const STARTUP_GAIN = 2.89;
 /**
- * Startup also ends when even the smallest RTT of a round exceeds the path's smallest by
- * this fraction plus STARTUP_QUEUE_SLACK_MS (HyStart's signal): every frame of that round
- * waited in a queue, so the window is past the path's capacity. Waiting for the rate to
- * stay flat instead let a CPU-bound path's bursty acks keep a 64 MiB upload in startup
- * to its end, with a window of four times the bandwidth-delay product and every
- * interactive byte one to three round trips behind it. The slack keeps a short path's
- * scheduling noise from counting as a queue.
+ * A queue of our own: even the smallest RTT of a round exceeds the path's smallest by
+ * this fraction plus QUEUE_SLACK_MS (HyStart's signal), so every frame of that round
+ * waited and the window is past the path's capacity. It ends startup (waiting for the
+ * rate to stay flat instead let a CPU-bound path's bursty acks keep a 64 MiB upload in
+ * startup to its end, with a window of four times the bandwidth-delay product and every
+ * interactive byte one to three round trips behind it) and, in any phase, drains the
+ * queue (drainTo). The slack keeps a short path's scheduling noise from counting as a queue.
  */
-const STARTUP_QUEUE_FRACTION = 0.25;
-const STARTUP_QUEUE_SLACK_MS = 2;
+const QUEUE_FRACTION = 0.25;
+const QUEUE_SLACK_MS = 2;
 
 /**
  * A windowed extreme: the max (or min) of the samples of the current and the previous
@@ -136,6 +138,8 @@ export class CongestionWindow {
   private smallestRtt = Infinity;
   private round = 0;
   private nextRoundDelivered = 0;
+  /** When the current round started (the ack that ended the previous one). */
+  private roundStartTime = 0;
   private startup = true;
   private startupRate = 0;
   private flatRounds = 0;
@@ -217,9 +221,12 @@ export class CongestionWindow {
     const interval = Math.max(frame.sentTime - frame.firstSentTimeAtSend, now - frame.deliveredTimeAtSend);
     if (interval > 0) this.rate.add((this.delivered - frame.deliveredAtSend) / interval, now);
     if (frame.deliveredAtSend >= this.nextRoundDelivered) {
+      const roundFrames = this.delivered - this.nextRoundDelivered;
+      const roundMs = now - this.roundStartTime;
       this.nextRoundDelivered = this.delivered;
+      this.roundStartTime = now;
       this.round++;
-      this.onRoundEnd();
+      this.onRoundEnd(roundFrames, roundMs, now);
     }
     this.grow();
   }
@@ -245,14 +252,15 @@ export class CongestionWindow {
     this.rate.reset();
   }
 
-  private onRoundEnd(): void {
+  private onRoundEnd(roundFrames: number, roundMs: number, now: number): void {
     const roundMinRtt = this.roundMinRtt;
     this.roundMinRtt = Infinity;
-    if (!this.startup) return;
-    if (roundMinRtt > this.smallestRtt * (1 + STARTUP_QUEUE_FRACTION) + STARTUP_QUEUE_SLACK_MS) {
+    if (roundMinRtt > this.smallestRtt * (1 + QUEUE_FRACTION) + QUEUE_SLACK_MS) {
       this.startup = false;
+      this.drainTo(roundFrames, roundMs, now);
       return;
     }
+    if (!this.startup) return;
     const rate = this.rate.value;
     if (rate >= this.startupRate * STARTUP_GROWTH) {
       this.startupRate = rate;
@@ -260,6 +268,24 @@ export class CongestionWindow {
       return;
     }
     if (++this.flatRounds >= STARTUP_FLAT_ROUNDS) this.startup = false;
+  }
+
+  /**
+   * A whole round waited in a queue of our own: the path now delivers less than the
+   * largest rate of the filter (a CPU-bound path's rate swings by half within a second;
+   * startup's window is 2.89 × its rate). Keeping the window sized to that rate kept a
+   * queue of two round trips in front of every interactive frame, so the estimate starts
+   * again from what the round delivered, and the window follows it down at once: no
+   * frame is sent until the queue has drained to gain × that rate × min RTT (BBR's DRAIN).
+   * The window still covers the path (gain > 1), so a rate that had only dipped is found
+   * again by the next rounds' samples.
+   */
+  private drainTo(roundFrames: number, roundMs: number, now: number): void {
+    if (roundFrames <= 0 || roundMs <= 0) return;
+    const roundRate = roundFrames / roundMs;
+    if (roundRate >= this.rate.value) return;
+    this.rate.reset();
+    this.rate.add(roundRate, now);
   }
 
   private grow(): void {
