@@ -2,9 +2,10 @@
 // against the built-in simulator. Prints a table; asserts nothing (targets live in the
 // closing notes and README, not in timed tests).
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocketServer } from 'ws';
@@ -68,44 +69,114 @@ function nodeStartup() {
 }
 
 /**
+ * Nanoseconds a live process has spent on a CPU, summed over its threads (the first field of
+ * each /proc/<pid>/task/<tid>/schedstat). Unlike wall time it hardly moves with the load of a
+ * shared machine, so it shows what start-up costs rather than how long it waited for a core.
+ * Undefined where there is no /proc (not Linux) or once the process is gone.
+ */
+function cpuNanoseconds(pid) {
+  if (process.platform !== 'linux' || pid === undefined) return undefined;
+  try {
+    let total = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      total += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    }
+    return total;
+  } catch {
+    return undefined;
+  }
+}
+const cpuMs = (ns) => (ns === undefined ? undefined : ns / 1e6);
+
+/** Stops a child and waits for it, so the next run does not share the CPU with it. */
+async function killAndReap(child) {
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+/**
+ * The baseline: this Node (the binary the SEA is built from) started on a one-line script that
+ * writes a byte and stays alive; wall time and CPU time are taken when the byte arrives, the same
+ * way as for the plugin below, so plugin − baseline is what our bundle and the connection add.
+ */
+async function baselineSample() {
+  const start = performance.now();
+  const child = spawn(process.execPath, ['-e', "process.stdout.write('x'); setInterval(() => {}, 1e6)"], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const cpu = await new Promise((resolve) => child.stdout.once('data', () => resolve(cpuNanoseconds(child.pid))));
+  const wall = performance.now() - start;
+  await killAndReap(child);
+  return { wall, cpu: cpuMs(cpu) };
+}
+
+/** One exec of the plugin until its OpenDataChannel text reaches `wss` (a WebSocketServer at `url`). */
+async function pluginSample(wss, url, caFile) {
+  let child;
+  const arrived = new Promise((resolve) =>
+    // CPU time read in the handler, before the process is killed: what it spent up to sending
+    // OpenDataChannel (plus the little it runs until this callback).
+    wss.once('connection', (ws) => ws.once('message', () => resolve({ at: performance.now(), cpu: cpuNanoseconds(child.pid) }))),
+  );
+  const start = performance.now();
+  child = spawn(binary, ['AWS_SSM_START_SESSION_RESPONSE', 'us-east-1', 'StartSession', '', '{"Target":"i-0"}', 'http://127.0.0.1:9'], {
+    // NODE_EXTRA_CA_CERTS, not AWS_CA_BUNDLE: Node's default trust (bundled roots and
+    // the OS store) stays in use, as for a user without a bundle.
+    env: { ...env, NODE_EXTRA_CA_CERTS: caFile, AWS_SSM_START_SESSION_RESPONSE: JSON.stringify({ SessionId: 'bench', TokenValue: 'bench-token', StreamUrl: url }) },
+    stdio: ['pipe', 'ignore', 'ignore'],
+  });
+  const { at, cpu } = await arrived;
+  await killAndReap(child);
+  return { wall: at - start, cpu: cpuMs(cpu) };
+}
+
+const loadAverage = () => os.loadavg().map((v) => v.toFixed(2)).join(' ');
+
+/**
  * From exec of the binary to the OpenDataChannel text arriving at a WebSocket server, over
  * ws:// and over wss:// as real sessions are (TLS adds loading the trust store and the handshake).
+ * Runs alternate baseline, ws://, wss:// so that a change of load touches all three alike.
  */
-async function execToOpenDataChannel() {
+async function execToOpenDataChannel(runs = 20) {
   const tls = throwawayTls();
-  const servers = {
-    ws: http.createServer(),
-    wss: https.createServer({ key: tls.key, cert: tls.cert }),
+  const schemes = {
+    ws: { server: http.createServer() },
+    wss: { server: https.createServer({ key: tls.key, cert: tls.cert }) },
   };
+  const loadBefore = loadAverage();
   const nodeMs = nodeStartup();
-  for (const [scheme, server] of Object.entries(servers)) {
-    const wss = new WebSocketServer({ server });
-    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const url = `${scheme}://127.0.0.1:${server.address().port}/v1/data-channel/bench?role=publish_subscribe`;
-    const samples = [];
-    for (let i = 0; i < 20; i++) {
-      const arrived = new Promise((resolve) => wss.once('connection', (ws) => ws.once('message', () => resolve(performance.now()))));
-      const start = performance.now();
-      const child = spawn(binary, ['AWS_SSM_START_SESSION_RESPONSE', 'us-east-1', 'StartSession', '', '{"Target":"i-0"}', 'http://127.0.0.1:9'], {
-        // NODE_EXTRA_CA_CERTS, not AWS_CA_BUNDLE: Node's default trust (bundled roots and
-        // the OS store) stays in use, as for a user without a bundle.
-        env: { ...env, NODE_EXTRA_CA_CERTS: tls.caFile, AWS_SSM_START_SESSION_RESPONSE: JSON.stringify({ SessionId: 'bench', TokenValue: 'bench-token', StreamUrl: url }) },
-        stdio: ['pipe', 'ignore', 'ignore'],
-      });
-      samples.push((await arrived) - start);
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGKILL');
-      await exited;
-    }
-    wss.close();
-    server.close();
-    const median = quantile(samples, 0.5);
+  for (const [scheme, s] of Object.entries(schemes)) {
+    s.wss = new WebSocketServer({ server: s.server });
+    await new Promise((resolve) => s.server.listen(0, '127.0.0.1', resolve));
+    s.url = `${scheme}://127.0.0.1:${s.server.address().port}/v1/data-channel/bench?role=publish_subscribe`;
+    s.samples = [];
+  }
+  const baseline = [];
+  for (let i = 0; i < runs; i++) {
+    baseline.push(await baselineSample());
+    for (const s of Object.values(schemes)) s.samples.push(await pluginSample(s.wss, s.url, tls.caFile));
+  }
+  const median = (samples, key) => (samples.some((x) => x[key] === undefined) ? undefined : quantile(samples.map((x) => x[key]), 0.5));
+  const base = { wall: median(baseline, 'wall'), cpu: median(baseline, 'cpu') };
+  const cpuNote = (v) => (v === undefined ? 'CPU n/a (no /proc)' : `CPU ${ms(v)}`);
+  row(`node -e 0, to exit (median of 20)`, ms(nodeMs), 'Node\'s own start-up here');
+  row(
+    `baseline: node -e to its first byte written (median of ${runs})`,
+    `wall ${ms(base.wall)}, ${cpuNote(base.cpu)}`,
+    'same Node as the binary; CPU = on-CPU time of all its threads (/proc schedstat)',
+  );
+  for (const [scheme, s] of Object.entries(schemes)) {
+    s.wss.close();
+    s.server.close();
+    const wall = median(s.samples, 'wall');
+    const cpu = median(s.samples, 'cpu');
     row(
-      `exec to OpenDataChannel, ${scheme}:// (median / p90 of 20)`,
-      `${ms(median)} / ${ms(quantile(samples, 0.9))}`,
-      `target ≤ 50 ms: ${verdict(median <= 50)}; Node's own start-up (node -e 0) here: ${ms(nodeMs)}, so ${ms(median - nodeMs)} is ours`,
+      `exec to OpenDataChannel, ${scheme}:// (median / p90 of ${runs})`,
+      `wall ${ms(wall)} / ${ms(quantile(s.samples.map((x) => x.wall), 0.9))}, ${cpuNote(cpu)}`,
+      `target ≤ 50 ms exec→OpenDataChannel: ${verdict(wall <= 50)}; ours = plugin − baseline: wall ${ms(wall - base.wall)}` +
+        (cpu === undefined ? '' : `, CPU ${ms(cpu - base.cpu)}`),
     );
   }
+  row('load average (1 / 5 / 15 min) before / after', `${loadBefore} / ${loadAverage()}`, `${os.availableParallelism()} CPUs`);
 }
 
 /** Keystroke echo: one key typed in the plugin's terminal until its echo from the remote bash. */
