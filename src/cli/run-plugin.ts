@@ -1,4 +1,5 @@
 import { CLIENT_VERSION } from '../protocol/constants.ts';
+import { startLoadingRootStore } from '../net/tls-trust.ts';
 import { processIO } from '../session/io.ts';
 import { INSTALL_CHECK_TEXT, parseInvocation, unknownOperationText } from './invocation.ts';
 import type { PluginEnvironment } from './plugin-environment.ts';
@@ -29,6 +30,8 @@ export async function runPlugin(args: readonly string[], environment: PluginEnvi
       io.stderr.write(`Cannot perform start session: ${invocation.message}\n`);
       return invocation.responseFromEnv ? 1 : 0;
     case 'start': {
+      // Before the session's modules evaluate, so that Node's load of the root store overlaps it.
+      if (/^wss:/i.test(invocation.request.streamUrl)) startLoadingRootStore();
       // Loaded only here, so --version and the install check stay fast.
       const { startSession } = await import('./start-session.ts');
       return startSession(invocation.request, invocation.responseFromEnv, environment);

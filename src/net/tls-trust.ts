@@ -56,6 +56,19 @@ export function tlsTrust(env: NodeJS.ProcessEnv = process.env): TlsTrust {
 }
 
 /**
+ * Starts Node loading its root store (bundled roots, NODE_EXTRA_CA_CERTS, the OS store under
+ * `--use-system-ca`) on a thread of its own. Node starts that load when node:tls is first
+ * loaded, which the bundle defers to first use, and the first TLS connection waits for it
+ * (tens of ms with the OS store); called once a wss:// session is known, the load runs on
+ * another core while the session's modules evaluate.
+ */
+export function startLoadingRootStore(): void {
+  // Any property read loads the module (the bundle's node:tls is a stand-in until then);
+  // Reflect.get, because esbuild drops a bare read of an import as free of side effects.
+  Reflect.get(tls, 'DEFAULT_MIN_VERSION');
+}
+
+/**
  * True when Node's default CA list includes the OS store: `--use-system-ca` on the command
  * line or in the single executable's built-in arguments (NODE_OPTIONS is not looked at:
  * the single executables ignore it).
