@@ -17,7 +17,7 @@
  * handler holds input (`isHeld`, the real read loop blocked in a write) frames wait here
  * too, and `wake()` resumes them under the same budget once the handler takes input again.
  */
-export const READ_BYTES_PER_TURN = 128 * 1024;
+export const READ_BYTES_PER_TURN = 64 * 1024;
 
 export interface ReadTurnsOptions {
   /** Handles one frame (the agent's data channel). */
