@@ -78,10 +78,11 @@ export class Gateway {
   }
 
   /**
-   * Backpressure towards the client: the agent's session handler holds input (its
-   * destination socket or smux receive buffer is full), as the real agent's read loop
-   * blocks in a write. The service stops reading the client's socket meanwhile, so the
-   * client's own sends back up instead of frames piling up (or being retransmitted).
+   * Backpressure towards the client: the agent takes no input for now (its session
+   * handler's destination socket or smux receive buffer is full, as the real agent's read
+   * loop blocks in a write; or its read loop has used this turn, see agent/read-turns.ts).
+   * The service stops reading the client's socket meanwhile, so the client's own sends
+   * back up instead of frames piling up (or being retransmitted).
    */
   agentInputHeld(session: SimSession, held: boolean): void {
     const socket = session.client?.socket;
@@ -232,7 +233,7 @@ export class Gateway {
       previous.socket.close(GOING_AWAY, 'replaced by a newer connection');
     }
     else if (this.options.pauseAgentWhileDetached) this.publishToAgent(session, 'start');
-    if (session.agent.channel.inputHeld) socket.pause();
+    if (session.agent.inputHeld) socket.pause();
     session.agent.channel.transportDrained(); // a fresh socket has nothing queued
     return attachment;
   }

@@ -1,4 +1,5 @@
 import { AgentChannel } from './agent-channel.ts';
+import { ReadTurns } from './read-turns.ts';
 import type { SessionDocument } from './documents.ts';
 import { PluginCrash, performHandshake } from './handshake.ts';
 import type { AgentKmsOptions } from './kms-encryption.ts';
@@ -22,8 +23,13 @@ export interface AgentOptions {
   send: (frame: Buffer) => void;
   /** True while the service connection is backed up (see AgentChannelOptions). */
   transportBlocked?: () => boolean;
-  /** Told when the session handler holds input and when it takes input again. */
+  /**
+   * Told when the agent stops taking input (its session handler holds input, or frames
+   * wait for a later turn of its read loop) and when it takes input again.
+   */
   onInputHeld?: (held: boolean) => void;
+  /** Bytes of input the read loop processes per event-loop turn (see ReadTurns). */
+  readBytesPerTurn?: number;
   /**
    * The session is over and its data channel closed: the task result the agent reports to
    * the service (over its control channel, which the simulator does not model).
@@ -59,6 +65,8 @@ export class Agent {
   private readonly abortController = new AbortController();
   private plugin: SessionPlugin | undefined;
   private resolveFinished!: () => void;
+  private readonly readTurns: ReadTurns;
+  private inputHeldReported = false;
 
   constructor(options: AgentOptions) {
     this.options = options;
@@ -68,7 +76,16 @@ export class Agent {
       sessionId: options.sessionId,
       send: options.send,
       transportBlocked: options.transportBlocked,
-      onInputHeld: options.onInputHeld,
+      onInputHeld: (held) => {
+        if (!held) this.readTurns.wake();
+        this.reportInputHeld();
+      },
+    });
+    this.readTurns = new ReadTurns({
+      process: (frame) => this.channel.receive(frame),
+      onBacklog: () => this.reportInputHeld(),
+      isHeld: () => this.channel.inputHeld,
+      ...(options.readBytesPerTurn !== undefined ? { bytesPerTurn: options.readBytesPerTurn } : {}),
     });
     this.channel.handshakeRequired = options.document.handshake || this.kmsActive;
     this.finished = new Promise((resolve) => {
@@ -98,7 +115,23 @@ export class Agent {
 
   /** A frame from the service (client input, acks, publication control). */
   receive(frame: Buffer): void {
-    this.channel.receive(frame);
+    this.readTurns.push(frame);
+  }
+
+  /**
+   * True while the agent takes no more input for now: its session handler holds input,
+   * or its read loop has frames waiting for a later turn. The service stops reading the
+   * client meanwhile.
+   */
+  get inputHeld(): boolean {
+    return this.channel.inputHeld || this.readTurns.backlogged;
+  }
+
+  private reportInputHeld(): void {
+    const held = this.inputHeld;
+    if (held === this.inputHeldReported) return;
+    this.inputHeldReported = held;
+    this.options.onInputHeld?.(held);
   }
 
   /** Ends the session as TerminateSession does: stop the plugin, then the normal exit path. */
@@ -114,6 +147,7 @@ export class Agent {
       this.resolveFinished();
     }
     this.terminate();
+    this.readTurns.close();
     this.channel.close();
     await this.finished;
   }
@@ -132,6 +166,7 @@ export class Agent {
     this.state = 'draining';
     await this.channel.drain();
     if (result.terminating) this.channel.sendSessionState('Terminating');
+    this.readTurns.close();
     this.channel.close();
     this.result = result;
     this.state = 'terminated';
