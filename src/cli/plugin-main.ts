@@ -1,4 +1,4 @@
-import { flushed } from '../util/flushed.ts';
+import { stdioFlushed } from '../util/flushed.ts';
 import { processIO, runPlugin } from './run-plugin.ts';
 
 /** Runs the plugin on this process's arguments and exits with its status (the one place that exits). */
@@ -14,5 +14,5 @@ export function pluginMain(): void {
 
 /** Exits once the reader has our output: process.exit drops writes still queued for a pipe. */
 function exitWhenFlushed(code: number): void {
-  void Promise.all([flushed(process.stdout), flushed(process.stderr)]).then(() => process.exit(code));
+  void stdioFlushed().then(() => process.exit(code));
 }

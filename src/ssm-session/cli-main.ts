@@ -1,4 +1,4 @@
-import { flushed } from '../util/flushed.ts';
+import { stdioFlushed } from '../util/flushed.ts';
 import { EXIT_FAILURE, userMessage } from './errors.ts';
 import { runCli } from './run-cli.ts';
 
@@ -19,5 +19,5 @@ export function ssmSessionMain(): void {
 
 /** Exits once the reader has our output: process.exit drops writes still queued for a pipe. */
 function exitWhenFlushed(code: number): void {
-  void Promise.all([flushed(process.stdout), flushed(process.stderr)]).then(() => process.exit(code));
+  void stdioFlushed().then(() => process.exit(code));
 }

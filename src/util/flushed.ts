@@ -53,3 +53,8 @@ function ignoreFailure(stream: Writable): void {
   ignoring.add(stream);
   stream.on('error', () => undefined);
 }
+
+/** Both of this process's output streams flushed: what the CLIs wait for before they exit. */
+export function stdioFlushed(): Promise<void> {
+  return Promise.all([flushed(process.stdout), flushed(process.stderr)]).then(() => undefined);
+}
