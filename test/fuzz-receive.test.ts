@@ -50,6 +50,9 @@ class RecordingTransport extends EventEmitter implements FrameTransport {
     this.sent.push(frame);
     return true;
   }
+  sendAcknowledgement(frame: Buffer): boolean {
+    return this.send(frame);
+  }
   pause(): void {}
   resume(): void {}
   close(): void {

@@ -3,8 +3,9 @@ import http from 'node:http';
 import net from 'node:net';
 import { createHash } from 'node:crypto';
 import { WebSocketServer } from 'ws';
-import { connectWebSocket, ConnectError, maskingIsMoot } from '../src/transport/websocket-transport.ts';
+import { connectWebSocket, ConnectError, maskingIsMoot, UNWRITTEN_ACK_LIMIT } from '../src/transport/websocket-transport.ts';
 import { proxyFor } from '../src/net/proxy-env.ts';
+import { waitFor } from './helpers/wait.ts';
 
 async function listen(server: http.Server): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -137,5 +138,89 @@ t.test('on loopback the masking key on the wire is zero (the server still unmask
   // This server never answers the close frame: without this, ws would keep the socket for
   // its 30 s close timeout, and the test process with it.
   accepted?.destroy();
+  server.close();
+});
+
+t.test('a service that reads us slower than it sends: reading stops while our acks wait to be written, nothing is lost', async (t) => {
+  // The official client's read loop blocks in each ack's write; ours stops reading once
+  // more than UNWRITTEN_ACK_LIMIT of acks wait to be written, so its send queue stays bounded.
+  const FRAMES = 20_000;
+  const SIZE = 1024;
+  const server = http.createServer();
+  const wss = new WebSocketServer({ server });
+  const port = await listen(server);
+  const replies = createHash('sha256');
+  let repliesReceived = 0;
+  let serverSide: import('ws').WebSocket | undefined;
+  const allReplies = new Promise<void>((resolve) => {
+    wss.on('connection', (ws) => {
+      serverSide = ws;
+      ws.once('message', () => {
+        ws.pause(); // the service stops reading us
+        ws.on('message', (data: Buffer) => {
+          replies.update(data);
+          if (++repliesReceived === FRAMES) resolve();
+        });
+        for (let i = 0; i < FRAMES; i++) ws.send(Buffer.alloc(SIZE, i & 0xff));
+      });
+    });
+  });
+  const transport = await connectWebSocket(`ws://127.0.0.1:${port}/x`, { openDataChannel: '{}', env: {} });
+  const expectedReplies = createHash('sha256');
+  const frames = createHash('sha256');
+  let framesReceived = 0;
+  let largestQueue = 0;
+  let stoppedReading = false;
+  let overflowed = false;
+  transport.on('frame', (frame: Buffer) => {
+    frames.update(frame);
+    framesReceived++;
+    const reply = Buffer.alloc(SIZE, (framesReceived * 7) & 0xff);
+    expectedReplies.update(reply);
+    transport.sendAcknowledgement(reply);
+    largestQueue = Math.max(largestQueue, transport.bufferedAmount);
+    if (transport.waitingForAcks) stoppedReading = true;
+    // Without the limit the queue only grows: end the wait so the assertions say so.
+    if (transport.bufferedAmount > 4 * UNWRITTEN_ACK_LIMIT) overflowed = true;
+  });
+  await waitFor(() => stoppedReading || overflowed, { what: 'the client to stop reading or its queue to grow', timeoutMs: 30_000 });
+  t.ok(stoppedReading, 'the client stopped reading');
+  t.ok(largestQueue <= UNWRITTEN_ACK_LIMIT + 128 * 1024, `its queue stayed bounded (largest ${largestQueue} B)`);
+  serverSide!.resume(); // the service reads again
+  await allReplies;
+  await waitFor(() => framesReceived === FRAMES, { what: 'every frame to arrive', timeoutMs: 30_000 });
+  const sent = createHash('sha256');
+  for (let i = 0; i < FRAMES; i++) sent.update(Buffer.alloc(SIZE, i & 0xff));
+  t.equal(frames.digest('hex'), sent.digest('hex'), `all ${FRAMES} frames arrived, in order`);
+  t.equal(replies.digest('hex'), expectedReplies.digest('hex'), `all ${FRAMES} replies arrived, in order`);
+  t.notOk(transport.waitingForAcks, 'reading again once the replies are out');
+  transport.close();
+  wss.close();
+  server.close();
+});
+
+t.test('data sent while handling a frame does not stop reading (the window bounds it, not the ack limit)', async (t) => {
+  const server = http.createServer();
+  const wss = new WebSocketServer({ server });
+  const port = await listen(server);
+  wss.on('connection', (ws) => {
+    t.teardown(() => ws.terminate());
+    ws.once('message', () => {
+      ws.pause(); // takes nothing from us
+      ws.send(Buffer.from('go'));
+    });
+  });
+  const transport = await connectWebSocket(`ws://127.0.0.1:${port}/x`, { openDataChannel: '{}', env: {} });
+  const handled = new Promise<void>((resolve) =>
+    transport.once('frame', () => {
+      for (let i = 0; i < 4 * UNWRITTEN_ACK_LIMIT / 1024; i++) transport.send(Buffer.alloc(1024));
+      resolve();
+    }),
+  );
+  await handled;
+  t.ok(transport.bufferedAmount > UNWRITTEN_ACK_LIMIT, `more than the ack limit is queued (${transport.bufferedAmount} B)`);
+  t.notOk(transport.waitingForAcks, 'reading goes on');
+  transport.close();
+  wss.close();
   server.close();
 });

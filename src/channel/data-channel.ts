@@ -389,7 +389,7 @@ export class DataChannel extends EventEmitter {
   private acknowledge(frame: Frame, wire: Buffer): void {
     const transport = this.transport;
     if (!transport) return;
-    transport.send(writeAcknowledgeFrame(wire, frame.messageType, frame.sequenceNumber));
+    transport.sendAcknowledgement(writeAcknowledgeFrame(wire, frame.messageType, frame.sequenceNumber));
   }
 
   private onAcknowledge(frame: Frame): void {

@@ -9,6 +9,12 @@ import type { EventEmitter } from 'node:events';
 export interface FrameTransport extends EventEmitter {
   /** Sends one binary frame; false when the connection is gone and nothing was sent. */
   send(frame: Buffer): boolean;
+  /**
+   * Sends an acknowledgement like `send`. Each frame received makes one, so a transport may
+   * stop reading while too many of them wait to be written (a service that reads us slower
+   * than it sends would otherwise grow the queue without bound).
+   */
+  sendAcknowledgement(frame: Buffer): boolean;
   /** Bytes queued on the connection but not yet handed to the OS. */
   readonly bufferedAmount: number;
   /**

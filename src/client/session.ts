@@ -221,12 +221,13 @@ export class ClientSession extends EventEmitter implements Session {
   private counted(transport: FrameTransport): FrameTransport {
     const bytes = this.bytes;
     transport.on('frame', (frame: Buffer) => (bytes.in += frame.length));
-    const send = transport.send.bind(transport);
-    transport.send = (frame: Buffer): boolean => {
+    const counting = (send: (frame: Buffer) => boolean) => (frame: Buffer): boolean => {
       const sent = send(frame);
       if (sent) bytes.out += frame.length;
       return sent;
     };
+    transport.send = counting(transport.send.bind(transport));
+    transport.sendAcknowledgement = counting(transport.sendAcknowledgement.bind(transport));
     return transport;
   }
 }

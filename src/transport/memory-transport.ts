@@ -34,6 +34,11 @@ export class MemoryTransport extends EventEmitter implements FrameTransport {
     this.random = seededRandom(faults.seed ?? 1);
   }
 
+  /** No write queue here to bound: an ack is a frame like any other. */
+  sendAcknowledgement(frame: Buffer): boolean {
+    return this.send(frame);
+  }
+
   send(frame: Buffer): boolean {
     const peer = this.peer;
     if (!this.open || !peer) return false;

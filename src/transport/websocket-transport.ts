@@ -42,6 +42,14 @@ export interface ConnectOptions {
 /** What ws reports when the connection ended without a close frame from the peer. */
 const ABNORMAL_CLOSURE = 1006;
 
+/**
+ * Reading stops while more acknowledgement bytes than this wait to be written, and starts
+ * again at half: as the official client's read loop blocks in its ack's write.
+ */
+export const UNWRITTEN_ACK_LIMIT = 256 * 1024;
+/** One ack in this many bytes of them asks to be told when written (not one callback per ack). */
+const ACK_WRITE_MARK_BYTES = 32 * 1024;
+
 /** A connected data-channel WebSocket: binary frames both ways (§2). */
 export class WebSocketTransport extends EventEmitter implements FrameTransport {
   closeCode: number | undefined;
@@ -49,6 +57,13 @@ export class WebSocketTransport extends EventEmitter implements FrameTransport {
   private closed = false;
   private lastHeard = performance.now();
   private livenessTimer: NodeJS.Timeout | undefined;
+  /** Acknowledgement bytes handed to ws, known written, and at the latest write mark. */
+  private ackBytesSent = 0;
+  private ackBytesWritten = 0;
+  private ackBytesMarked = 0;
+  /** Reading is stopped by the channel (holdIncoming), and while acks wait to be written. */
+  private pausedByChannel = false;
+  private pausedForAcks = false;
 
   constructor(socket: WebSocket, liveness?: Liveness) {
     super();
@@ -80,12 +95,49 @@ export class WebSocketTransport extends EventEmitter implements FrameTransport {
     return true;
   }
 
+  sendAcknowledgement(frame: Buffer): boolean {
+    if (this.closed || this.socket.readyState !== WebSocket.OPEN) return false;
+    corkWebSocketUntilNextTick(this.socket);
+    this.ackBytesSent += frame.length;
+    if (this.ackBytesSent - this.ackBytesMarked >= ACK_WRITE_MARK_BYTES) {
+      const mark = (this.ackBytesMarked = this.ackBytesSent);
+      this.socket.send(frame, { binary: true }, () => this.acksWritten(mark));
+    } else {
+      this.socket.send(frame, { binary: true });
+    }
+    if (!this.pausedForAcks && this.ackBytesSent - this.ackBytesWritten > UNWRITTEN_ACK_LIMIT) {
+      this.pausedForAcks = true;
+      this.socket.pause();
+    }
+    return true;
+  }
+
+  /** True while reading waits for acknowledgements to be written (UNWRITTEN_ACK_LIMIT). */
+  get waitingForAcks(): boolean {
+    return this.pausedForAcks;
+  }
+
   pause(): void {
+    this.pausedByChannel = true;
     this.socket.pause();
   }
 
   resume(): void {
-    this.socket.resume();
+    this.pausedByChannel = false;
+    if (!this.pausedForAcks) this.socket.resume();
+  }
+
+  /**
+   * Everything up to a write mark is written. Marks come every ACK_WRITE_MARK_BYTES, less
+   * than half the limit, so the last one before a pause brings the unwritten bytes under
+   * the resume threshold.
+   */
+  private acksWritten(mark: number): void {
+    this.ackBytesWritten = mark;
+    this.lastHeard = performance.now(); // the service takes our bytes: it is alive
+    if (!this.pausedForAcks || this.ackBytesSent - mark > UNWRITTEN_ACK_LIMIT / 2) return;
+    this.pausedForAcks = false;
+    if (!this.pausedByChannel) this.socket.resume();
   }
 
   /** WebSocket-level ping; the official client sends `keepalive` every 5 minutes. */
@@ -103,18 +155,20 @@ export class WebSocketTransport extends EventEmitter implements FrameTransport {
   /**
    * Pings on an interval and declares the connection dead when nothing at all (message
    * or pong) arrived within the timeout: a silent network never raises an error.
-   * Inbound silence is only counted while we read: a paused reader hears nothing.
+   * Inbound silence is counted while we read or wait for our acks to be written (a
+   * service that takes none of them for the whole timeout is as dead as a silent one);
+   * while the channel holds incoming frames we hear nothing, which says nothing.
    */
   private watch({ intervalMs, timeoutMs }: Liveness): void {
     const tick = () => {
       if (this.closed) return;
       const silent = performance.now() - this.lastHeard;
-      if (silent >= timeoutMs && !this.socket.isPaused) {
+      if (silent >= timeoutMs && !this.pausedByChannel) {
         this.socket.terminate();
         this.finish(undefined, `no response from the service for ${Math.round(silent / 1000)} s`);
         return;
       }
-      if (this.socket.isPaused) this.lastHeard = performance.now();
+      if (this.pausedByChannel) this.lastHeard = performance.now();
       this.ping();
       this.livenessTimer = setTimeout(tick, Math.min(intervalMs, Math.max(1, timeoutMs - silent)));
     };
