@@ -3,7 +3,7 @@
 // the built binary directly, against the simulator over HTTPS and wss://. All traffic
 // stays on 127.0.0.1.
 import t from 'tap';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -13,7 +13,7 @@ import { spawn as spawnPty } from 'node-pty';
 import WebSocket from 'ws';
 import { startSimulator, type Simulator } from '../src/simulator/index.ts';
 import { awsClis, createSandbox, PLUGIN_BINARY, REGION, requireAwsCli, type AwsCli, type Sandbox } from './helpers/aws-cli-sandbox.ts';
-import { openHeldPipe } from './helpers/held-pipe.ts';
+import { openHeldPipe, runIntoPipe } from './helpers/held-pipe.ts';
 import { start } from './helpers/processes.ts';
 import { printable, waitFor } from './helpers/wait.ts';
 
@@ -265,34 +265,23 @@ t.test('a reader behind at the end still gets the whole command output before th
   ssm.destroy();
   const sessionId = response.SessionId!;
   const args = ['AWS_SSM_START_SESSION_RESPONSE', REGION, 'StartSession', '', JSON.stringify({ Target: TARGET, Parameters: parameters }), sim.endpoint];
-  const plugin = spawn(PLUGIN_BINARY, args, {
-    env: { ...env, AWS_SSM_START_SESSION_RESPONSE: JSON.stringify(response) },
-    stdio: ['pipe', pipe.writeFd, 'pipe'],
-  });
-  pipe.closeWriter();
-  t.teardown(() => void plugin.kill('SIGKILL'));
-  plugin.stdin!.end();
-  let stderr = '';
-  plugin.stderr!.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-  let exited = false;
-  const exit = new Promise<number | null>((resolve) => plugin.once('close', (code) => resolve(code)));
-  void exit.then(() => (exited = true));
+  const plugin = runIntoPipe(pipe, PLUGIN_BINARY, args, { ...env, AWS_SSM_START_SESSION_RESPONSE: JSON.stringify(response) }, (fn) => t.teardown(fn));
 
   const head = Buffer.concat([Buffer.from(`\nStarting session with SessionId: ${sessionId}\n`), body]);
   const received = await pipe.read(head.length);
-  t.equal(sha256(received), sha256(head), 'the banner and the body arrived', { stderr });
+  t.equal(sha256(received), sha256(head), 'the banner and the body arrived', { stderr: plugin.stderr() });
   await (await open(goOn, 'w')).close(); // the remote command goes on with the tail
   await waitFor(() => gatewaySide?.readyState === WebSocket.CLOSED, {
     what: 'the plugin to finish the session',
     timeoutMs: 30_000,
-    context: () => `pipe capacity ${pipe.capacity}; exited ${exited}; stderr: ${stderr}`,
+    context: () => `pipe capacity ${pipe.capacity}; exited ${plugin.exited()}; stderr: ${plugin.stderr()}`,
   });
   const rest = await pipe.readToEnd();
   const expected = Buffer.concat([tail, Buffer.from(`\n\nExiting session with sessionId: ${sessionId}.\n\n`)]);
-  t.equal(await exit, 5, 'exit status 5, the command\'s', { stderr });
+  t.equal(await plugin.exit, 5, 'exit status 5, the command\'s', { stderr: plugin.stderr() });
   t.equal(rest.length, expected.length, `every byte of the tail and the exit line arrived (${expected.length - rest.length} lost; pipe capacity ${pipe.capacity})`);
   t.equal(sha256(rest), sha256(expected), 'the tail (SHA-256), then the exit line');
-  t.equal(stderr, '', 'nothing on stderr');
+  t.equal(plugin.stderr(), '', 'nothing on stderr');
 });
 
 t.test('a challenge answer the agent cannot decrypt: its timeout text reaches the user (datachannel.go)', async (t) => {

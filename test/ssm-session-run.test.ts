@@ -6,7 +6,7 @@
 // (agent/session/shell/shell_unix.go), so the `sh -c` wrapping is what makes shell syntax
 // work, and a quoting mistake in it fails here.
 import t from 'tap';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -14,7 +14,7 @@ import path from 'node:path';
 import WebSocket from 'ws';
 import { startSimulator, type Simulator, type SimulatorOptions } from '../src/simulator/index.ts';
 import { createSandbox, type Sandbox } from './helpers/aws-cli-sandbox.ts';
-import { openHeldPipe } from './helpers/held-pipe.ts';
+import { openHeldPipe, runIntoPipe } from './helpers/held-pipe.ts';
 import { cliCommand, cliEnv, runCli, sha256, startCli, startedSessions, type TestContext } from './helpers/ssm-session-cli.ts';
 import { waitFor } from './helpers/wait.ts';
 
@@ -188,29 +188,21 @@ t.test('a reader behind at the end still gets the whole output before the exit',
   t.teardown(stopObserving);
   const [binary, prefix] = cliCommand();
   const command = `cat ${bodyFile}; cat ${goOn} >/dev/null; cat ${tailFile}; exit 5`;
-  const cli = spawn(binary, [...prefix, 'run', TARGET, '--', command], { env, stdio: ['pipe', pipe.writeFd, 'pipe'] });
-  pipe.closeWriter();
-  t.teardown(() => void cli.kill('SIGKILL'));
-  cli.stdin!.end();
-  let stderr = '';
-  cli.stderr!.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-  let exited = false;
-  const exit = new Promise<number | null>((resolve) => cli.once('close', (code) => resolve(code)));
-  void exit.then(() => (exited = true));
+  const cli = runIntoPipe(pipe, binary, [...prefix, 'run', TARGET, '--', command], env, (fn) => t.teardown(fn));
 
   const head = await pipe.read(body.length);
-  t.equal(sha256(head), sha256(body), 'the body arrived', { stderr });
+  t.equal(sha256(head), sha256(body), 'the body arrived', { stderr: cli.stderr() });
   await (await open(goOn, 'w')).close(); // the remote command goes on with the tail
   await waitFor(() => gatewaySide?.readyState === WebSocket.CLOSED, {
     what: 'the CLI to finish the session',
     timeoutMs: 30_000,
-    context: () => `pipe capacity ${pipe.capacity}; exited ${exited}; stderr: ${stderr}`,
+    context: () => `pipe capacity ${pipe.capacity}; exited ${cli.exited()}; stderr: ${cli.stderr()}`,
   });
   const received = await pipe.readToEnd();
-  t.equal(await exit, 5, 'exit status 5, the command\'s', { stderr });
+  t.equal(await cli.exit, 5, 'exit status 5, the command\'s', { stderr: cli.stderr() });
   t.equal(received.length, tail.length, `every byte of the tail arrived (${tail.length - received.length} lost; pipe capacity ${pipe.capacity})`);
   t.equal(sha256(received), sha256(tail), 'the tail\'s SHA-256 equals the remote file\'s');
-  t.equal(stderr, '', 'nothing on stderr');
+  t.equal(cli.stderr(), '', 'nothing on stderr');
 });
 
 t.test('binary output is not byte-safe: the agent\'s UTF-8 handling (shell.go, processStdoutData)', async (t) => {

@@ -88,23 +88,17 @@ export class WebSocketTransport extends EventEmitter implements FrameTransport {
   }
 
   send(frame: Buffer): boolean {
-    if (this.closed || this.socket.readyState !== WebSocket.OPEN) return false;
-    // Frames sent in one tick (a burst of data, the acks for one read) share one write.
-    corkWebSocketUntilNextTick(this.socket);
-    this.socket.send(frame, { binary: true });
-    return true;
+    return this.write(frame);
   }
 
   sendAcknowledgement(frame: Buffer): boolean {
-    if (this.closed || this.socket.readyState !== WebSocket.OPEN) return false;
-    corkWebSocketUntilNextTick(this.socket);
     this.ackBytesSent += frame.length;
+    let written: (() => void) | undefined;
     if (this.ackBytesSent - this.ackBytesMarked >= ACK_WRITE_MARK_BYTES) {
       const mark = (this.ackBytesMarked = this.ackBytesSent);
-      this.socket.send(frame, { binary: true }, () => this.acksWritten(mark));
-    } else {
-      this.socket.send(frame, { binary: true });
+      written = () => this.acksWritten(mark);
     }
+    if (!this.write(frame, written)) return false;
     if (!this.pausedForAcks && this.ackBytesSent - this.ackBytesWritten > UNWRITTEN_ACK_LIMIT) {
       this.pausedForAcks = true;
       this.socket.pause();
@@ -138,6 +132,15 @@ export class WebSocketTransport extends EventEmitter implements FrameTransport {
     if (!this.pausedForAcks || this.ackBytesSent - mark > UNWRITTEN_ACK_LIMIT / 2) return;
     this.pausedForAcks = false;
     if (!this.pausedByChannel) this.socket.resume();
+  }
+
+  /** `written` runs once the frame (and so everything queued before it) is written. */
+  private write(frame: Buffer, written?: () => void): boolean {
+    if (this.closed || this.socket.readyState !== WebSocket.OPEN) return false;
+    // Frames sent in one tick (a burst of data, the acks for one read) share one write.
+    corkWebSocketUntilNextTick(this.socket);
+    this.socket.send(frame, { binary: true }, written);
+    return true;
   }
 
   /** WebSocket-level ping; the official client sends `keepalive` every 5 minutes. */

@@ -1,7 +1,7 @@
 // A named pipe that a test reads at its own pace, to the byte: a reader that lags exactly
 // where the test wants (a process's stdout reader that is behind when the process ends).
 // POSIX only (mkfifo).
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, constants, openSync, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
@@ -20,6 +20,38 @@ export interface HeldPipe {
 }
 
 const READ_SIZE = 64 * 1024;
+
+export interface PipedRun {
+  child: ChildProcess;
+  /** Its exit status, once it has exited and its stdio closed. */
+  exit: Promise<number | null>;
+  exited(): boolean;
+  /** What it wrote to stderr so far. */
+  stderr(): string;
+}
+
+/**
+ * Runs `command` with its stdout into `pipe` (whose writing end is then closed here, so
+ * the child holds the only one), an ended stdin and stderr collected; killed at teardown.
+ */
+export function runIntoPipe(
+  pipe: HeldPipe,
+  command: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  teardown: (fn: () => void) => void,
+): PipedRun {
+  const child = spawn(command, args, { env, stdio: ['pipe', pipe.writeFd, 'pipe'] });
+  pipe.closeWriter();
+  teardown(() => void child.kill('SIGKILL'));
+  child.stdin!.end();
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+  let exited = false;
+  const exit = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  void exit.then(() => (exited = true));
+  return { child, exit, exited: () => exited, stderr: () => stderr };
+}
 
 export async function openHeldPipe(dir: string, name = 'held.fifo'): Promise<HeldPipe> {
   const file = path.join(dir, name);
