@@ -142,7 +142,9 @@ t.test('on loopback the masking key on the wire is zero (the server still unmask
 });
 
 t.test('a service that reads us slower than it sends: reading stops while our acks wait to be written, nothing is lost', async (t) => {
-  // The official client's read loop blocks in each ack's write; ours stops reading once
+  // The official client's read loop blocks in each ack's write (session-manager-plugin
+  // src/datachannel/streaming.go HandleOutputMessage → SendAcknowledgeMessage, called from
+  // the reader goroutine of src/communicator/websocketchannel.go); ours stops reading once
   // more than UNWRITTEN_ACK_LIMIT of acks wait to be written, so its send queue stays bounded.
   const FRAMES = 20_000;
   const SIZE = 1024;

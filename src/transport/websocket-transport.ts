@@ -44,7 +44,11 @@ const ABNORMAL_CLOSURE = 1006;
 
 /**
  * Reading stops while more acknowledgement bytes than this wait to be written, and starts
- * again at half: as the official client's read loop blocks in its ack's write.
+ * again at half. The official client's reader goroutine acknowledges each frame itself
+ * (session-manager-plugin src/communicator/websocketchannel.go: the read loop calls
+ * OnMessage; src/datachannel/streaming.go: HandleOutputMessage → SendAcknowledgeMessage,
+ * a WebSocket write under the write lock), so it reads nothing more while an ack's write
+ * blocks; we allow a bounded queue instead of one ack.
  */
 export const UNWRITTEN_ACK_LIMIT = 256 * 1024;
 /** One ack in this many bytes of them asks to be told when written (not one callback per ack). */
