@@ -33,7 +33,7 @@ t.test('the template ack is the §3.7 acknowledge vector byte for byte', async (
 
 t.test('the template ack equals one built the slow way (JSON, id string) for any id, type and sequence', async (t) => {
   const ids = ['00000000-0000-4000-8000-000000000000', 'ffffffff-ffff-4fff-bfff-ffffffffffff', '0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9'];
-  const sequences = [0, 1, 9, 10, 99, 1000, 65535, 2 ** 31, 2 ** 40 + 7, Number.MAX_SAFE_INTEGER];
+  const sequences = [0, 1, 9, 10, 99, 100, 1000, 65535, 2 ** 31, 2 ** 40 + 7, Number.MAX_SAFE_INTEGER, -1, -12345];
   for (const type of ['output_stream_data', 'input_stream_data']) {
     for (const id of ids) {
       for (const seq of sequences) {
@@ -54,6 +54,23 @@ t.test('the template ack equals one built the slow way (JSON, id string) for any
       }
     }
   }
+});
+
+t.test('the sequence number is written without a string', async (t) => {
+  // String(n) results stay in V8's number-string cache, one per acknowledged frame, long
+  // enough to be promoted to the old generation: a download's largest promoted garbage.
+  const wire = received('output_stream_data', '7c9e6679-7425-40de-944b-e07fc1f90ae7', 123456789);
+  const original = globalThis.String;
+  let calls = 0;
+  globalThis.String = new Proxy(original, { apply: (target, self, args) => (calls++, Reflect.apply(target, self, args)) });
+  let ack: Buffer;
+  try {
+    ack = writeAcknowledgeFrame(wire, 'output_stream_data', 123456789);
+  } finally {
+    globalThis.String = original;
+  }
+  t.equal(calls, 0, 'no String() call');
+  t.match(ack.subarray(120).toString('latin1'), /"AcknowledgedMessageSequenceNumber":123456789,/);
 });
 
 t.test('each template ack has a fresh MessageId and its own buffer', async (t) => {

@@ -120,13 +120,26 @@ t.test('outgoing window: ring order, out-of-order acks, growth past the limit, e
   const reused = window.add(120, Buffer.from([120]));
   t.equal(reused, acked, 'a released entry object is reused');
   t.equal(reused.sends, 0);
-  t.equal(reused.lastSent, undefined);
+  t.equal(reused.lastSent, 0, 'its send time reset');
   t.same(seqs(window), [...Array.from({ length: 14 }, (_, i) => 106 + i), 120]);
   t.throws(() => window.add(122, Buffer.alloc(0)), RangeError, 'sequence numbers must be consecutive');
   for (const seq of seqs(window)) window.acknowledge(seq);
   t.equal(window.size, 0);
   window.add(500, Buffer.alloc(0));
   t.same(seqs(window), [500], 'an empty window starts anywhere');
+});
+
+t.test('outgoing window entries hold numbers in their time fields, never undefined', async (t) => {
+  // A field that once held undefined is stored as a pointer: each timestamp written to it
+  // became a heap object kept by the long-lived entry until promoted to the old generation.
+  const window = new OutgoingWindow(4);
+  const fields = ['lastSent', 'sentTime', 'deliveredTimeAtSend', 'firstSentTimeAtSend', 'deliveredAtSend'] as const;
+  const fresh = window.add(0, Buffer.alloc(0));
+  for (const field of fields) t.equal(typeof fresh[field], 'number', `a fresh entry's ${field}`);
+  window.release(window.acknowledge(0)!);
+  const reused = window.add(1, Buffer.alloc(0));
+  t.equal(reused, fresh, 'reused');
+  for (const field of fields) t.equal(typeof reused[field], 'number', `a reused entry's ${field}`);
 });
 
 t.test('frame buffer pool: reuses its own slots only', async (t) => {

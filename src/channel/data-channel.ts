@@ -401,7 +401,7 @@ export class DataChannel extends EventEmitter {
     this.lastProgressAt = this.now();
     this.stallReported = false;
     // Karn's rule: the ack of a resent frame may answer any of its sends; no RTT sample.
-    if (entry.lastSent !== undefined && entry.sends === 1) {
+    if (entry.sends === 1) {
       const now = this.now();
       const rtt = now - entry.lastSent;
       this.rto.sample(rtt);
@@ -477,7 +477,7 @@ export class DataChannel extends EventEmitter {
     if (this.timer || this.immediate || this.window.size === 0 || !this.canTransmit()) return;
     let earliest = Infinity;
     for (const entry of this.window.values()) {
-      const sent = entry.lastSent ?? this.now();
+      const sent = entry.sends > 0 ? entry.lastSent : this.now();
       if (sent < earliest) earliest = sent;
     }
     this.timer = setTimeout(this.onTimer, Math.max(1, earliest + this.rto.rto - this.now()));
@@ -517,7 +517,7 @@ export class DataChannel extends EventEmitter {
     let resent = 0;
     // Every overdue frame goes again, not only the oldest (official quirk Q2).
     for (const entry of this.window.values()) {
-      if (entry.lastSent === undefined || now - entry.lastSent >= rto) {
+      if (entry.sends === 0 || now - entry.lastSent >= rto) {
         this.transmit(entry);
         resent++;
       }

