@@ -92,6 +92,28 @@ function isValidType(type: string): boolean {
   return true;
 }
 
+/** The first 40 header bytes (length, padded type, schema version 1) by type. */
+const headerStarts = new Map<string, Buffer>();
+
+function makeHeaderStart(type: string, schemaVersion: number): Buffer {
+  const bytes = Buffer.alloc(40, 0x20);
+  bytes.writeUInt32BE(HEADER_LENGTH, 0);
+  bytes.write(type, 4, 'latin1');
+  bytes.writeUInt32BE(schemaVersion, 36);
+  return bytes;
+}
+
+/** A frame's first 40 bytes depend on its type and schema version only: made once each. */
+function headerStart(type: string, schemaVersion: number): Buffer {
+  if (schemaVersion !== SCHEMA_VERSION) return makeHeaderStart(type, schemaVersion);
+  let bytes = headerStarts.get(type);
+  if (bytes === undefined) {
+    bytes = makeHeaderStart(type, schemaVersion);
+    if (headerStarts.size < 64) headerStarts.set(type, bytes);
+  }
+  return bytes;
+}
+
 /**
  * Serialises a frame: 120-byte header, space-padded type, swapped UUID halves, SHA-256
  * digest, into a buffer from `allocate` (which must return exactly the size asked for).
@@ -103,10 +125,7 @@ export function encodeFrame(frame: OutgoingFrame, allocate: (size: number) => Bu
   }
   const payload = frame.payload;
   const out = allocate(PAYLOAD_OFFSET + payload.length);
-  out.writeUInt32BE(HEADER_LENGTH, 0);
-  out.fill(0x20, 4, 4 + MESSAGE_TYPE_WIDTH);
-  out.write(type, 4, 'latin1');
-  out.writeUInt32BE(frame.schemaVersion >>> 0, 36);
+  out.set(headerStart(type, frame.schemaVersion >>> 0), 0);
   writeUInt64(out, frame.createdDate, 40);
   writeInt64(out, frame.sequenceNumber, 48);
   writeUInt64(out, frame.flags, 56);
