@@ -44,7 +44,11 @@ function writeHeader(out: Buffer, offset: number, length: number): number {
     out.writeUInt32BE(length, offset + 4);
     offset += 8;
   }
-  out.writeUInt32BE(0, offset); // the masking key
+  // The masking key (byte stores: writeUInt32BE's argument checks cost more).
+  out[offset] = 0;
+  out[offset + 1] = 0;
+  out[offset + 2] = 0;
+  out[offset + 3] = 0;
   return offset + 4;
 }
 
