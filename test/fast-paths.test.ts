@@ -71,6 +71,30 @@ t.test('encodeFrame without a messageId writes a random one; 64-bit fields round
   t.equal(encodeFrame({ ...fields, ...cases[2]! }).subarray(48, 56).toString('hex'), 'ffffffffffffffff');
 });
 
+t.test('encodeFrame header start (length, padded type, schema version) is right whatever came before', async (t) => {
+  // The plain way of writing the first 40 bytes (PROTOCOL.md §3.2), which the per-type copies stand in for.
+  const plain = (type: string, schemaVersion: number) => {
+    const out = Buffer.alloc(40, 0x20);
+    out.writeUInt32BE(116, 0);
+    out.write(type, 4, 'latin1');
+    out.writeUInt32BE(schemaVersion, 36);
+    return out.toString('hex');
+  };
+  const types = ['input_stream_data', 'acknowledge', 'input_stream_data', 'channel_closed', 'x', 'acknowledge'];
+  const dirty = () => Buffer.alloc(200, 0xa5); // a reused buffer's old bytes must not show through
+  for (const schemaVersion of [1, 2, 1, 0]) {
+    for (const messageType of types) {
+      const payload = Buffer.from(messageType);
+      const bytes = encodeFrame(
+        { messageType, schemaVersion, createdDate: 1, sequenceNumber: 2, flags: 0, payloadType: 1, payload },
+        (size) => dirty().subarray(0, size),
+      );
+      t.equal(bytes.subarray(0, 40).toString('hex'), plain(messageType, schemaVersion), `${messageType} v${schemaVersion}`);
+      t.equal(decodeFrame(bytes).messageType, messageType);
+    }
+  }
+});
+
 t.test('the acknowledged-sequence fast path agrees with the JSON parser', async (t) => {
   const viaJson = (text: string) => {
     try {
@@ -92,6 +116,10 @@ t.test('the acknowledged-sequence fast path agrees with the JSON parser', async 
     '{"AcknowledgedMessageSequenceNumber":"42"}',
     '{"AcknowledgedMessageSequenceNumber":042}',
     '{"AcknowledgedMessageSequenceNumber":1,"AcknowledgedMessageSequenceNumber":2}',
+    '{"AcknowledgedMessageSequenceNumber":1,"AcknowledgedMessageSequenceNumber":2,"IsSequentialMessage":true}',
+    '{"AcknowledgedMessageSequenceNumber":1,"IsSequentialMessage":true,"AcknowledgedMessageSequenceNumber":3}',
+    '{"AcknowledgedMessageSequenceNumber":1,"AcknowledgedMessageSequenceNumber":22}',
+    '{"AcknowledgedMessageSequenceNumber":1,"IsSequentialMessage":true}',
     '{"AcknowledgedMessageSequenceNumber":12345678901234567890}',
     '[{"AcknowledgedMessageSequenceNumber":1}]',
     'not json "AcknowledgedMessageSequenceNumber":1}',

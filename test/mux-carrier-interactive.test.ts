@@ -100,3 +100,26 @@ t.test('without an idle stream waiting, the bulk stream resumes only once an eig
   while (near.framesSent === sentBefore) await acknowledge(received[acks++]!);
   t.equal(acks, overshoot + 64 / 8, 'a bulk stream alone is woken in batches, not per acknowledgement');
 });
+
+t.test('a bulk write fills whole Output payloads (each smux frame is 32 payloads, header included)', async (t) => {
+  const { near, channel, carrier, received, arrived } = carrierOverChannel(1024);
+  t.teardown(() => {
+    carrier.stop();
+    channel.close();
+  });
+  const stream = carrier.openStream();
+  await arrived(1); // the SYN
+  const data = Buffer.alloc(64 * 1024);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 7) & 0xff;
+  stream.write(data);
+  // 64 KiB and three 8-byte headers: 65 payloads, all full but the last (32 KiB frames made 66).
+  await arrived(1 + 65);
+  const payloads = received.slice(1).map((f) => f.payload);
+  t.equal(near.framesSent, 1 + 65, 'no more frames than the bytes need');
+  t.same(payloads.slice(0, -1).map((p) => p.length), Array(64).fill(1024), 'every payload but the last is full');
+  const parser = new FrameParser();
+  parser.push(Buffer.concat(payloads));
+  const parts: Buffer[] = [];
+  for (let frame = parser.next(); frame; frame = parser.next()) parts.push(Buffer.from(frame.data));
+  t.ok(Buffer.concat(parts).equals(data), 'the stream bytes arrive intact');
+});

@@ -218,8 +218,10 @@ t.test('data sent while handling a frame does not stop reading (the window bound
   const transport = await connectWebSocket(`ws://127.0.0.1:${port}/x`, { openDataChannel: '{}', env: {} });
   const handled = new Promise<void>((resolve) =>
     transport.once('frame', () => {
-      // 1 MiB: past what the kernel takes on loopback (~256 KiB here), so ws queues most.
-      for (let i = 0; i < Math.max(4 * UNWRITTEN_ACK_LIMIT, 1024 * 1024) / 1024; i++) transport.send(Buffer.alloc(1024));
+      // Until more than the ack limit waits in our queue (the kernel's buffers take the
+      // first megabytes: the service reads nothing).
+      const frame = Buffer.alloc(1024);
+      for (let i = 0; i < 64 * 1024 && transport.bufferedAmount <= 4 * UNWRITTEN_ACK_LIMIT; i++) transport.send(frame);
       resolve();
     }),
   );
@@ -227,6 +229,57 @@ t.test('data sent while handling a frame does not stop reading (the window bound
   t.ok(transport.bufferedAmount > UNWRITTEN_ACK_LIMIT, `more than the ack limit is queued (${transport.bufferedAmount} B)`);
   t.notOk(transport.waitingForAcks, 'reading goes on');
   transport.close();
+  wss.close();
+  server.close();
+});
+
+t.test('frames sent in one turn leave in one socket write, byte for byte, and close() sends them first', async (t) => {
+  const server = http.createServer();
+  const wss = new WebSocketServer({ server });
+  const port = await listen(server);
+  const received: Buffer[] = [];
+  let closeCode = 0;
+  const closed = new Promise<void>((resolve) =>
+    wss.on('connection', (ws) => {
+      ws.once('message', () => {
+        ws.on('message', (data: Buffer) => received.push(data));
+      });
+      ws.on('close', (code) => {
+        closeCode = code;
+        resolve();
+      });
+    }),
+  );
+  const transport = await connectWebSocket(`ws://127.0.0.1:${port}/x`, { openDataChannel: '{}', env: {} });
+  // Sizes on both sides of the 7-bit and 16-bit length encodings.
+  const sizes = [0, 1, 125, 126, 1144, 65535, 65536, 70000];
+  const frames = sizes.map((size, i) => Buffer.alloc(size, i + 1));
+  const writes: number[] = [];
+  const write = net.Socket.prototype.write;
+  net.Socket.prototype.write = function (this: net.Socket, ...args: Parameters<typeof write>) {
+    if (this.remotePort === port) writes.push((args[0] as Buffer).length);
+    return write.apply(this, args);
+  } as typeof write;
+  t.teardown(() => {
+    net.Socket.prototype.write = write;
+  });
+  for (const frame of frames.slice(0, 5)) transport.send(frame);
+  transport.sendAcknowledgement(Buffer.from('ack'));
+  t.ok(transport.bufferedAmount >= 1144, 'queued bytes count as buffered before the write');
+  await new Promise((resolve) => setImmediate(resolve));
+  t.equal(writes.length, 1, `six frames, one socket write (${writes.join(', ')} B)`);
+  await waitFor(() => received.length === 6, { what: 'the first six messages', timeoutMs: 10_000 });
+  // The large ones and a close in the same turn: everything arrives before the close frame.
+  for (const frame of frames.slice(5)) transport.send(frame);
+  transport.close();
+  net.Socket.prototype.write = write;
+  await closed;
+  t.equal(closeCode, 1000);
+  t.same(
+    received.map((m) => m.toString('hex')),
+    [...frames.slice(0, 5), Buffer.from('ack'), ...frames.slice(5)].map((m) => m.toString('hex')),
+    'every message arrived whole and in order',
+  );
   wss.close();
   server.close();
 });

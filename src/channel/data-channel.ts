@@ -398,17 +398,17 @@ export class DataChannel extends EventEmitter {
     this.stats.acksReceived++;
     const entry = this.window.acknowledge(seq);
     if (!entry) return;
-    this.lastProgressAt = this.now();
+    const now = this.now(); // one clock read per ack
+    this.lastProgressAt = now;
     this.stallReported = false;
     // Karn's rule: the ack of a resent frame may answer any of its sends; no RTT sample.
     if (entry.sends === 1) {
-      const now = this.now();
       const rtt = now - entry.lastSent;
       this.rto.sample(rtt);
       this.congestion?.onAck(entry, now, rtt);
       this.frameBuffers.give(entry.bytes);
     } else if (entry.sends > 0) {
-      this.congestion?.onAck(entry, this.now(), undefined);
+      this.congestion?.onAck(entry, now, undefined);
     }
     this.window.release(entry);
     if (this.congestion && (this.stats.acksReceived & 4095) === 0) this.logPath();

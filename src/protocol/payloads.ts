@@ -56,7 +56,7 @@ export function decodeAcknowledgedSequence(payload: Buffer): number | undefined 
  */
 function acknowledgedSequenceFast(payload: Buffer): number | undefined {
   const at = payload.indexOf(SEQUENCE_KEY);
-  if (at < 0 || payload[0] !== 0x7b || payload.indexOf(SEQUENCE_KEY, at + 1) >= 0) return undefined;
+  if (at < 0 || payload[0] !== 0x7b) return undefined;
   let i = at + SEQUENCE_KEY.length;
   let value = 0;
   const start = i;
@@ -68,7 +68,12 @@ function acknowledgedSequenceFast(payload: Buffer): number | undefined {
   const digits = i - start;
   if (digits === 0 || digits > 15 || (digits > 1 && payload[start] === 0x30)) return undefined;
   const next = payload[i];
-  return next === 0x2c || next === 0x7d ? value : undefined;
+  if (next !== 0x2c && next !== 0x7d) return undefined;
+  // A repeated key (the parser takes the last) can only follow the digits, and only where
+  // the rest is long enough to hold it: the agent's rest, `,"IsSequentialMessage":true}`,
+  // is not, so the common ack is scanned once.
+  if (payload.length - i > SEQUENCE_KEY.length && payload.indexOf(SEQUENCE_KEY, i) >= 0) return undefined;
+  return value;
 }
 
 export function encodeFlag(code: number): Buffer {

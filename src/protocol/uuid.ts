@@ -53,8 +53,11 @@ export function writeRandomMessageId(target: Buffer, offset: number): void {
   randomOffset += 16;
   randomPool[o + 6] = (randomPool[o + 6]! & 0x0f) | 0x40; // version 4
   randomPool[o + 8] = (randomPool[o + 8]! & 0x3f) | 0x80; // RFC 4122 variant
-  randomPool.copy(target, offset, o + 8, o + 16);
-  randomPool.copy(target, offset + 8, o, o + 8);
+  // Byte by byte: two Buffer.copy calls (native, with argument checks) cost more.
+  for (let i = 0; i < 8; i++) {
+    target[offset + i] = randomPool[o + 8 + i]!;
+    target[offset + 8 + i] = randomPool[o + i]!;
+  }
 }
 
 /** Reverses writeMessageId: 16 wire bytes to the lowercase hyphenated text form. */

@@ -5,6 +5,7 @@ import { connectProxyAgent } from '../net/connect-agent.ts';
 import { proxyFor } from '../net/proxy-env.ts';
 import { tlsTrust, untrustedCertificateMessage, type TlsTrust } from '../net/tls-trust.ts';
 import { corkWebSocketUntilNextTick } from '../util/tick-cork.ts';
+import { MessageBatch, type BatchSink } from './message-batch.ts';
 
 /** The data channel could not be opened; the message is safe to show the user. */
 export class ConnectError extends Error {
@@ -78,10 +79,21 @@ export class WebSocketTransport extends EventEmitter implements FrameTransport {
   /** Reading is stopped by the channel (holdIncoming), and while acks wait to be written. */
   private pausedByChannel = false;
   private pausedForAcks = false;
+  /** Set when we frame messages ourselves (a client with a zero masking key). */
+  private readonly batch: MessageBatch | undefined;
 
-  constructor(socket: WebSocket, liveness?: Liveness) {
+  /**
+   * `zeroMask`: the socket is a client whose masking key is always zero (connectWebSocket
+   * with maskingIsMoot); binary messages are then framed here and written once per turn.
+   */
+  constructor(socket: WebSocket, liveness?: Liveness, zeroMask = false) {
     super();
     this.socket = socket;
+    // ws keeps its TCP (or TLS) socket as `_socket`; writing whole frames to it between
+    // ws's own writes is safe: without compression or Blobs, ws queues nothing itself.
+    const open = (): BatchSink | undefined =>
+      socket.readyState === WebSocket.OPEN ? ((socket as unknown as { _socket?: BatchSink })._socket ?? undefined) : undefined;
+    this.batch = zeroMask ? new MessageBatch(open) : undefined;
     socket.on('pong', () => (this.lastHeard = performance.now()));
     if (liveness) this.watch(liveness);
     socket.on('message', (data: WebSocket.RawData) => {
@@ -98,7 +110,7 @@ export class WebSocketTransport extends EventEmitter implements FrameTransport {
   }
 
   get bufferedAmount(): number {
-    return this.socket.bufferedAmount;
+    return this.socket.bufferedAmount + (this.batch?.pendingBytes ?? 0);
   }
 
   send(frame: Buffer): boolean {
@@ -152,6 +164,10 @@ export class WebSocketTransport extends EventEmitter implements FrameTransport {
   private write(frame: Buffer, written?: () => void): boolean {
     if (this.closed || this.socket.readyState !== WebSocket.OPEN) return false;
     // Frames sent in one tick (a burst of data, the acks for one read) share one write.
+    if (this.batch) {
+      this.batch.add(frame, written);
+      return true;
+    }
     corkWebSocketUntilNextTick(this.socket);
     this.socket.send(frame, { binary: true }, written);
     return true;
@@ -163,6 +179,8 @@ export class WebSocketTransport extends EventEmitter implements FrameTransport {
   }
 
   close(): void {
+    // What was sent before close goes before the close frame.
+    if (this.socket.readyState === WebSocket.OPEN) this.batch?.flush();
     if (this.socket.readyState === WebSocket.OPEN || this.socket.readyState === WebSocket.CONNECTING) {
       this.socket.close(1000);
     }
@@ -195,6 +213,7 @@ export class WebSocketTransport extends EventEmitter implements FrameTransport {
   private finish(code: number | undefined, reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    this.batch?.clear();
     if (this.livenessTimer) clearTimeout(this.livenessTimer);
     this.emit('close', code === 1000 ? undefined : new Error(`data channel closed (${code ?? 'error'}${reason ? `: ${reason}` : ''})`));
   }
@@ -213,7 +232,7 @@ export function maskingIsMoot(url: URL, proxy: URL | undefined): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
-function zeroMask(mask: Buffer): void {
+function zeroMaskingKey(mask: Buffer): void {
   mask.fill(0);
 }
 
@@ -239,12 +258,13 @@ export function connectWebSocket(streamUrl: string, options: ConnectOptions): Pr
   } catch (err) {
     return Promise.reject(err);
   }
+  const zeroMask = maskingIsMoot(url, proxy);
   const socket = new WebSocket(streamUrl, {
     perMessageDeflate: false,
     handshakeTimeout: options.timeoutMs ?? 45_000,
     maxPayload: 64 * 1024 * 1024,
     ...trust,
-    ...(maskingIsMoot(url, proxy) ? { generateMask: zeroMask } : {}),
+    ...(zeroMask ? { generateMask: zeroMaskingKey } : {}),
     ...(proxy ? { agent: connectProxyAgent(proxy, secure, trust) } : {}),
   });
   return new Promise((resolve, reject) => {
@@ -260,7 +280,7 @@ export function connectWebSocket(streamUrl: string, options: ConnectOptions): Pr
     socket.once('unexpected-response', (_req, res) => fail(new Error(`HTTP ${res.statusCode} on upgrade`)));
     socket.once('open', () => {
       socket.off('error', fail);
-      const transport = new WebSocketTransport(socket, options.liveness);
+      const transport = new WebSocketTransport(socket, options.liveness, zeroMask);
       socket.send(options.openDataChannel, { binary: false });
       // The official client pings `keepalive` right after connecting (§2.1).
       transport.ping();

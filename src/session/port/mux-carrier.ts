@@ -1,4 +1,5 @@
-import { MAX_FRAME_SIZE } from '../../smux/frame.ts';
+import { HEADER_SIZE, MAX_FRAME_SIZE } from '../../smux/frame.ts';
+import { STREAM_CHUNK_SIZE } from '../../protocol/constants.ts';
 import { SmuxSession } from '../../smux/session.ts';
 import type { SmuxStream } from '../../smux/stream.ts';
 import { sendOutput } from '../send-output.ts';
@@ -6,6 +7,15 @@ import { IncomingGate } from '../incoming-gate.ts';
 import type { HandlerContext } from '../session-handler.ts';
 import { BufferPool } from './buffer-pool.ts';
 import { MUX_RECEIVE_LIMIT } from './port-limits.ts';
+
+/**
+ * Data per smux PSH frame we send: header and data make exactly 32 Output payloads, so a
+ * bulk stream fills every payload (32 KiB of data would leave an 8-byte payload after
+ * every 32: one frame in 33 carrying almost nothing, each costing a digest and an ack
+ * on both sides). Any size up to 65535 is valid smux; the agent reads the carrier as a
+ * byte stream.
+ */
+export const MUX_PSH_DATA_SIZE = 32 * STREAM_CHUNK_SIZE - HEADER_SIZE;
 
 /**
  * The smux v1 client of a mux-mode port session (§7.3.4), whose byte stream travels in
@@ -31,6 +41,7 @@ export class MuxCarrier {
       role: 'client',
       write: (bytes) => sendOutput(context.channel, bytes),
       carrierCopies: true, // channel.send() encodes (copies) each payload into its frame at once
+      maxFrameSize: MUX_PSH_DATA_SIZE,
       keepAlive: options.keepAlive ? { intervalMs: 10_000, timeoutMs: 30_000 } : false,
       receiveBufferLimit: MUX_RECEIVE_LIMIT,
       allocate: (size) => this.pool.allocate(size),
