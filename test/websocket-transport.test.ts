@@ -226,30 +226,3 @@ t.test('data sent while handling a frame does not stop reading (the window bound
   wss.close();
   server.close();
 });
-
-t.test('a lone frame is written in the same turn it is sent; frames after it in that tick share the next write', async (t) => {
-  const server = http.createServer();
-  const wss = new WebSocketServer({ server });
-  const received: string[] = [];
-  let gotAll: () => void = () => {};
-  const all = new Promise<void>((resolve) => (gotAll = resolve));
-  wss.on('connection', (ws) => {
-    ws.on('message', (data, isBinary) => {
-      if (isBinary) received.push(data.toString());
-      if (received.length === 3) gotAll();
-    });
-  });
-  const port = await listen(server);
-  const transport = await connectWebSocket(`ws://127.0.0.1:${port}/v1/data-channel/s`, { openDataChannel: 'open', env: {} });
-  await new Promise<void>((resolve) => setImmediate(resolve)); // a fresh tick
-  transport.send(Buffer.from('key'));
-  t.equal(transport.bufferedAmount, 0, 'the keystroke went to the socket at once, not at the end of the tick');
-  transport.send(Buffer.from('burst-1'));
-  transport.send(Buffer.from('burst-2'));
-  t.ok(transport.bufferedAmount > 0, 'the frames after it wait for the end of the tick, to leave in one write');
-  await all;
-  t.same(received, ['key', 'burst-1', 'burst-2']);
-  transport.close();
-  wss.close();
-  server.close();
-});

@@ -4,7 +4,7 @@ import type { FrameTransport } from '../channel/transport.ts';
 import { connectProxyAgent } from '../net/connect-agent.ts';
 import { proxyFor } from '../net/proxy-env.ts';
 import { tlsTrust, untrustedCertificateMessage, type TlsTrust } from '../net/tls-trust.ts';
-import { corkWebSocketAfterFirstWrite } from '../util/tick-cork.ts';
+import { corkWebSocketUntilNextTick } from '../util/tick-cork.ts';
 
 /** The data channel could not be opened; the message is safe to show the user. */
 export class ConnectError extends Error {
@@ -141,9 +141,8 @@ export class WebSocketTransport extends EventEmitter implements FrameTransport {
   /** `written` runs once the frame (and so everything queued before it) is written. */
   private write(frame: Buffer, written?: () => void): boolean {
     if (this.closed || this.socket.readyState !== WebSocket.OPEN) return false;
-    // A lone frame (a keystroke) is written at once; the frames that follow it in the same
-    // tick (a burst of data, the acks for one read) share one write at the end of the tick.
-    corkWebSocketAfterFirstWrite(this.socket);
+    // Frames sent in one tick (a burst of data, the acks for one read) share one write.
+    corkWebSocketUntilNextTick(this.socket);
     this.socket.send(frame, { binary: true }, written);
     return true;
   }

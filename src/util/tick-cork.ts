@@ -24,36 +24,3 @@ export function corkWebSocketUntilNextTick(socket: object): void {
   const raw = (socket as { _socket?: NodeJS.WritableStream })._socket;
   if (raw) corkUntilNextTick(raw);
 }
-
-/** Streams written once in this tick; true once later writes of the tick are corked. */
-const writtenThisTick = new WeakMap<object, { corked: boolean }>();
-
-/**
- * Call before each write: the first write of a tick leaves at once, and only the writes
- * that follow it in the same tick are corked, to leave together at the end of the tick.
- * For what must not wait (a keystroke's frame, read alone, goes out before the rest of
- * the tick's work runs); a burst still costs two writes, not one per frame.
- */
-export function corkAfterFirstWrite(sink: NodeJS.WritableStream): void {
-  const stream = sink as NodeJS.WritableStream & { cork?: () => void; uncork?: () => void };
-  if (!stream.cork || !stream.uncork) return;
-  const tick = writtenThisTick.get(stream);
-  if (!tick) {
-    const state = { corked: false };
-    writtenThisTick.set(stream, state);
-    process.nextTick(() => {
-      writtenThisTick.delete(stream);
-      if (state.corked) stream.uncork!();
-    });
-    return;
-  }
-  if (tick.corked) return;
-  tick.corked = true;
-  stream.cork();
-}
-
-/** The same for a `ws` WebSocket's TCP socket. */
-export function corkWebSocketAfterFirstWrite(socket: object): void {
-  const raw = (socket as { _socket?: NodeJS.WritableStream })._socket;
-  if (raw) corkAfterFirstWrite(raw);
-}
