@@ -210,17 +210,35 @@ t.test('thousands of in-memory reconnects: the heap stays flat', async (t) => {
 
   const started = performance.now();
   for (let i = 0; i < 500; i++) await round(8); // warm-up (compilation, caches)
-  await idle();
-  const warm = { links, ...heapNow() };
-  for (let i = 0; i < 2000; i++) await round(8);
-  await idle();
-  const end = { links, ...heapNow() };
+  // The heap after a full GC still moves by a few hundred KiB from one sample to the next
+  // (compiled code and feedback arriving late on a loaded machine; measured: 41.85-42.23
+  // MiB with no trend), which is 2000 × 256 B. So it is sampled every 500 reconnects, and
+  // the lowest of the first two samples is compared with the lowest of the last two: a
+  // leak raises every later sample, a passing bump only one.
+  const samples: Array<{ links: number; heap: number; buffers: number }> = [];
+  const sample = async () => {
+    await idle();
+    samples.push({ links, ...heapNow() });
+  };
+  await sample();
+  for (let i = 0; i < 2000; i++) {
+    await round(8);
+    if (i % 500 === 499) await sample();
+  }
+  const lowest = (some: typeof samples) => some.reduce((a, b) => (b.heap < a.heap ? b : a));
+  const warm = samples[0]!;
+  const end = samples[samples.length - 1]!;
+  const before = lowest(samples.slice(0, 2));
+  const after = lowest(samples.slice(-2));
   const reconnects = end.links - warm.links;
   t.equal(reconnects, 2000, `2000 reconnects measured (${end.links - 1} in all, ${((performance.now() - started) / 1000).toFixed(1)} s)`);
   t.equal(resumes, end.links - 1, 'one ResumeSession per reconnect');
-  const growth = end.heap - warm.heap;
+  const growth = after.heap - before.heap;
+  const between = after.links - before.links;
   // 256 B per reconnect is far below anything a transport, listener or frame could hold.
-  t.ok(growth < 2000 * 256, `heap after GC: ${(warm.heap / MiB).toFixed(2)} MiB after ${warm.links - 1} reconnects, ${(end.heap / MiB).toFixed(2)} MiB after ${end.links - 1} (${Math.round(growth / reconnects)} B per reconnect)`);
+  t.ok(growth < between * 256, `heap after GC: ${(before.heap / MiB).toFixed(2)} MiB after ${before.links - 1} reconnects, ${(after.heap / MiB).toFixed(2)} MiB after ${after.links - 1} (${Math.round(growth / between)} B per reconnect)`, {
+    heapMiB: samples.map((s) => Number((s.heap / MiB).toFixed(3))),
+  });
   t.ok(end.buffers - warm.buffers < MiB, `buffers after GC: ${(warm.buffers / MiB).toFixed(2)} → ${(end.buffers / MiB).toFixed(2)} MiB`);
   t.equal(receivedBytes, sentBytes, `${(sentBytes / MiB).toFixed(1)} MiB sent in 8 KiB rounds`);
   t.equal(received.digest('hex'), sent.digest('hex'), 'byte-identical');
