@@ -34,18 +34,17 @@ export function seaConfig(options: SeaConfigOptions): Record<string, unknown> {
     execArgvExtension: 'none', // NODE_OPTIONS and --node-options are not honoured
     // A young generation of 2 MiB (1 MiB semi-spaces), not 128: a transfer touches every
     // page of it, and with 2 MiB semi-spaces the V8 heap grew by 5-9.5 MiB during a
-    // 64 MiB transfer each way, with 1 MiB by 3.5-5. Optimising compilation on the main
-    // thread (--no-concurrent-recompilation): on a worker, the compiler's zone memory left
-    // 2-4 MiB in that thread's malloc arena (0.2 MiB this way); it is a warm-up cost.
-    // Peak private memory, 64 MiB up alone / down alone (alternate runs, load ~2.5):
-    // 23-26.5 / 24-26 MiB before, 19.5-19.6 / 20.4-20.7 after, plugin CPU within noise
-    // (0.77-0.87 / 0.72-0.86 s before, 0.80-1.02 / 0.74-1.00 s after).
+    // 64 MiB transfer each way, with 1 MiB by 3.5-5.
+    // Optimising compilation stays on a worker thread. On the main thread
+    // (--no-concurrent-recompilation) it saved 2-4 MiB of that worker's malloc arena but
+    // stalled the event loop while compiling: 1-byte round trips beside a 64 MiB upload at
+    // 100 ms RTT, p99 median of 9 runs 226 ms with it against 197-202 without (target 220).
     // Two V8 worker threads, not four (fewer malloc arenas; one alone lets GC fall
     // behind): peak anonymous memory during a 256 MiB upload at ~90 MB/s was 28-33 MiB,
     // against 31-37 with one thread and 31-34 with four.
     // --use-system-ca: TLS trusts the OS certificate store too, as the official plugin
     // does (src/net/tls-trust.ts).
-    execArgv: ['--max-semi-space-size=1', '--no-concurrent-recompilation', '--v8-pool-size=2', '--use-system-ca'],
+    execArgv: ['--max-semi-space-size=1', '--v8-pool-size=2', '--use-system-ca'],
     assets: {
       [SDK_ASSET]: options.sdk,
       ...(options.sdkCache === undefined ? {} : { [SDK_CACHE_ASSET]: options.sdkCache }),
